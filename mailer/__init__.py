@@ -1,0 +1,130 @@
+"""mailer: the newsletter service of a free-expression news network."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import redis
+from dotenv import dotenv_values
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from mailer import config as default_config
+from mailer.extensions import celery_init_app, csrf, db, limiter, migrate
+from mailer.privacy import install_log_redaction
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app: defaults, then .env and the environment, then `config`."""
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "mailer" / "static"),
+        instance_path=str(ROOT / "instance"),
+    )
+    app.config.from_object(default_config)
+    app.config.update(_from_environment(app.config["ENV_SETTINGS"]))
+    if config:
+        app.config.update(config)
+    _derive_settings(app)
+
+    install_log_redaction()
+    if app.config["TRUSTED_PROXIES"]:
+        n = int(app.config["TRUSTED_PROXIES"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    celery_init_app(app)
+    app.extensions["redis"] = redis.Redis.from_url(
+        app.config["REDIS_URL"], socket_timeout=2, socket_connect_timeout=2
+    )
+
+    from mailer import errors, security
+    from mailer.subscriptions.views import bp as subscriptions_bp
+
+    app.register_blueprint(subscriptions_bp)
+    errors.register(app)
+    security.register(app)
+    if app.config["MAILER_ENV"] == "development":
+        from mailer.dev.views import bp as dev_bp
+
+        app.register_blueprint(dev_bp)
+
+    from mailer.cli import register as register_cli
+
+    register_cli(app)
+    return app
+
+
+def _from_environment(settings: Mapping[str, str]) -> dict[str, Any]:
+    """The settings SPEC.md names, from an optional .env and then the environment."""
+    raw: dict[str, str | None] = {}
+    env_file = Path(os.environ.get("MAILER_DOTENV", ROOT / ".env"))
+    if env_file.is_file():
+        raw.update(dotenv_values(env_file))
+    raw.update({k: v for k, v in os.environ.items() if k in settings})
+    parsed: dict[str, Any] = {}
+    for key, kind in settings.items():
+        value = raw.get(key)
+        if value is None or value == "":
+            continue
+        if kind == "bool":
+            parsed[key] = value.strip().lower() in ("1", "on", "true", "yes")
+        elif kind == "int":
+            parsed[key] = int(value)
+        elif kind == "float":
+            parsed[key] = float(value)
+        else:
+            parsed[key] = value
+    return parsed
+
+
+def _derive_settings(app: Flask) -> None:
+    cfg = app.config
+    if not cfg.get("SECRET_KEY"):
+        if cfg["MAILER_ENV"] != "development" and not cfg.get("TESTING"):
+            raise RuntimeError(
+                "SECRET_KEY is not set. Set it in the environment or .env "
+                "(for example: python -c 'import secrets; print(secrets.token_urlsafe(48))')."
+            )
+        cfg["SECRET_KEY"] = _development_secret(Path(app.instance_path))
+    if not cfg.get("DATABASE_URL"):
+        cfg["DATABASE_URL"] = f"sqlite:///{Path(app.instance_path) / 'mailer.db'}"
+    cfg["SQLALCHEMY_DATABASE_URI"] = _sqlalchemy_url(cfg["DATABASE_URL"])
+    cfg.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
+    cfg["RATELIMIT_STORAGE_URI"] = cfg["REDIS_URL"]
+    cfg["RATELIMIT_IN_MEMORY_FALLBACK_ENABLED"] = True
+    cfg["RATELIMIT_STORAGE_OPTIONS"] = {"socket_timeout": 2, "socket_connect_timeout": 2}
+    cfg["RATELIMIT_SWALLOW_ERRORS"] = True
+    if cfg["BASE_URL"].startswith("https://"):
+        cfg["SESSION_COOKIE_SECURE"] = True
+        cfg["PREFERRED_URL_SCHEME"] = "https"
+
+
+def _sqlalchemy_url(url: str) -> str:
+    # psycopg 3 is the driver we ship; plain postgresql:// would ask for psycopg2.
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def _development_secret(instance: Path) -> str:
+    """A per-checkout key for `make run`, kept under instance/ so links survive a restart."""
+    path = instance / "secret_key"
+    if path.is_file():
+        return path.read_text().strip()
+    instance.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key

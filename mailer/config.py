@@ -1,0 +1,90 @@
+"""Default settings. Only data: the factory applies the environment and overrides."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+# "production" or "development". Development enables /dev/outbox and a generated SECRET_KEY.
+MAILER_ENV = "production"
+
+SECRET_KEY: str | None = None
+# Key for the keyed hashes of addresses and IPs (suppression list, tokens, consent).
+# Defaults to a key derived from SECRET_KEY; set it explicitly to rotate SECRET_KEY
+# without losing the suppression list.
+ADDRESS_HASH_KEY: str | None = None
+
+DATABASE_URL: str | None = None  # default: sqlite:///<instance>/mailer.db
+REDIS_URL = "redis://127.0.0.1:6379/0"
+SMTP_URL = "smtp://127.0.0.1:25"
+SMTP_TIMEOUT = 30.0
+BASE_URL = "http://127.0.0.1:5000"
+MAIL_FROM = "Weekly updates <newsletter@localhost>"
+NETWORK_NAME = "The Free Expression Network"
+CONTACT_LINE = "The Free Expression Network, 1 Example Street, London, United Kingdom"
+
+SIGNUP_CHALLENGE = True  # self-hosted proof of work on the sign-up form (altcha)
+SIGNUP_CHALLENGE_MAX_NUMBER = 100_000  # work: the solver tries up to this many hashes
+SIGNUP_CHALLENGE_MAX_AGE = timedelta(minutes=20)
+
+RATELIMIT_ENABLED = True
+RATELIMIT_SIGNUP_IP = "10 per minute;60 per hour"
+RATELIMIT_SIGNUP_ADDRESS = "3 per hour;10 per day"  # confirmation mails per address
+RATELIMIT_TOKEN_PAGES = "60 per minute"
+
+CONFIRM_MAX_AGE = timedelta(days=7)
+CONSENT_VERSION = "2026-11-1"
+LANGUAGES = {
+    "en": "English",
+    "ar": "العربية",
+    "es": "Español",
+    "fa": "فارسی",
+    "fr": "Français",
+    "ru": "Русский",
+    "tr": "Türkçe",
+}
+DEFAULT_LANGUAGE = "en"
+
+# Public pages refuse bodies over this size (413); the sign-up form needs a few KB.
+PUBLIC_MAX_CONTENT_LENGTH = 256 * 1024
+MAX_CONTENT_LENGTH = 16 * 1024 * 1024
+# Who may put the sign-up form (?embed=1) in a frame: CSP frame-ancestors sources.
+EMBED_FRAME_ANCESTORS = "*"
+
+# Number of reverse proxies in front of the app whose X-Forwarded-For is trusted.
+TRUSTED_PROXIES = 0
+
+SEND_RATE = 0.0  # messages per second per SMTP server; 0 means unlimited
+
+DKIM_SELECTOR: str | None = None
+DKIM_DOMAIN: str | None = None
+DKIM_PRIVATE_KEY_PATH: str | None = None
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session cookie
+
+# Settings read from the environment, with how to parse them.
+ENV_SETTINGS: dict[str, str] = {
+    "MAILER_ENV": "str",
+    "SECRET_KEY": "str",
+    "ADDRESS_HASH_KEY": "str",
+    "DATABASE_URL": "str",
+    "REDIS_URL": "str",
+    "SMTP_URL": "str",
+    "SMTP_TIMEOUT": "float",
+    "BASE_URL": "str",
+    "MAIL_FROM": "str",
+    "NETWORK_NAME": "str",
+    "CONTACT_LINE": "str",
+    "SIGNUP_CHALLENGE": "bool",
+    "RATELIMIT_ENABLED": "bool",
+    "RATELIMIT_SIGNUP_IP": "str",
+    "RATELIMIT_SIGNUP_ADDRESS": "str",
+    "CONSENT_VERSION": "str",
+    "EMBED_FRAME_ANCESTORS": "str",
+    "TRUSTED_PROXIES": "int",
+    "SEND_RATE": "float",
+    "DKIM_SELECTOR": "str",
+    "DKIM_DOMAIN": "str",
+    "DKIM_PRIVATE_KEY_PATH": "str",
+}

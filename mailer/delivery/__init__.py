@@ -1,0 +1,28 @@
+"""Email only: messages and transports. Never imports the app's models."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from mailer.delivery.memory import MemoryTransport
+from mailer.delivery.message import Email
+from mailer.delivery.smtp import SmtpServer, SmtpTransport, SmtpUrlError, get_smtp_transport
+
+
+class Transport(Protocol):
+    def send(self, email: Email) -> None: ...
+
+    def send_raw(self, envelope_from: str, to: str, data: bytes) -> None: ...
+
+    def close(self) -> None: ...
+
+
+__all__ = [
+    "Email",
+    "MemoryTransport",
+    "SmtpServer",
+    "SmtpTransport",
+    "SmtpUrlError",
+    "Transport",
+    "get_smtp_transport",
+]

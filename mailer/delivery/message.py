@@ -1,0 +1,55 @@
+"""The Email value and its conversion to a standards-conforming EmailMessage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, getaddresses, make_msgid
+
+
+@dataclass(frozen=True)
+class Email:
+    """One message to one recipient: text always, HTML optionally, extra headers."""
+
+    to: str
+    subject: str
+    text: str
+    sender: str
+    html: str | None = None
+    envelope_from: str | None = None  # MAIL FROM / Return-Path; defaults to the sender address
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def envelope_sender(self) -> str:
+        return self.envelope_from or sender_address(self.sender)
+
+    def to_message(self) -> EmailMessage:
+        """Build the MIME message: multipart/alternative when there is HTML."""
+        msg = EmailMessage()
+        msg["Subject"] = self.subject
+        msg["From"] = self.sender
+        msg["To"] = self.to
+        msg["Date"] = format_datetime(datetime.now(UTC))
+        msg["Message-ID"] = make_msgid(domain=sender_domain(self.sender))
+        for name, value in self.headers.items():
+            msg[name] = value
+        msg.set_content(self.text, cte="quoted-printable")
+        if self.html is not None:
+            msg.add_alternative(self.html, subtype="html", cte="quoted-printable")
+        return msg
+
+
+def sender_address(sender: str) -> str:
+    """The bare address of a From value like 'Name <a@b>'."""
+    pairs = getaddresses([sender])
+    return pairs[0][1] if pairs and pairs[0][1] else sender
+
+
+def sender_domain(sender: str) -> str:
+    address = sender_address(sender)
+    try:
+        return Address(addr_spec=address).domain or "localhost"
+    except (ValueError, IndexError):
+        return "localhost"

@@ -1,0 +1,1 @@
+"""Development only: `mailer dev` (everything on one machine) and the /dev/outbox pages."""

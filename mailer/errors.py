@@ -1,0 +1,59 @@
+"""Error pages: a clear message and the right status, never a stack trace."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify, render_template, request
+from flask.typing import ResponseReturnValue
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+logger = logging.getLogger(__name__)
+
+MESSAGES = {
+    400: "The request could not be understood. Please go back, reload the page and try again.",
+    404: "There is nothing here. The link may be mistyped or no longer valid.",
+    405: "This address does not accept that kind of request.",
+    409: "That cannot be done in the current state.",
+    410: "This link has expired.",
+    413: "What you sent is too large.",
+    422: "Some of what you entered needs another look.",
+    429: "Too many attempts in a short time. Please wait a few minutes and try again.",
+    500: "Something went wrong on our side. Nothing was changed; please try again later.",
+}
+
+
+def _respond(code: int, message: str, name: str) -> ResponseReturnValue:
+    if request.path.startswith("/api/") or (
+        request.accept_mimetypes.best == "application/json"
+    ):
+        return jsonify(error={"code": name, "message": message}), code
+    return render_template("error.html", code=code, message=message), code
+
+
+def register(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc: CSRFError) -> ResponseReturnValue:
+        return _respond(
+            400,
+            "This form has expired or was not sent from our page. Reload the page and try again.",
+            "csrf_failed",
+        )
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> ResponseReturnValue:
+        code = exc.code or 500
+        name = (exc.name or "error").lower().replace(" ", "_")
+        response = _respond(code, MESSAGES.get(code, exc.description or ""), name)
+        if code == 405 and exc.get_response().headers.get("Allow"):
+            body, status = response  # type: ignore[misc]
+            return body, status, {"Allow": exc.get_response().headers["Allow"]}
+        return response
+
+    @app.errorhandler(Exception)
+    def unexpected_error(exc: Exception) -> ResponseReturnValue:
+        if isinstance(exc, HTTPException):
+            return http_error(exc)
+        logger.exception("unhandled error on %s %s", request.method, request.endpoint)
+        return _respond(500, MESSAGES[500], "internal_error")

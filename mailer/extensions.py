@@ -1,0 +1,89 @@
+"""Extensions, created unbound and bound by the app factory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery, Task
+from flask import Flask
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+from flask_wtf import CSRFProtect
+from kombu import Queue
+from sqlalchemy import MetaData, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+db = SQLAlchemy(model_class=Base)
+migrate = Migrate()
+csrf = CSRFProtect()
+limiter = Limiter(key_func=get_remote_address)
+
+QUEUES = ("mail", "bulk", "celery")
+
+
+def celery_init_app(app: Flask) -> Celery:
+    """Bind a Celery app to the Flask app: every task runs inside an app context."""
+
+    class FlaskTask(Task):
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            with app.app_context():
+                return self.run(*args, **kwargs)
+
+    celery_app = Celery(app.name, task_cls=FlaskTask)
+    celery_app.config_from_object(
+        {
+            "broker_url": app.config["REDIS_URL"],
+            "task_ignore_result": True,
+            "task_serializer": "json",
+            "accept_content": ["json"],
+            "task_default_queue": "celery",
+            "task_queues": [Queue(name) for name in QUEUES],
+            "task_routes": {
+                "mailer.send_confirmation": {"queue": "mail"},
+                "mailer.send_already_subscribed": {"queue": "mail"},
+            },
+            "broker_connection_retry_on_startup": True,
+            # Fail fast in the web request when Redis is away; the sweeper re-enqueues.
+            "task_publish_retry_policy": {"max_retries": 2, "interval_start": 0.1,
+                                          "interval_step": 0.2, "interval_max": 0.5},
+            "broker_transport_options": {"visibility_timeout": 3600},
+            "worker_prefetch_multiplier": 1,
+            "worker_hijack_root_logger": False,
+            "beat_schedule": {
+                "sweep-confirmations": {
+                    "task": "mailer.sweep_confirmations",
+                    "schedule": 60.0,
+                },
+            },
+            "timezone": "UTC",
+        }
+    )
+    celery_app.set_default()
+    app.extensions["celery"] = celery_app
+    return celery_app
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
+    """SQLite: enforce foreign keys, and wait for a lock instead of failing at once."""
+    if type(dbapi_connection).__module__ == "sqlite3":
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.close()

@@ -1,0 +1,170 @@
+"""Database models. No I/O, no Flask globals."""
+
+from __future__ import annotations
+
+import enum
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from mailer.extensions import db
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_uid() -> str:
+    """A random public id: the only subscriber identifier in URLs and tokens."""
+    return secrets.token_urlsafe(16)
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always read back timezone-aware (SQLite drops the zone)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use timezone-aware UTC datetimes")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def enum_column(enum_cls: type[enum.Enum]) -> sa.Enum:
+    # Stored as VARCHAR + CHECK rather than a native type, so migrations stay simple.
+    return sa.Enum(
+        enum_cls,
+        native_enum=False,
+        length=16,
+        values_callable=lambda e: [m.value for m in e],
+        validate_strings=True,
+        create_constraint=True,
+    )
+
+
+class SubscriptionStatus(enum.StrEnum):
+    pending = "pending"
+    confirmed = "confirmed"
+    unsubscribed = "unsubscribed"
+
+
+class SuppressionReason(enum.StrEnum):
+    erased = "erased"
+    hard_bounce = "hard_bounce"
+    soft_bounce = "soft_bounce"
+    complaint = "complaint"
+    manual = "manual"
+
+
+class Subscriber(db.Model):
+    __tablename__ = "subscriber"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uid: Mapped[str] = mapped_column(sa.String(32), unique=True, default=new_uid)
+    email: Mapped[str] = mapped_column(sa.String(320), unique=True)
+    name: Mapped[str | None] = mapped_column(sa.String(100))
+    language: Mapped[str] = mapped_column(sa.String(8), default="en")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # A confirmation mail was asked for, put on the queue, and last handed to SMTP at ...;
+    # the sweeper re-enqueues requests whose task never ran (Redis down, process died).
+    confirm_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    confirm_queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    confirm_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    subscriptions: Mapped[list[Subscription]] = relationship(
+        back_populates="subscriber", cascade="all, delete-orphan"
+    )
+    consents: Mapped[list[ConsentRecord]] = relationship(
+        back_populates="subscriber", cascade="all, delete-orphan", order_by="ConsentRecord.id"
+    )
+
+    def __repr__(self) -> str:  # never the address: reprs end up in logs
+        return f"<Subscriber {self.id} {self.uid}>"
+
+
+class MailingList(db.Model):
+    __tablename__ = "mailing_list"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    is_public: Mapped[bool] = mapped_column(default=True)
+    language: Mapped[str] = mapped_column(sa.String(8), default="en")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<MailingList {self.slug}>"
+
+
+class Subscription(db.Model):
+    __tablename__ = "subscription"
+    __table_args__ = (sa.UniqueConstraint("subscriber_id", "list_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("subscriber.id", ondelete="CASCADE"), index=True
+    )
+    list_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("mailing_list.id", ondelete="CASCADE"), index=True
+    )
+    status: Mapped[SubscriptionStatus] = mapped_column(
+        enum_column(SubscriptionStatus), default=SubscriptionStatus.pending
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    subscriber: Mapped[Subscriber] = relationship(back_populates="subscriptions")
+    mailing_list: Mapped[MailingList] = relationship(lazy="joined")
+
+
+class ConsentRecord(db.Model):
+    """Proof of consent: when, to which wording, through which form, from a hashed IP."""
+
+    __tablename__ = "consent_record"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("subscriber.id", ondelete="CASCADE"), index=True
+    )
+    action: Mapped[str] = mapped_column(sa.String(16))  # signup | confirm | preferences
+    consent_version: Mapped[str] = mapped_column(sa.String(32))
+    source: Mapped[str] = mapped_column(sa.String(64))  # e.g. form, embed, import
+    lists: Mapped[str] = mapped_column(sa.String(500), default="")  # comma-separated slugs
+    ip_hash: Mapped[str | None] = mapped_column(sa.String(32))  # keyed, truncated; never the IP
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    subscriber: Mapped[Subscriber] = relationship(back_populates="consents")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "action": self.action,
+            "at": self.created_at.isoformat(),
+            "consent_version": self.consent_version,
+            "source": self.source,
+            "lists": [s for s in self.lists.split(",") if s],
+            "ip_hash": self.ip_hash,
+        }
+
+
+class Suppression(db.Model):
+    """An address never to be mailed, kept only as a keyed hash of its normalised form."""
+
+    __tablename__ = "suppression"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    address_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    reason: Mapped[SuppressionReason] = mapped_column(enum_column(SuppressionReason))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

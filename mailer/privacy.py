@@ -1,0 +1,84 @@
+"""Keyed hashes of addresses and IPs, and the log filter that keeps addresses out of logs."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import logging
+import re
+
+from email_validator import EmailNotValidError, validate_email
+from flask import current_app
+
+MAX_ADDRESS_LENGTH = 254
+
+
+class InvalidAddress(ValueError):
+    """The address is not a syntactically valid email address."""
+
+
+def normalise_email(raw: str) -> str:
+    """Strip, validate (no DNS) and lower-case an address; raise InvalidAddress."""
+    value = raw.strip()
+    if not value or len(value) > MAX_ADDRESS_LENGTH:
+        raise InvalidAddress("Enter a valid email address.")
+    try:
+        result = validate_email(value, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise InvalidAddress(str(exc)) from None
+    return result.normalized.lower()
+
+
+def _key() -> bytes:
+    key = current_app.config.get("ADDRESS_HASH_KEY")
+    if key:
+        return str(key).encode()
+    secret = str(current_app.config["SECRET_KEY"]).encode()
+    return hmac.new(secret, b"mailer.address-hash", hashlib.sha256).digest()
+
+
+def address_hash(email: str) -> str:
+    """Keyed hash (HMAC-SHA256, hex) of a normalised address; a plain hash is reversible."""
+    return hmac.new(_key(), email.encode(), hashlib.sha256).hexdigest()
+
+
+def ip_hash(ip: str | None) -> str | None:
+    """Keyed hash of the IP's network (/24 or /48), truncated: enough to spot abuse, not a person."""
+    if not ip:
+        return None
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return None
+    prefix = 24 if addr.version == 4 else 48
+    network = ipaddress.ip_network(f"{addr}/{prefix}", strict=False)
+    digest = hmac.new(_key(), b"ip:" + str(network).encode(), hashlib.sha256).hexdigest()
+    return digest[:16]
+
+
+_ADDRESS_RE = re.compile(r"[^\s<>\"'(),;:@/]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+_ENCODED_RE = re.compile(r"[^\s&?=/]+%40[A-Za-z0-9.-]+\.[A-Za-z]{2,}", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    return _ENCODED_RE.sub("[address]", _ADDRESS_RE.sub("[address]", text))
+
+
+class RedactingLogRecord(logging.LogRecord):
+    """A log record whose message and traceback never carry an email address."""
+
+    def getMessage(self) -> str:  # noqa: N802 (stdlib name)
+        return redact(super().getMessage())
+
+
+def _make_record(*args: object, **kwargs: object) -> logging.LogRecord:
+    record = RedactingLogRecord(*args, **kwargs)  # type: ignore[arg-type]
+    if record.exc_info and not record.exc_text:
+        record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+    return record
+
+
+def install_log_redaction() -> None:
+    """Make every log record, from any library, redact addresses (idempotent)."""
+    logging.setLogRecordFactory(_make_record)

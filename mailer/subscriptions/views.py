@@ -1,0 +1,281 @@
+"""Public pages: sign-up, confirmation, unsubscribe, preferences. No login."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from kombu.exceptions import OperationalError
+from limits import parse_many
+from redis import RedisError
+from sqlalchemy.exc import SQLAlchemyError
+
+from mailer import challenge
+from mailer.extensions import csrf, db, limiter
+from mailer.privacy import address_hash
+from mailer.subscriptions import service
+from mailer.subscriptions.forms import ActionForm, EraseForm, PreferencesForm, SignupForm
+from mailer.tasks import send_already_subscribed, send_confirmation
+from mailer.tokens import ExpiredToken, InvalidToken
+
+logger = logging.getLogger(__name__)
+bp = Blueprint("subscriptions", __name__)
+
+
+def _ip_limit() -> str:
+    return current_app.config["RATELIMIT_SIGNUP_IP"]  # type: ignore[no-any-return]
+
+
+def _token_limit() -> str:
+    return current_app.config["RATELIMIT_TOKEN_PAGES"]  # type: ignore[no-any-return]
+
+
+def _embed() -> bool:
+    return request.args.get("embed") == "1"
+
+
+def _signup_form() -> SignupForm:
+    form = SignupForm()
+    lists = service.public_lists()
+    form.lists.choices = [(lst.slug, lst.name) for lst in lists]
+    form.language.choices = list(current_app.config["LANGUAGES"].items())
+    if not form.is_submitted():
+        form.lists.data = [lists[0].slug] if lists else []
+        form.language.data = current_app.config["DEFAULT_LANGUAGE"]
+    return form
+
+
+def _render_signup(form: SignupForm, status: int = 200, error: str | None = None) -> ResponseReturnValue:
+    data = challenge.new_challenge() if current_app.config["SIGNUP_CHALLENGE"] else None
+    html = render_template(
+        "subscriptions/subscribe.html", form=form, embed=_embed(), challenge=data, error=error
+    )
+    return html, status
+
+
+@bp.get("/")
+@bp.get("/subscribe")
+def subscribe_form() -> ResponseReturnValue:
+    return _render_signup(_signup_form())
+
+
+@bp.post("/subscribe")
+@limiter.limit(_ip_limit)
+def subscribe() -> ResponseReturnValue:
+    form = _signup_form()
+    if form.website.data:  # honeypot: answer like a success, do nothing
+        return redirect(url_for(".check_inbox", embed=request.args.get("embed")), 303)
+    if not form.validate():
+        return _render_signup(form, 422)
+    if current_app.config["SIGNUP_CHALLENGE"] and not challenge.verify(form.altcha.data):
+        return _render_signup(form, 422, "The anti-spam check did not finish. Please try again.")
+    try:
+        lists = service.lists_by_slug(form.lists.data or [])
+    except service.UnknownList as exc:
+        form.lists.errors = [str(exc)]
+        return _render_signup(form, 422)
+    signup = service.subscribe(
+        form.email.data or "",
+        lists=lists,
+        name=(form.name.data or "").strip() or None,
+        language=form.language.data or "en",
+        source="embed" if _embed() else "form",
+        ip=request.remote_addr,
+    )
+    db.session.commit()
+    _enqueue(signup.outcome, signup.subscriber_id, signup.address_hash)
+    return redirect(url_for(".check_inbox", embed=request.args.get("embed")), 303)
+
+
+def _address_allowed(address_hash: str) -> bool:
+    """Per-address limit on mails we send, so the form cannot be used to mail-bomb someone."""
+    if not current_app.config["RATELIMIT_ENABLED"]:
+        return True
+    try:
+        return all(
+            limiter.limiter.hit(item, "signup-address", address_hash)
+            for item in parse_many(current_app.config["RATELIMIT_SIGNUP_ADDRESS"])
+        )
+    except RedisError:
+        return True
+
+
+def _enqueue(outcome: service.SignupOutcome, subscriber_id: int | None, address_hash: str) -> None:
+    """Hand the mail to a worker. Silent when limited: the page must not tell anything."""
+    if subscriber_id is None or outcome is service.SignupOutcome.nothing:
+        return
+    if not _address_allowed(address_hash):
+        logger.info("sign-up mail for subscriber %s held back by the per-address limit",
+                    subscriber_id)
+        return
+    task = send_confirmation if outcome is service.SignupOutcome.confirmation else send_already_subscribed
+    try:
+        task.delay(subscriber_id)
+    except (OperationalError, RedisError, OSError):
+        logger.warning("queue unavailable; subscriber %s left to the sweeper", subscriber_id)
+        if outcome is service.SignupOutcome.confirmation:
+            service.mark_not_queued(subscriber_id)
+            db.session.commit()
+
+
+@bp.get("/check-inbox")
+def check_inbox() -> ResponseReturnValue:
+    return render_template("subscriptions/check_inbox.html", embed=_embed())
+
+
+@bp.route("/confirm/<token>", methods=["GET", "POST"])
+@limiter.limit(_token_limit)
+def confirm(token: str) -> ResponseReturnValue:
+    form = ActionForm()
+    if request.method == "GET":  # mail scanners follow links: a GET never confirms
+        service.check_confirm_token(token)
+        return render_template("subscriptions/confirm.html", form=form, token=token)
+    if not form.validate():
+        abort(400)
+    subscriber = service.confirm(token, ip=request.remote_addr)
+    db.session.commit()
+    return render_template(
+        "subscriptions/confirmed.html",
+        preferences_token=service.preferences_token(subscriber),
+    )
+
+
+@bp.post("/confirm/<token>/resend")
+@limiter.limit(_ip_limit)
+def resend_confirmation(token: str) -> ResponseReturnValue:
+    if not ActionForm().validate():
+        abort(400)
+    subscriber = service.subscriber_for_new_link(token)
+    outcome = service.request_new_confirmation(subscriber)
+    db.session.commit()
+    _enqueue(outcome, subscriber.id, address_hash(subscriber.email))
+    return redirect(url_for(".check_inbox"), 303)
+
+
+@bp.route("/unsubscribe/<token>", methods=["GET", "POST"])
+@csrf.exempt  # RFC 8058 one-click: no cookie, no CSRF token; the signed token is the credential
+def unsubscribe(token: str) -> ResponseReturnValue:
+    if request.method == "GET":
+        subscriber = service.subscriber_from_token("unsubscribe", token)
+        return render_template(
+            "subscriptions/unsubscribe.html",
+            token=token,
+            preferences_token=service.preferences_token(subscriber),
+        )
+    subscriber = service.unsubscribe(token)
+    db.session.commit()
+    logger.info("subscriber %s unsubscribed", subscriber.id)
+    if request.form.get("List-Unsubscribe") == "One-Click":
+        return Response("Unsubscribed.\n", 200, mimetype="text/plain")
+    return render_template(
+        "subscriptions/unsubscribed.html",
+        preferences_token=service.preferences_token(subscriber),
+    )
+
+
+@bp.route("/preferences/<token>", methods=["GET", "POST"])
+@limiter.limit(_token_limit)
+def preferences(token: str) -> ResponseReturnValue:
+    subscriber = service.subscriber_from_token("preferences", token)
+    form = PreferencesForm(obj=subscriber if request.method == "GET" else None)
+    lists = service.visible_lists(subscriber)
+    form.lists.choices = [(lst.id, lst.name) for lst in lists]
+    form.language.choices = list(current_app.config["LANGUAGES"].items())
+    if request.method == "GET":
+        form.lists.data = service.confirmed_list_ids(subscriber)
+    elif form.validate():
+        service.update_preferences(
+            subscriber,
+            list_ids=form.lists.data or [],
+            name=(form.name.data or "").strip() or None,
+            language=form.language.data or "en",
+        )
+        db.session.commit()
+        flash("Your preferences are saved.")
+        return redirect(url_for(".preferences", token=token), 303)
+    status = 422 if form.errors else 200
+    return render_template(
+        "subscriptions/preferences.html", form=form, token=token, subscriber=subscriber,
+        lists={lst.id: lst for lst in lists}, action=ActionForm(), erase=EraseForm(),
+    ), status
+
+
+@bp.post("/preferences/<token>/unsubscribe-all")
+def unsubscribe_all(token: str) -> ResponseReturnValue:
+    subscriber = service.subscriber_from_token("preferences", token)
+    if not ActionForm().validate():
+        abort(400)
+    service.unsubscribe_all(subscriber)
+    db.session.commit()
+    flash("You are unsubscribed from every list. You will get no more mail from us.")
+    return redirect(url_for(".preferences", token=token), 303)
+
+
+@bp.get("/preferences/<token>/data.json")
+@limiter.limit(_token_limit)
+def download_data(token: str) -> ResponseReturnValue:
+    subscriber = service.subscriber_from_token("preferences", token)
+    response = jsonify(service.export_data(subscriber))
+    response.headers["Content-Disposition"] = 'attachment; filename="my-newsletter-data.json"'
+    return response
+
+
+@bp.post("/preferences/<token>/erase")
+def erase(token: str) -> ResponseReturnValue:
+    subscriber = service.subscriber_from_token("preferences", token)
+    form = EraseForm()
+    if not form.validate():
+        flash("Tick the box to confirm that you want everything deleted.")
+        return redirect(url_for(".preferences", token=token), 303)
+    service.erase(subscriber)
+    db.session.commit()
+    return render_template("subscriptions/erased.html")
+
+
+@bp.get("/healthz")
+def healthz() -> ResponseReturnValue:
+    checks = {"database": _check_db(), "redis": _check_redis()}
+    ok = all(checks.values())
+    return jsonify(status="ok" if ok else "degraded", checks=checks), 200 if ok else 503
+
+
+def _check_db() -> bool:
+    try:
+        db.session.execute(db.select(1))
+        return True
+    except SQLAlchemyError:
+        logger.exception("health check: database")
+        return False
+
+
+def _check_redis() -> bool:
+    try:
+        return bool(current_app.extensions["redis"].ping())
+    except (RedisError, OSError):
+        return False
+
+
+@bp.errorhandler(InvalidToken)
+def invalid_token(exc: InvalidToken) -> ResponseReturnValue:
+    if isinstance(exc, ExpiredToken) and request.endpoint == "subscriptions.confirm":
+        return render_template("subscriptions/confirm_stale.html", token=request.view_args["token"],
+                               expired=True, form=ActionForm()), 410
+    return render_template("subscriptions/invalid_link.html"), 404
+
+
+@bp.errorhandler(service.TokenUsed)
+def token_used(exc: service.TokenUsed) -> ResponseReturnValue:
+    return render_template("subscriptions/confirm_stale.html", token=request.view_args["token"],
+                           expired=False, form=ActionForm()), 409

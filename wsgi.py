@@ -1,0 +1,3 @@
+from mailer import create_app
+
+app = create_app()
