@@ -11,7 +11,7 @@ from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
-from kombu import Queue
+from kombu import Exchange, Queue
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
@@ -53,7 +53,7 @@ def celery_init_app(app: Flask) -> Celery:
             "task_serializer": "json",
             "accept_content": ["json"],
             "task_default_queue": "celery",
-            "task_queues": [Queue(name) for name in QUEUES],
+            "task_queues": [Queue(name, Exchange(name), routing_key=name) for name in QUEUES],
             "task_routes": {
                 "mailer.send_confirmation": {"queue": "mail"},
                 "mailer.send_already_subscribed": {"queue": "mail"},

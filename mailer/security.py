@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Request, Response, current_app, request
 
 CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -10,11 +10,18 @@ CSP = (
 )
 
 
+class MailerRequest(Request):
+    """Public pages accept small bodies only: a sign-up form needs a few KB, not megabytes."""
+
+    @property  # type: ignore[override]
+    def max_content_length(self) -> int | None:
+        if self.blueprint == "subscriptions":
+            return int(current_app.config["PUBLIC_MAX_CONTENT_LENGTH"])
+        return current_app.config["MAX_CONTENT_LENGTH"]  # type: ignore[no-any-return]
+
+
 def register(app: Flask) -> None:
-    @app.before_request
-    def limit_public_bodies() -> None:
-        if request.blueprint == "subscriptions":
-            request.max_content_length = current_app.config["PUBLIC_MAX_CONTENT_LENGTH"]
+    app.request_class = MailerRequest
 
     @app.after_request
     def security_headers(response: Response) -> Response:

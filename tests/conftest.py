@@ -56,7 +56,7 @@ def redis_base_url() -> Iterator[str]:
 
     port = _free_port()
     workdir = Path(os.environ.get("TMPDIR", "/tmp"))
-    proc = start_redis(workdir, port)
+    proc = start_redis(workdir, port, quiet=True)
     try:
         yield f"redis://127.0.0.1:{port}/0"
     finally:

@@ -20,7 +20,7 @@ class MemoryTransport:
         self.outbox.append(msg)
 
     def send(self, email: Email) -> None:
-        self.send_raw(email.envelope_sender, email.to, email.to_message().as_bytes())
+        self.send_raw(email.envelope_sender, email.to, email.as_bytes())
 
     def close(self) -> None:
         pass

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
 from email.utils import format_datetime, getaddresses, make_msgid
 
 
@@ -24,6 +25,10 @@ class Email:
     @property
     def envelope_sender(self) -> str:
         return self.envelope_from or sender_address(self.sender)
+
+    def as_bytes(self) -> bytes:
+        """The message as SMTP wants it: CRLF line endings (smtplib does not fix bytes)."""
+        return self.to_message().as_bytes(policy=SMTP_POLICY)
 
     def to_message(self) -> EmailMessage:
         """Build the MIME message: multipart/alternative when there is HTML."""

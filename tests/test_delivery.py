@@ -1,0 +1,57 @@
+"""The delivery leaf package: message building and SMTP URL parsing."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from mailer.delivery import Email, SmtpServer, SmtpUrlError
+
+
+def make_email(**extra: object) -> Email:
+    fields: dict[str, object] = {"to": "a@example.org", "subject": "Hi", "text": "x" * 300 + "\n",
+                                 "sender": "News <news@example.org>", "html": "<p>" + "y" * 2000 + "</p>"}
+    fields.update(extra)
+    return Email(**fields)  # type: ignore[arg-type]
+
+
+def test_serialized_message_has_crlf_and_short_lines() -> None:
+    """smtplib sends bytes as they are: bare LFs made one 5 KB 'line' that servers refuse."""
+    raw = make_email().as_bytes()
+    assert b"\r\n" in raw
+    assert re.search(rb"(?<!\r)\n", raw) is None
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 998
+
+
+def test_message_headers() -> None:
+    msg = make_email(headers={"List-Id": "Weekly <weekly.example.org>"}).to_message()
+    assert msg["Message-ID"].endswith("@example.org>")
+    assert msg["Date"] and msg["List-Id"] == "Weekly <weekly.example.org>"
+    assert msg.get_content_type() == "multipart/alternative"
+    assert make_email().envelope_sender == "news@example.org"
+
+
+def test_header_injection_is_refused() -> None:
+    with pytest.raises(ValueError):
+        make_email(subject="Hi\r\nBcc: victim@example.org").to_message()
+
+
+@pytest.mark.parametrize(
+    ("url", "host", "port", "tls", "starttls", "user"),
+    [
+        ("smtp://mail.example.org", "mail.example.org", 25, False, "auto", None),
+        ("smtps://u%40x:p%3Aw@mail.example.org", "mail.example.org", 465, True, "off", "u@x"),
+        ("smtp://u:p@127.0.0.1:2525?starttls=require", "127.0.0.1", 2525, False, "require", "u"),
+    ],
+)
+def test_smtp_url(url: str, host: str, port: int, tls: bool, starttls: str, user: str | None) -> None:
+    server = SmtpServer.from_url(url)
+    assert (server.host, server.port, server.tls, server.starttls, server.username) == (
+        host, port, tls, starttls, user)
+
+
+@pytest.mark.parametrize("url", ["http://x", "smtp://", "smtp://h?starttls=maybe"])
+def test_bad_smtp_url(url: str) -> None:
+    with pytest.raises(SmtpUrlError):
+        SmtpServer.from_url(url)

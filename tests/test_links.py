@@ -1,0 +1,278 @@
+"""Confirmation, unsubscribe and preferences links: tokens, state changes, bad tokens."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import timedelta
+from email.message import EmailMessage
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+
+from mailer.extensions import db
+from mailer.models import ConsentRecord, Subscriber, Subscription, SubscriptionStatus, Suppression
+from mailer.privacy import address_hash
+from mailer.subscriptions import service
+from mailer.tasks import send_already_subscribed, send_confirmation
+from tests.conftest import csrf_token, links_in, queued_tasks
+
+
+def make_pending(app: Flask, email: str = "reader@example.org", lists: tuple[str, ...] = ("weekly",)) -> int:
+    with app.app_context():
+        signup = service.subscribe(email, lists=service.lists_by_slug(lists), name="Reader")
+        db.session.commit()
+        assert signup.subscriber_id is not None
+        return signup.subscriber_id
+
+
+def confirmation_link(app: Flask, outbox: list[EmailMessage], subscriber_id: int) -> str:
+    with app.app_context():
+        send_confirmation(subscriber_id)
+    links = [u for u in links_in(outbox[-1]) if "/confirm/" in u]
+    assert links
+    return links[0].replace("http://localhost", "")
+
+
+def statuses(app: Flask) -> dict[str, str]:
+    with app.app_context():
+        rows = db.session.scalars(select(Subscription)).all()
+        return {s.mailing_list.slug: s.status.value for s in rows}
+
+
+def post_with_csrf(client: FlaskClient, url: str, data: dict[str, Any] | None = None, page: str | None = None) -> Any:
+    html = client.get(page or url).get_data(as_text=True)
+    return client.post(url, data={"csrf_token": csrf_token(html), **(data or {})})
+
+
+def test_confirmation_mail_is_multipart_with_a_working_link(app: Flask, client: FlaskClient, outbox: list[EmailMessage]) -> None:
+    subscriber_id = make_pending(app)
+    url = confirmation_link(app, outbox, subscriber_id)
+    msg = outbox[-1]
+    assert msg["To"] == "reader@example.org"
+    assert msg["Subject"] == "Confirm your subscription to The Free Expression Network"
+    assert msg.get_content_type() == "multipart/alternative"
+    assert msg["Message-ID"] and msg["Date"]
+    html = msg.get_body(("html",))
+    assert html is not None and "Confirm my subscription" in html.get_content()
+    assert 'style="' in html.get_content()  # CSS inlined
+    assert "reader@example.org" not in url
+    page = client.get(url)
+    assert page.status_code == 200 and "Confirm" in page.get_data(as_text=True)
+    assert statuses(app) == {"weekly": "pending"}  # a GET changes nothing
+    response = client.post(url, data={"csrf_token": csrf_token(page.get_data(as_text=True))})
+    assert response.status_code == 200 and "You are subscribed" in response.get_data(as_text=True)
+    assert statuses(app) == {"weekly": "confirmed"}
+    with app.app_context():
+        actions = db.session.scalars(select(ConsentRecord.action).order_by(ConsentRecord.id)).all()
+        assert actions == ["signup", "confirm"]
+        sub = db.session.get(Subscriber, subscriber_id)
+        assert sub is not None and sub.confirm_sent_at is not None
+
+
+def test_confirmation_token_works_once_then_offers_a_fresh_mail(app: Flask, client: FlaskClient, outbox: list[EmailMessage]) -> None:
+    url = confirmation_link(app, outbox, make_pending(app))
+    assert post_with_csrf(client, url).status_code == 200
+    again = client.get(url)
+    assert again.status_code == 409
+    assert "already used" in again.get_data(as_text=True)
+    assert post_with_csrf(client, url, page="/subscribe").status_code == 409
+    resend = post_with_csrf(client, url + "/resend", page=url)
+    assert resend.status_code == 303
+    assert queued_tasks(app)[-1][0] == "mailer.send_already_subscribed"
+
+
+def test_expired_confirmation_token_offers_a_fresh_mail(app: Flask, client: FlaskClient, outbox: list[EmailMessage]) -> None:
+    subscriber_id = make_pending(app)
+    url = confirmation_link(app, outbox, subscriber_id)
+    app.config["CONFIRM_MAX_AGE"] = timedelta(seconds=-1)
+    page = client.get(url)
+    assert page.status_code == 410
+    assert "expired" in page.get_data(as_text=True)
+    assert post_with_csrf(client, url, page="/subscribe").status_code == 410
+    assert statuses(app) == {"weekly": "pending"}
+    assert post_with_csrf(client, url + "/resend", page="/subscribe").status_code == 303
+    assert queued_tasks(app) == [("mailer.send_confirmation", [subscriber_id])]
+
+
+@pytest.mark.parametrize("path", ["/confirm/{t}", "/unsubscribe/{t}", "/preferences/{t}",
+                                  "/preferences/{t}/data.json"])
+def test_tampered_tokens_are_404_pages(app: Flask, client: FlaskClient, outbox: list[EmailMessage], path: str) -> None:
+    url = confirmation_link(app, outbox, make_pending(app))
+    token = url.rsplit("/", 1)[1]
+    tampered = token[:-3] + ("AAA" if not token.endswith("AAA") else "BBB")
+    for bad in (tampered, "garbage", "x" * 2000, "%FF%FE"):
+        response = client.get(path.format(t=bad))
+        assert response.status_code == 404, bad
+        assert "This link is not valid" in response.get_data(as_text=True)
+    # a token made for one purpose does not open another page
+    if "confirm" not in path:
+        assert client.get(path.format(t=token)).status_code == 404
+    assert statuses(app) == {"weekly": "pending"}
+
+
+def test_changing_the_address_revokes_old_links(app: Flask, client: FlaskClient) -> None:
+    subscriber_id = make_pending(app)
+    with app.app_context():
+        sub = db.session.get(Subscriber, subscriber_id)
+        assert sub is not None
+        token = service.unsubscribe_token(sub)
+        sub.email = "new-address@example.org"
+        db.session.commit()
+    assert client.get(f"/unsubscribe/{token}").status_code == 404
+
+
+def confirmed(app: Flask, email: str = "reader@example.org", lists: tuple[str, ...] = ("weekly",)) -> dict[str, str]:
+    subscriber_id = make_pending(app, email, lists)
+    with app.app_context():
+        sub = db.session.get(Subscriber, subscriber_id)
+        assert sub is not None
+        for s in sub.subscriptions:
+            s.status = SubscriptionStatus.confirmed
+        db.session.commit()
+        return {
+            "unsubscribe": service.unsubscribe_token(sub),
+            "unsubscribe_weekly": service.unsubscribe_token(sub, sub.subscriptions[0].list_id),
+            "preferences": service.preferences_token(sub),
+        }
+
+
+def test_one_click_unsubscribe_needs_no_cookie_or_csrf(app: Flask) -> None:
+    tokens = confirmed(app, lists=("weekly", "alerts"))
+    bare = app.test_client(use_cookies=False)
+    response = bare.post(f"/unsubscribe/{tokens['unsubscribe_weekly']}",
+                         data={"List-Unsubscribe": "One-Click"})
+    assert response.status_code == 200
+    assert "Set-Cookie" not in response.headers
+    assert statuses(app) == {"weekly": "unsubscribed", "alerts": "confirmed"}
+    again = bare.post(f"/unsubscribe/{tokens['unsubscribe_weekly']}", data={"List-Unsubscribe": "One-Click"})
+    assert again.status_code == 200  # idempotent
+
+
+def test_unsubscribe_page_then_button(app: Flask, client: FlaskClient) -> None:
+    tokens = confirmed(app, lists=("weekly", "alerts"))
+    page = client.get(f"/unsubscribe/{tokens['unsubscribe']}")
+    assert page.status_code == 200 and "Unsubscribe" in page.get_data(as_text=True)
+    assert statuses(app) == {"weekly": "confirmed", "alerts": "confirmed"}
+    done = client.post(f"/unsubscribe/{tokens['unsubscribe']}")
+    assert "You are unsubscribed" in done.get_data(as_text=True)
+    assert statuses(app) == {"weekly": "unsubscribed", "alerts": "unsubscribed"}
+
+
+def test_preferences_change_lists_name_and_language(app: Flask, client: FlaskClient) -> None:
+    tokens = confirmed(app)
+    url = f"/preferences/{tokens['preferences']}"
+    page = client.get(url).get_data(as_text=True)
+    assert "Weekly updates" in page and "Press freedom alerts" in page
+    assert "Members" not in page  # private lists only for their members
+    with app.app_context():
+        ids = {lst.slug: lst.id for lst in service.public_lists()}
+    response = client.post(url, data={"csrf_token": csrf_token(page), "lists": [ids["alerts"]],
+                                      "name": "New name", "language": "fr"})
+    assert response.status_code == 303
+    assert statuses(app) == {"weekly": "unsubscribed", "alerts": "confirmed"}
+    with app.app_context():
+        sub = db.session.scalar(select(Subscriber))
+        assert sub is not None and sub.name == "New name" and sub.language == "fr"
+    assert "Your preferences are saved" in client.get(url).get_data(as_text=True)
+
+
+def test_preferences_refuse_a_private_list_and_a_long_name(app: Flask, client: FlaskClient) -> None:
+    tokens = confirmed(app)
+    url = f"/preferences/{tokens['preferences']}"
+    with app.app_context():
+        members = service.lists_by_slug(["members"], public_only=False)[0].id
+    for data in ({"lists": [members]}, {"name": "x" * 10_000}, {"lists": ["nope"]}):
+        page = client.get(url).get_data(as_text=True)
+        response = client.post(url, data={"csrf_token": csrf_token(page), "language": "en", **data})
+        assert response.status_code == 422
+    assert statuses(app) == {"weekly": "confirmed"}
+
+
+def test_unsubscribe_all_from_preferences(app: Flask, client: FlaskClient) -> None:
+    tokens = confirmed(app, lists=("weekly", "alerts"))
+    url = f"/preferences/{tokens['preferences']}"
+    response = post_with_csrf(client, url + "/unsubscribe-all", page=url)
+    assert response.status_code == 303
+    assert set(statuses(app).values()) == {"unsubscribed"}
+
+
+def test_download_my_data(app: Flask, client: FlaskClient) -> None:
+    tokens = confirmed(app)
+    response = client.get(f"/preferences/{tokens['preferences']}/data.json")
+    assert response.status_code == 200
+    assert "attachment" in response.headers["Content-Disposition"]
+    data = json.loads(response.get_data())
+    assert data["email"] == "reader@example.org"
+    assert data["subscriptions"][0]["list"] == "weekly"
+    assert data["subscriptions"][0]["status"] == "confirmed"
+    assert data["consent_records"][0]["action"] == "signup"
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_erase_keeps_only_the_suppression_hash(app: Flask, client: FlaskClient, outbox: list[EmailMessage]) -> None:
+    tokens = confirmed(app)
+    url = f"/preferences/{tokens['preferences']}"
+    not_ticked = post_with_csrf(client, url + "/erase", page=url)
+    assert not_ticked.status_code == 303
+    with app.app_context():
+        assert db.session.scalar(select(func.count(Subscriber.id))) == 1
+    response = post_with_csrf(client, url + "/erase", {"really": "y"}, page=url)
+    assert response.status_code == 200 and "erased" in response.get_data(as_text=True)
+    with app.app_context():
+        for model in (Subscriber, Subscription, ConsentRecord):
+            assert db.session.scalar(select(func.count(model.id))) == 0
+        hashes = db.session.scalars(select(Suppression.address_hash)).all()
+        assert hashes == [address_hash("reader@example.org")]
+    assert client.get(url).status_code == 404
+    # signing up again changes nothing and mails nothing
+    make = client.get("/subscribe").get_data(as_text=True)
+    client.post("/subscribe", data={"csrf_token": csrf_token(make), "email": "Reader@example.org",
+                                    "lists": "weekly", "consent": "y", "language": "en"})
+    assert queued_tasks(app) == []
+    with app.app_context():
+        assert db.session.scalar(select(func.count(Subscriber.id))) == 0
+
+
+def test_tasks_send_nothing_to_suppressed_or_settled_subscribers(app: Flask, outbox: list[EmailMessage]) -> None:
+    pending = make_pending(app, "one@example.org")
+    with app.app_context():
+        service.suppress("one@example.org", service.SuppressionReason.hard_bounce)
+        db.session.commit()
+        send_confirmation(pending)
+        send_already_subscribed(pending)
+        send_confirmation(999_999)
+    assert outbox == []
+
+
+def test_already_subscribed_mail_links_to_preferences(app: Flask, client: FlaskClient, outbox: list[EmailMessage]) -> None:
+    confirmed(app)
+    with app.app_context():
+        sub = db.session.scalar(select(Subscriber))
+        assert sub is not None
+        send_already_subscribed(sub.id)
+    msg = outbox[-1]
+    assert msg["Subject"] == "You are already subscribed to The Free Expression Network"
+    prefs = [u for u in links_in(msg) if "/preferences/" in u][0]
+    assert client.get(prefs.replace("http://localhost", "")).status_code == 200
+
+
+def test_no_address_in_any_log_line(app: Flask, client: FlaskClient, outbox: list[EmailMessage], caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    subscriber_id = make_pending(app, "secret.person@example.org")
+    url = confirmation_link(app, outbox, subscriber_id)
+    post_with_csrf(client, url)
+    logging.getLogger("some.library").warning("failed for secret.person@example.org, %s", "x")
+    try:
+        raise ValueError("refused: <secret.person@example.org>")
+    except ValueError:
+        logging.getLogger("x").exception("boom")
+    text = "\n".join(r.getMessage() + (r.exc_text or "") for r in caplog.records)
+    assert "confirmation mail sent for subscriber" in text
+    assert "secret.person" not in text
+    assert re.search(r"\[address\]", text)

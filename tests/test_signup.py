@@ -1,0 +1,259 @@
+"""Sign-up form: validation, bad input, no enumeration, honeypot, challenge, rate limits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+
+from mailer.extensions import db
+from mailer.models import ConsentRecord, Subscriber, Subscription, SubscriptionStatus
+from mailer.subscriptions import service
+from mailer.models import SuppressionReason
+from tests.conftest import csrf_token, queued_tasks
+
+
+def signup(client: FlaskClient, **fields: Any) -> Any:
+    page = client.get("/subscribe")
+    data = {"email": "reader@example.org", "lists": "weekly", "language": "en", "consent": "y",
+            "csrf_token": csrf_token(page.get_data(as_text=True))}
+    data.update({k: v for k, v in fields.items() if v is not None})
+    for key in [k for k, v in fields.items() if v is None]:
+        data.pop(key, None)
+    return client.post("/subscribe", data=data)
+
+
+def counts(app: Flask) -> tuple[int, int, int]:
+    with app.app_context():
+        return (
+            db.session.scalar(select(func.count(Subscriber.id))) or 0,
+            db.session.scalar(select(func.count(Subscription.id))) or 0,
+            db.session.scalar(select(func.count(ConsentRecord.id))) or 0,
+        )
+
+
+def test_form_has_the_fixed_field_names(client: FlaskClient) -> None:
+    html = client.get("/subscribe").get_data(as_text=True)
+    for name in ("email", "name", "lists", "language", "consent", "csrf_token", "website"):
+        assert f'name="{name}"' in html
+    assert "Email address" in html and '<label for="email">' in html
+    assert 'value="weekly" checked' in html or 'checked id="lists-0"' in html
+    assert "members" not in html  # private lists are not offered
+
+
+def test_embed_renders_the_bare_form_and_may_be_framed(client: FlaskClient) -> None:
+    response = client.get("/subscribe?embed=1")
+    html = response.get_data(as_text=True)
+    assert 'name="email"' in html and "<header" not in html
+    assert "frame-ancestors *" in response.headers["Content-Security-Policy"]
+    assert "X-Frame-Options" not in response.headers
+    normal = client.get("/subscribe")
+    assert normal.headers["X-Frame-Options"] == "DENY"
+
+
+def test_new_address_gets_pending_subscription_consent_and_a_queued_mail(app: Flask, client: FlaskClient) -> None:
+    response = signup(client, email="  Reader@Example.ORG ", name="Ada")
+    assert response.status_code == 303
+    assert response.headers["Location"].endswith("/check-inbox")
+    with app.app_context():
+        subscriber = db.session.scalar(select(Subscriber))
+        assert subscriber is not None
+        assert subscriber.email == "reader@example.org"
+        assert subscriber.name == "Ada"
+        assert [s.status for s in subscriber.subscriptions] == [SubscriptionStatus.pending]
+        consent = subscriber.consents[0]
+        assert consent.action == "signup" and consent.source == "form"
+        assert consent.consent_version == app.config["CONSENT_VERSION"]
+        assert consent.ip_hash and "127.0.0" not in consent.ip_hash
+        subscriber_id = subscriber.id
+    assert queued_tasks(app) == [("mailer.send_confirmation", [subscriber_id])]
+
+
+def test_responses_do_not_tell_new_pending_confirmed_or_suppressed_apart(app: Flask, client: FlaskClient) -> None:
+    with app.app_context():
+        weekly = service.lists_by_slug(["weekly"])
+        service.subscribe("pending@example.org", lists=weekly)
+        confirmed = service.subscribe("confirmed@example.org", lists=weekly)
+        sub = db.session.get(Subscriber, confirmed.subscriber_id)
+        assert sub is not None
+        sub.subscriptions[0].status = SubscriptionStatus.confirmed
+        service.suppress("suppressed@example.org", SuppressionReason.erased)
+        db.session.commit()
+    answers = []
+    for email in ("new@example.org", "pending@example.org", "confirmed@example.org",
+                  "suppressed@example.org"):
+        response = signup(client, email=email)
+        answers.append((response.status_code, response.headers["Location"], response.get_data()))
+    assert len(set(answers)) == 1
+    page = client.get(answers[0][1])
+    assert page.status_code == 200 and "Check your inbox" in page.get_data(as_text=True)
+    names = [name for name, _ in queued_tasks(app)]
+    assert names == ["mailer.send_confirmation", "mailer.send_confirmation",
+                     "mailer.send_already_subscribed"]  # nothing for the suppressed address
+    with app.app_context():
+        assert not service.is_suppressed("new@example.org")
+        assert db.session.scalar(select(Subscriber).where(Subscriber.email == "suppressed@example.org")) is None
+
+
+def test_a_confirmed_subscribers_data_is_not_changed_by_a_stranger(app: Flask, client: FlaskClient) -> None:
+    with app.app_context():
+        signup_ = service.subscribe("me@example.org", lists=service.lists_by_slug(["weekly"]), name="Me")
+        sub = db.session.get(Subscriber, signup_.subscriber_id)
+        assert sub is not None
+        sub.subscriptions[0].status = SubscriptionStatus.confirmed
+        db.session.commit()
+    signup(client, email="me@example.org", name="Someone else", lists="alerts", language="fr")
+    with app.app_context():
+        sub = db.session.scalar(select(Subscriber))
+        assert sub is not None and sub.name == "Me" and sub.language == "en"
+        assert [s.mailing_list.slug for s in sub.subscriptions] == ["weekly"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"email": "not-an-address"}, "Enter a valid email address"),
+        ({"email": "a" * 250 + "@example.org"}, "Field cannot be longer than 254"),
+        ({"email": "x@" + "a" * 300 + ".org"}, "Field cannot be longer than 254"),
+        ({"email": ""}, "Enter your email address"),
+        ({"email": "two@example.org, three@example.org"}, "Enter a valid email address"),
+        ({"email": "evil@example.org\r\nBcc: x@example.org"}, "Enter a valid email address"),
+        ({"name": "n" * 100_000}, "Keep your name under 100 characters"),
+        ({"lists": "nonexistent"}, "There is no public list called"),
+        ({"lists": "members"}, "There is no public list called"),  # private
+        ({"lists": None}, "Choose at least one list"),
+        ({"consent": None}, "Please agree to receive these emails"),
+        ({"language": "xx"}, "Not a valid choice"),
+    ],
+)
+def test_bad_input_rerenders_the_form_with_a_message_and_writes_nothing(
+    app: Flask, client: FlaskClient, fields: dict[str, Any], message: str
+) -> None:
+    response = signup(client, **fields)
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert message in html
+    assert 'name="email"' in html  # the form again, not an error page
+    assert counts(app) == (0, 0, 0)
+    assert queued_tasks(app) == []
+
+
+def test_missing_or_wrong_csrf_token_is_refused(app: Flask, client: FlaskClient) -> None:
+    client.get("/subscribe")
+    for token in (None, "forged"):
+        data = {"email": "a@example.org", "lists": "weekly", "consent": "y", "language": "en"}
+        if token:
+            data["csrf_token"] = token
+        response = client.post("/subscribe", data=data)
+        assert response.status_code == 400
+        assert "This form has expired" in response.get_data(as_text=True)
+    assert counts(app) == (0, 0, 0)
+
+
+def test_honeypot_looks_like_success_and_does_nothing(app: Flask, client: FlaskClient) -> None:
+    response = signup(client, website="http://spam.example")
+    assert response.status_code == 303 and response.headers["Location"].endswith("/check-inbox")
+    assert counts(app) == (0, 0, 0)
+    assert queued_tasks(app) == []
+
+
+def test_oversized_and_non_utf8_bodies(app: Flask, client: FlaskClient) -> None:
+    page = client.get("/subscribe")
+    token = csrf_token(page.get_data(as_text=True))
+    big = client.post("/subscribe", data={"csrf_token": token, "email": "a@example.org",
+                                          "name": "x" * (1024 * 1024)})
+    assert big.status_code == 413
+    assert "too large" in big.get_data(as_text=True)
+    raw = b"email=\xff\xfe%40example.org&lists=weekly&consent=y&language=en&csrf_token=" + token.encode()
+    bad = client.post("/subscribe", data=raw, content_type="application/x-www-form-urlencoded")
+    assert bad.status_code in (400, 422), bad.get_data(as_text=True)
+    assert "Traceback" not in bad.get_data(as_text=True)
+    assert counts(app) == (0, 0, 0)
+
+
+def test_wrong_method_is_405_with_a_page(client: FlaskClient) -> None:
+    response = client.delete("/subscribe")
+    assert response.status_code == 405
+    assert "does not accept" in response.get_data(as_text=True)
+    assert "GET" in response.headers["Allow"]
+    assert client.put("/check-inbox").status_code == 405
+
+
+def test_unknown_page_is_404_json_for_api(client: FlaskClient) -> None:
+    assert client.get("/nope").status_code == 404
+    response = client.get("/api/v1/nope")
+    assert response.status_code == 404
+    assert response.get_json()["error"]["code"] == "not_found"
+
+
+class TestChallenge:
+    @pytest.fixture
+    def config_overrides(self) -> dict[str, Any]:
+        return {"SIGNUP_CHALLENGE": True, "SIGNUP_CHALLENGE_MAX_NUMBER": 2000}
+
+    def solve(self, html: str) -> str:
+        import base64
+        import json
+        import re
+
+        import altcha
+
+        raw = re.search(r'id="altcha-challenge">(.*?)</script>', html)
+        assert raw
+        data = json.loads(raw.group(1))
+        solution = altcha.solve_challenge_v1(data["challenge"], data["salt"], data["algorithm"],
+                                             data["max_number"])
+        assert solution is not None
+        payload = {k: data[k] for k in ("algorithm", "challenge", "salt", "signature")}
+        payload["number"] = solution.number
+        return base64.b64encode(json.dumps(payload).encode()).decode()
+
+    def test_without_a_solution_the_form_says_so(self, app: Flask, client: FlaskClient) -> None:
+        response = signup(client)
+        assert response.status_code == 422
+        assert "anti-spam check did not finish" in response.get_data(as_text=True)
+        assert counts(app) == (0, 0, 0)
+
+    def test_a_solution_works_once(self, app: Flask, client: FlaskClient) -> None:
+        page = client.get("/subscribe").get_data(as_text=True)
+        solution = self.solve(page)
+        token = csrf_token(page)
+        base = {"email": "a@example.org", "lists": "weekly", "language": "en", "consent": "y",
+                "csrf_token": token, "altcha": solution}
+        assert client.post("/subscribe", data=base).status_code == 303
+        again = client.post("/subscribe", data={**base, "email": "b@example.org"})
+        assert again.status_code == 422
+        assert counts(app)[0] == 1
+
+    def test_a_forged_solution_is_refused(self, app: Flask, client: FlaskClient) -> None:
+        import base64
+
+        for junk in ("", "%%%", base64.b64encode(b'{"algorithm":"SHA-256"}').decode(), "x" * 5000):
+            assert signup(client, altcha=junk).status_code == 422
+        assert counts(app) == (0, 0, 0)
+
+
+class TestRateLimits:
+    @pytest.fixture
+    def config_overrides(self) -> dict[str, Any]:
+        return {"RATELIMIT_ENABLED": True, "RATELIMIT_SIGNUP_IP": "3 per minute",
+                "RATELIMIT_SIGNUP_ADDRESS": "2 per hour"}
+
+    def test_per_ip_limit_answers_429_with_a_page(self, app: Flask, client: FlaskClient) -> None:
+        statuses = [signup(client, email=f"r{i}@example.org").status_code for i in range(4)]
+        assert statuses == [303, 303, 303, 429]
+        page = signup(client, email="r9@example.org")
+        assert "Too many attempts" in page.get_data(as_text=True)
+        assert counts(app)[0] == 3
+
+    def test_per_address_limit_silently_stops_the_mails(self, app: Flask, client: FlaskClient) -> None:
+        first = signup(client, email="victim@example.org")
+        second = client.post("/subscribe", data={})  # another IP would look the same
+        del second
+        app.config["RATELIMIT_SIGNUP_IP"] = "100 per minute"
+        answers = [signup(client, email="victim@example.org") for _ in range(3)]
+        assert first.status_code == 303 and all(a.status_code == 303 for a in answers)
+        assert len(queued_tasks(app)) == 2  # per-address limit: 2 mails, then silence
