@@ -114,7 +114,7 @@ def _sqlalchemy_url(url: str) -> str:
     # psycopg 3 is the driver we ship; plain postgresql:// would ask for psycopg2.
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 

@@ -28,8 +28,13 @@ def new_challenge() -> dict[str, object]:
         expires=utcnow() + current_app.config["SIGNUP_CHALLENGE_MAX_AGE"],
     )
     c = altcha.create_challenge_v1(options)
-    return {"algorithm": c.algorithm, "challenge": c.challenge, "max_number": c.max_number,
-            "salt": c.salt, "signature": c.signature}
+    return {
+        "algorithm": c.algorithm,
+        "challenge": c.challenge,
+        "max_number": c.max_number,
+        "salt": c.salt,
+        "signature": c.signature,
+    }
 
 
 def verify(payload: str | None) -> bool:

@@ -12,7 +12,12 @@ from mailer.models import MailingList
 
 DEMO_LISTS = [
     ("weekly", "Weekly updates", "A weekly digest of our latest articles.", True),
-    ("alerts", "Press freedom alerts", "Urgent actions for writers at risk, when they happen.", True),
+    (
+        "alerts",
+        "Press freedom alerts",
+        "Urgent actions for writers at risk, when they happen.",
+        True,
+    ),
     ("members", "Members' briefing", "News for members and partner centres.", False),
 ]
 
@@ -24,7 +29,9 @@ def demo_command() -> None:
     added = 0
     for slug, name, description, public in DEMO_LISTS:
         if db.session.scalar(select(MailingList).where(MailingList.slug == slug)) is None:
-            db.session.add(MailingList(slug=slug, name=name, description=description, is_public=public))
+            db.session.add(
+                MailingList(slug=slug, name=name, description=description, is_public=public)
+            )
             added += 1
     db.session.commit()
     click.echo(f"demo content: {added} lists added")

@@ -13,7 +13,9 @@ from mailer.delivery import Email, Transport, get_smtp_transport
 _inliner = css_inline.CSSInliner(keep_style_tags=True)
 
 
-def render_email(name: str, to: str, headers: dict[str, str] | None = None, **context: Any) -> Email:
+def render_email(
+    name: str, to: str, headers: dict[str, str] | None = None, **context: Any
+) -> Email:
     """Render email/<name>.subject.txt, .txt and .html into an Email for `to`."""
     env = current_app.jinja_env
     context.setdefault("network_name", current_app.config["NETWORK_NAME"])
@@ -35,5 +37,5 @@ def get_transport() -> Transport:
     """The transport mail leaves through: SMTP, or an override the tests install."""
     override = current_app.extensions.get("mail_transport")
     if override is not None:
-        return override  # type: ignore[no-any-return]
+        return override
     return get_smtp_transport(current_app.config["SMTP_URL"], current_app.config["SMTP_TIMEOUT"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, jsonify, make_response, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
@@ -25,9 +25,7 @@ MESSAGES = {
 
 
 def _respond(code: int, message: str, name: str) -> ResponseReturnValue:
-    if request.path.startswith("/api/") or (
-        request.accept_mimetypes.best == "application/json"
-    ):
+    if request.path.startswith("/api/") or (request.accept_mimetypes.best == "application/json"):
         return jsonify(error={"code": name, "message": message}), code
     return render_template("error.html", code=code, message=message), code
 
@@ -45,10 +43,10 @@ def register(app: Flask) -> None:
     def http_error(exc: HTTPException) -> ResponseReturnValue:
         code = exc.code or 500
         name = (exc.name or "error").lower().replace(" ", "_")
-        response = _respond(code, MESSAGES.get(code, exc.description or ""), name)
-        if code == 405 and exc.get_response().headers.get("Allow"):
-            body, status = response  # type: ignore[misc]
-            return body, status, {"Allow": exc.get_response().headers["Allow"]}
+        response = make_response(_respond(code, MESSAGES.get(code, exc.description or ""), name))
+        allow = exc.get_response().headers.get("Allow")
+        if allow:
+            response.headers["Allow"] = allow
         return response
 
     @app.errorhandler(Exception)

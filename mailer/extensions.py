@@ -60,8 +60,12 @@ def celery_init_app(app: Flask) -> Celery:
             },
             "broker_connection_retry_on_startup": True,
             # Fail fast in the web request when Redis is away; the sweeper re-enqueues.
-            "task_publish_retry_policy": {"max_retries": 2, "interval_start": 0.1,
-                                          "interval_step": 0.2, "interval_max": 0.5},
+            "task_publish_retry_policy": {
+                "max_retries": 2,
+                "interval_start": 0.1,
+                "interval_step": 0.2,
+                "interval_max": 0.5,
+            },
             "broker_transport_options": {"visibility_timeout": 3600},
             "worker_prefetch_multiplier": 1,
             "worker_hijack_root_logger": False,

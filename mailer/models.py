@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from mailer.extensions import db
+from mailer.extensions import Base
 
 
 def utcnow() -> datetime:
@@ -67,7 +67,7 @@ class SuppressionReason(enum.StrEnum):
     manual = "manual"
 
 
-class Subscriber(db.Model):
+class Subscriber(Base):
     __tablename__ = "subscriber"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -93,7 +93,7 @@ class Subscriber(db.Model):
         return f"<Subscriber {self.id} {self.uid}>"
 
 
-class MailingList(db.Model):
+class MailingList(Base):
     __tablename__ = "mailing_list"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -108,7 +108,7 @@ class MailingList(db.Model):
         return f"<MailingList {self.slug}>"
 
 
-class Subscription(db.Model):
+class Subscription(Base):
     __tablename__ = "subscription"
     __table_args__ = (sa.UniqueConstraint("subscriber_id", "list_id"),)
 
@@ -130,7 +130,7 @@ class Subscription(db.Model):
     mailing_list: Mapped[MailingList] = relationship(lazy="joined")
 
 
-class ConsentRecord(db.Model):
+class ConsentRecord(Base):
     """Proof of consent: when, to which wording, through which form, from a hashed IP."""
 
     __tablename__ = "consent_record"
@@ -159,7 +159,7 @@ class ConsentRecord(db.Model):
         }
 
 
-class Suppression(db.Model):
+class Suppression(Base):
     """An address never to be mailed, kept only as a keyed hash of its normalised form."""
 
     __tablename__ = "suppression"

@@ -44,7 +44,7 @@ def address_hash(email: str) -> str:
 
 
 def ip_hash(ip: str | None) -> str | None:
-    """Keyed hash of the IP's network (/24 or /48), truncated: enough to spot abuse, not a person."""
+    """Keyed, truncated hash of the IP's /24 or /48 network: spots abuse, not a person."""
     if not ip:
         return None
     try:

@@ -18,7 +18,12 @@ from mailer.urls import external_url
 logger = logging.getLogger(__name__)
 
 # Transient SMTP trouble (4xx, connection refused or dropped): retry with back-off.
-TRANSIENT = (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, ConnectionError, TimeoutError)
+TRANSIENT = (
+    smtplib.SMTPServerDisconnected,
+    smtplib.SMTPConnectError,
+    ConnectionError,
+    TimeoutError,
+)
 
 
 def _is_transient(exc: smtplib.SMTPException | OSError) -> bool:
@@ -34,8 +39,12 @@ def _is_transient(exc: smtplib.SMTPException | OSError) -> bool:
 def _retry(task: Task, exc: smtplib.SMTPException | OSError, what: str, subscriber_id: int) -> None:
     if _is_transient(exc) and task.request.retries < (task.max_retries or 0):
         countdown = min(600, 5 * 2**task.request.retries)
-        logger.warning("%s for subscriber %s: transient SMTP error, retry in %ss", what,
-                       subscriber_id, countdown)
+        logger.warning(
+            "%s for subscriber %s: transient SMTP error, retry in %ss",
+            what,
+            subscriber_id,
+            countdown,
+        )
         raise task.retry(exc=exc, countdown=countdown)
     logger.error("%s for subscriber %s failed: %s", what, subscriber_id, exc)
 

@@ -40,7 +40,7 @@ def read_token(purpose: str, token: str, max_age: timedelta | None = None) -> di
         data = serializer.loads(token, max_age=seconds)
     except SignatureExpired as exc:
         # The signature was checked before the age, so the payload is genuine.
-        raise ExpiredToken(serializer.load_payload(exc.payload)) from None
+        raise ExpiredToken(serializer.load_payload(exc.payload or b"")) from None
     except (BadSignature, UnicodeError, ValueError):
         raise InvalidToken("bad token") from None
     if not isinstance(data, dict):

@@ -9,7 +9,6 @@ import os
 import re
 import smtplib
 import socket
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -105,7 +104,11 @@ class RecordingHandler:
                 return answer
         with self.lock:
             self.received.append(
-                Received(str(envelope.mail_from), list(envelope.rcpt_tos), envelope.original_content or b"")
+                Received(
+                    str(envelope.mail_from),
+                    list(envelope.rcpt_tos),
+                    envelope.original_content or b"",
+                )
             )
         return "250 OK"
 
@@ -139,7 +142,9 @@ class SmtpServer:
             if len(got) >= count:
                 return got
             time.sleep(0.05)
-        raise AssertionError(f"expected {count} messages at the SMTP server, got {len(self.received)}")
+        raise AssertionError(
+            f"expected {count} messages at the SMTP server, got {len(self.received)}"
+        )
 
 
 @pytest.fixture(scope="session")
@@ -191,7 +196,9 @@ def reset_database(app: Flask) -> None:
         db.session.add_all(
             [
                 MailingList(slug="weekly", name="Weekly updates", description="The weekly digest."),
-                MailingList(slug="alerts", name="Press freedom alerts", description="Urgent actions."),
+                MailingList(
+                    slug="alerts", name="Press freedom alerts", description="Urgent actions."
+                ),
                 MailingList(slug="members", name="Members' briefing", is_public=False),
             ]
         )
@@ -214,7 +221,10 @@ def config_overrides() -> dict[str, Any]:
 
 @pytest.fixture
 def app(
-    database_url: str, redis_base_url: str, smtp_server: SmtpServer, config_overrides: dict[str, Any]
+    database_url: str,
+    redis_base_url: str,
+    smtp_server: SmtpServer,
+    config_overrides: dict[str, Any],
 ) -> Iterator[Flask]:
     """The app for unit tests: its queue (Redis db 1) has no worker; call tasks directly."""
     redis_url = redis_db(redis_base_url, 1)

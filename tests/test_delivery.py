@@ -10,8 +10,13 @@ from mailer.delivery import Email, SmtpServer, SmtpUrlError
 
 
 def make_email(**extra: object) -> Email:
-    fields: dict[str, object] = {"to": "a@example.org", "subject": "Hi", "text": "x" * 300 + "\n",
-                                 "sender": "News <news@example.org>", "html": "<p>" + "y" * 2000 + "</p>"}
+    fields: dict[str, object] = {
+        "to": "a@example.org",
+        "subject": "Hi",
+        "text": "x" * 300 + "\n",
+        "sender": "News <news@example.org>",
+        "html": "<p>" + "y" * 2000 + "</p>",
+    }
     fields.update(extra)
     return Email(**fields)  # type: ignore[arg-type]
 
@@ -45,10 +50,17 @@ def test_header_injection_is_refused() -> None:
         ("smtp://u:p@127.0.0.1:2525?starttls=require", "127.0.0.1", 2525, False, "require", "u"),
     ],
 )
-def test_smtp_url(url: str, host: str, port: int, tls: bool, starttls: str, user: str | None) -> None:
+def test_smtp_url(
+    url: str, host: str, port: int, tls: bool, starttls: str, user: str | None
+) -> None:
     server = SmtpServer.from_url(url)
     assert (server.host, server.port, server.tls, server.starttls, server.username) == (
-        host, port, tls, starttls, user)
+        host,
+        port,
+        tls,
+        starttls,
+        user,
+    )
 
 
 @pytest.mark.parametrize("url", ["http://x", "smtp://", "smtp://h?starttls=maybe"])

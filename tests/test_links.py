@@ -21,7 +21,9 @@ from mailer.tasks import send_already_subscribed, send_confirmation
 from tests.conftest import csrf_token, links_in, queued_tasks
 
 
-def make_pending(app: Flask, email: str = "reader@example.org", lists: tuple[str, ...] = ("weekly",)) -> int:
+def make_pending(
+    app: Flask, email: str = "reader@example.org", lists: tuple[str, ...] = ("weekly",)
+) -> int:
     with app.app_context():
         signup = service.subscribe(email, lists=service.lists_by_slug(lists), name="Reader")
         db.session.commit()
@@ -43,12 +45,16 @@ def statuses(app: Flask) -> dict[str, str]:
         return {s.mailing_list.slug: s.status.value for s in rows}
 
 
-def post_with_csrf(client: FlaskClient, url: str, data: dict[str, Any] | None = None, page: str | None = None) -> Any:
+def post_with_csrf(
+    client: FlaskClient, url: str, data: dict[str, Any] | None = None, page: str | None = None
+) -> Any:
     html = client.get(page or url).get_data(as_text=True)
     return client.post(url, data={"csrf_token": csrf_token(html), **(data or {})})
 
 
-def test_confirmation_mail_is_multipart_with_a_working_link(app: Flask, client: FlaskClient, outbox: list[EmailMessage]) -> None:
+def test_confirmation_mail_is_multipart_with_a_working_link(
+    app: Flask, client: FlaskClient, outbox: list[EmailMessage]
+) -> None:
     subscriber_id = make_pending(app)
     url = confirmation_link(app, outbox, subscriber_id)
     msg = outbox[-1]
@@ -73,7 +79,9 @@ def test_confirmation_mail_is_multipart_with_a_working_link(app: Flask, client: 
         assert sub is not None and sub.confirm_sent_at is not None
 
 
-def test_confirmation_token_works_once_then_offers_a_fresh_mail(app: Flask, client: FlaskClient, outbox: list[EmailMessage]) -> None:
+def test_confirmation_token_works_once_then_offers_a_fresh_mail(
+    app: Flask, client: FlaskClient, outbox: list[EmailMessage]
+) -> None:
     url = confirmation_link(app, outbox, make_pending(app))
     assert post_with_csrf(client, url).status_code == 200
     again = client.get(url)
@@ -85,7 +93,9 @@ def test_confirmation_token_works_once_then_offers_a_fresh_mail(app: Flask, clie
     assert queued_tasks(app)[-1][0] == "mailer.send_already_subscribed"
 
 
-def test_expired_confirmation_token_offers_a_fresh_mail(app: Flask, client: FlaskClient, outbox: list[EmailMessage]) -> None:
+def test_expired_confirmation_token_offers_a_fresh_mail(
+    app: Flask, client: FlaskClient, outbox: list[EmailMessage]
+) -> None:
     subscriber_id = make_pending(app)
     url = confirmation_link(app, outbox, subscriber_id)
     app.config["CONFIRM_MAX_AGE"] = timedelta(seconds=-1)
@@ -98,9 +108,12 @@ def test_expired_confirmation_token_offers_a_fresh_mail(app: Flask, client: Flas
     assert queued_tasks(app) == [("mailer.send_confirmation", [subscriber_id])]
 
 
-@pytest.mark.parametrize("path", ["/confirm/{t}", "/unsubscribe/{t}", "/preferences/{t}",
-                                  "/preferences/{t}/data.json"])
-def test_tampered_tokens_are_404_pages(app: Flask, client: FlaskClient, outbox: list[EmailMessage], path: str) -> None:
+@pytest.mark.parametrize(
+    "path", ["/confirm/{t}", "/unsubscribe/{t}", "/preferences/{t}", "/preferences/{t}/data.json"]
+)
+def test_tampered_tokens_are_404_pages(
+    app: Flask, client: FlaskClient, outbox: list[EmailMessage], path: str
+) -> None:
     url = confirmation_link(app, outbox, make_pending(app))
     token = url.rsplit("/", 1)[1]
     tampered = token[:-3] + ("AAA" if not token.endswith("AAA") else "BBB")
@@ -125,7 +138,9 @@ def test_changing_the_address_revokes_old_links(app: Flask, client: FlaskClient)
     assert client.get(f"/unsubscribe/{token}").status_code == 404
 
 
-def confirmed(app: Flask, email: str = "reader@example.org", lists: tuple[str, ...] = ("weekly",)) -> dict[str, str]:
+def confirmed(
+    app: Flask, email: str = "reader@example.org", lists: tuple[str, ...] = ("weekly",)
+) -> dict[str, str]:
     subscriber_id = make_pending(app, email, lists)
     with app.app_context():
         sub = db.session.get(Subscriber, subscriber_id)
@@ -143,12 +158,15 @@ def confirmed(app: Flask, email: str = "reader@example.org", lists: tuple[str, .
 def test_one_click_unsubscribe_needs_no_cookie_or_csrf(app: Flask) -> None:
     tokens = confirmed(app, lists=("weekly", "alerts"))
     bare = app.test_client(use_cookies=False)
-    response = bare.post(f"/unsubscribe/{tokens['unsubscribe_weekly']}",
-                         data={"List-Unsubscribe": "One-Click"})
+    response = bare.post(
+        f"/unsubscribe/{tokens['unsubscribe_weekly']}", data={"List-Unsubscribe": "One-Click"}
+    )
     assert response.status_code == 200
     assert "Set-Cookie" not in response.headers
     assert statuses(app) == {"weekly": "unsubscribed", "alerts": "confirmed"}
-    again = bare.post(f"/unsubscribe/{tokens['unsubscribe_weekly']}", data={"List-Unsubscribe": "One-Click"})
+    again = bare.post(
+        f"/unsubscribe/{tokens['unsubscribe_weekly']}", data={"List-Unsubscribe": "One-Click"}
+    )
     assert again.status_code == 200  # idempotent
 
 
@@ -170,8 +188,15 @@ def test_preferences_change_lists_name_and_language(app: Flask, client: FlaskCli
     assert "Members" not in page  # private lists only for their members
     with app.app_context():
         ids = {lst.slug: lst.id for lst in service.public_lists()}
-    response = client.post(url, data={"csrf_token": csrf_token(page), "lists": [ids["alerts"]],
-                                      "name": "New name", "language": "fr"})
+    response = client.post(
+        url,
+        data={
+            "csrf_token": csrf_token(page),
+            "lists": [ids["alerts"]],
+            "name": "New name",
+            "language": "fr",
+        },
+    )
     assert response.status_code == 303
     assert statuses(app) == {"weekly": "unsubscribed", "alerts": "confirmed"}
     with app.app_context():
@@ -213,7 +238,9 @@ def test_download_my_data(app: Flask, client: FlaskClient) -> None:
     assert response.headers["Cache-Control"] == "no-store"
 
 
-def test_erase_keeps_only_the_suppression_hash(app: Flask, client: FlaskClient, outbox: list[EmailMessage]) -> None:
+def test_erase_keeps_only_the_suppression_hash(
+    app: Flask, client: FlaskClient, outbox: list[EmailMessage]
+) -> None:
     tokens = confirmed(app)
     url = f"/preferences/{tokens['preferences']}"
     not_ticked = post_with_csrf(client, url + "/erase", page=url)
@@ -230,14 +257,24 @@ def test_erase_keeps_only_the_suppression_hash(app: Flask, client: FlaskClient, 
     assert client.get(url).status_code == 404
     # signing up again changes nothing and mails nothing
     make = client.get("/subscribe").get_data(as_text=True)
-    client.post("/subscribe", data={"csrf_token": csrf_token(make), "email": "Reader@example.org",
-                                    "lists": "weekly", "consent": "y", "language": "en"})
+    client.post(
+        "/subscribe",
+        data={
+            "csrf_token": csrf_token(make),
+            "email": "Reader@example.org",
+            "lists": "weekly",
+            "consent": "y",
+            "language": "en",
+        },
+    )
     assert queued_tasks(app) == []
     with app.app_context():
         assert db.session.scalar(select(func.count(Subscriber.id))) == 0
 
 
-def test_tasks_send_nothing_to_suppressed_or_settled_subscribers(app: Flask, outbox: list[EmailMessage]) -> None:
+def test_tasks_send_nothing_to_suppressed_or_settled_subscribers(
+    app: Flask, outbox: list[EmailMessage]
+) -> None:
     pending = make_pending(app, "one@example.org")
     with app.app_context():
         service.suppress("one@example.org", service.SuppressionReason.hard_bounce)
@@ -248,7 +285,9 @@ def test_tasks_send_nothing_to_suppressed_or_settled_subscribers(app: Flask, out
     assert outbox == []
 
 
-def test_already_subscribed_mail_links_to_preferences(app: Flask, client: FlaskClient, outbox: list[EmailMessage]) -> None:
+def test_already_subscribed_mail_links_to_preferences(
+    app: Flask, client: FlaskClient, outbox: list[EmailMessage]
+) -> None:
     confirmed(app)
     with app.app_context():
         sub = db.session.scalar(select(Subscriber))
@@ -260,7 +299,9 @@ def test_already_subscribed_mail_links_to_preferences(app: Flask, client: FlaskC
     assert client.get(prefs.replace("http://localhost", "")).status_code == 200
 
 
-def test_no_address_in_any_log_line(app: Flask, client: FlaskClient, outbox: list[EmailMessage], caplog: pytest.LogCaptureFixture) -> None:
+def test_no_address_in_any_log_line(
+    app: Flask, client: FlaskClient, outbox: list[EmailMessage], caplog: pytest.LogCaptureFixture
+) -> None:
     import logging
 
     caplog.set_level(logging.DEBUG)

@@ -10,16 +10,26 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from mailer.extensions import db
-from mailer.models import ConsentRecord, Subscriber, Subscription, SubscriptionStatus
+from mailer.models import (
+    ConsentRecord,
+    Subscriber,
+    Subscription,
+    SubscriptionStatus,
+    SuppressionReason,
+)
 from mailer.subscriptions import service
-from mailer.models import SuppressionReason
 from tests.conftest import csrf_token, queued_tasks
 
 
 def signup(client: FlaskClient, **fields: Any) -> Any:
     page = client.get("/subscribe")
-    data = {"email": "reader@example.org", "lists": "weekly", "language": "en", "consent": "y",
-            "csrf_token": csrf_token(page.get_data(as_text=True))}
+    data = {
+        "email": "reader@example.org",
+        "lists": "weekly",
+        "language": "en",
+        "consent": "y",
+        "csrf_token": csrf_token(page.get_data(as_text=True)),
+    }
     data.update({k: v for k, v in fields.items() if v is not None})
     for key in [k for k, v in fields.items() if v is None]:
         data.pop(key, None)
@@ -54,7 +64,9 @@ def test_embed_renders_the_bare_form_and_may_be_framed(client: FlaskClient) -> N
     assert normal.headers["X-Frame-Options"] == "DENY"
 
 
-def test_new_address_gets_pending_subscription_consent_and_a_queued_mail(app: Flask, client: FlaskClient) -> None:
+def test_new_address_gets_pending_subscription_consent_and_a_queued_mail(
+    app: Flask, client: FlaskClient
+) -> None:
     response = signup(client, email="  Reader@Example.ORG ", name="Ada")
     assert response.status_code == 303
     assert response.headers["Location"].endswith("/check-inbox")
@@ -72,7 +84,9 @@ def test_new_address_gets_pending_subscription_consent_and_a_queued_mail(app: Fl
     assert queued_tasks(app) == [("mailer.send_confirmation", [subscriber_id])]
 
 
-def test_responses_do_not_tell_new_pending_confirmed_or_suppressed_apart(app: Flask, client: FlaskClient) -> None:
+def test_responses_do_not_tell_new_pending_confirmed_or_suppressed_apart(
+    app: Flask, client: FlaskClient
+) -> None:
     with app.app_context():
         weekly = service.lists_by_slug(["weekly"])
         service.subscribe("pending@example.org", lists=weekly)
@@ -83,24 +97,40 @@ def test_responses_do_not_tell_new_pending_confirmed_or_suppressed_apart(app: Fl
         service.suppress("suppressed@example.org", SuppressionReason.erased)
         db.session.commit()
     answers = []
-    for email in ("new@example.org", "pending@example.org", "confirmed@example.org",
-                  "suppressed@example.org"):
+    for email in (
+        "new@example.org",
+        "pending@example.org",
+        "confirmed@example.org",
+        "suppressed@example.org",
+    ):
         response = signup(client, email=email)
         answers.append((response.status_code, response.headers["Location"], response.get_data()))
     assert len(set(answers)) == 1
     page = client.get(answers[0][1])
     assert page.status_code == 200 and "Check your inbox" in page.get_data(as_text=True)
     names = [name for name, _ in queued_tasks(app)]
-    assert names == ["mailer.send_confirmation", "mailer.send_confirmation",
-                     "mailer.send_already_subscribed"]  # nothing for the suppressed address
+    assert names == [
+        "mailer.send_confirmation",
+        "mailer.send_confirmation",
+        "mailer.send_already_subscribed",
+    ]  # nothing for the suppressed address
     with app.app_context():
         assert not service.is_suppressed("new@example.org")
-        assert db.session.scalar(select(Subscriber).where(Subscriber.email == "suppressed@example.org")) is None
+        assert (
+            db.session.scalar(
+                select(Subscriber).where(Subscriber.email == "suppressed@example.org")
+            )
+            is None
+        )
 
 
-def test_a_confirmed_subscribers_data_is_not_changed_by_a_stranger(app: Flask, client: FlaskClient) -> None:
+def test_a_confirmed_subscribers_data_is_not_changed_by_a_stranger(
+    app: Flask, client: FlaskClient
+) -> None:
     with app.app_context():
-        signup_ = service.subscribe("me@example.org", lists=service.lists_by_slug(["weekly"]), name="Me")
+        signup_ = service.subscribe(
+            "me@example.org", lists=service.lists_by_slug(["weekly"]), name="Me"
+        )
         sub = db.session.get(Subscriber, signup_.subscriber_id)
         assert sub is not None
         sub.subscriptions[0].status = SubscriptionStatus.confirmed
@@ -163,11 +193,16 @@ def test_honeypot_looks_like_success_and_does_nothing(app: Flask, client: FlaskC
 def test_oversized_and_non_utf8_bodies(app: Flask, client: FlaskClient) -> None:
     page = client.get("/subscribe")
     token = csrf_token(page.get_data(as_text=True))
-    big = client.post("/subscribe", data={"csrf_token": token, "email": "a@example.org",
-                                          "name": "x" * (1024 * 1024)})
+    big = client.post(
+        "/subscribe",
+        data={"csrf_token": token, "email": "a@example.org", "name": "x" * (1024 * 1024)},
+    )
     assert big.status_code == 413
     assert "too large" in big.get_data(as_text=True)
-    raw = b"email=\xff\xfe%40example.org&lists=weekly&consent=y&language=en&csrf_token=" + token.encode()
+    raw = (
+        b"email=\xff\xfe%40example.org&lists=weekly&consent=y&language=en&csrf_token="
+        + token.encode()
+    )
     bad = client.post("/subscribe", data=raw, content_type="application/x-www-form-urlencoded")
     assert bad.status_code in (400, 422), bad.get_data(as_text=True)
     assert "Traceback" not in bad.get_data(as_text=True)
@@ -204,8 +239,9 @@ class TestChallenge:
         raw = re.search(r'id="altcha-challenge">(.*?)</script>', html)
         assert raw
         data = json.loads(raw.group(1))
-        solution = altcha.solve_challenge_v1(data["challenge"], data["salt"], data["algorithm"],
-                                             data["max_number"])
+        solution = altcha.solve_challenge_v1(
+            data["challenge"], data["salt"], data["algorithm"], data["max_number"]
+        )
         assert solution is not None
         payload = {k: data[k] for k in ("algorithm", "challenge", "salt", "signature")}
         payload["number"] = solution.number
@@ -221,8 +257,14 @@ class TestChallenge:
         page = client.get("/subscribe").get_data(as_text=True)
         solution = self.solve(page)
         token = csrf_token(page)
-        base = {"email": "a@example.org", "lists": "weekly", "language": "en", "consent": "y",
-                "csrf_token": token, "altcha": solution}
+        base = {
+            "email": "a@example.org",
+            "lists": "weekly",
+            "language": "en",
+            "consent": "y",
+            "csrf_token": token,
+            "altcha": solution,
+        }
         assert client.post("/subscribe", data=base).status_code == 303
         again = client.post("/subscribe", data={**base, "email": "b@example.org"})
         assert again.status_code == 422
@@ -239,8 +281,11 @@ class TestChallenge:
 class TestRateLimits:
     @pytest.fixture
     def config_overrides(self) -> dict[str, Any]:
-        return {"RATELIMIT_ENABLED": True, "RATELIMIT_SIGNUP_IP": "3 per minute",
-                "RATELIMIT_SIGNUP_ADDRESS": "2 per hour"}
+        return {
+            "RATELIMIT_ENABLED": True,
+            "RATELIMIT_SIGNUP_IP": "3 per minute",
+            "RATELIMIT_SIGNUP_ADDRESS": "2 per hour",
+        }
 
     def test_per_ip_limit_answers_429_with_a_page(self, app: Flask, client: FlaskClient) -> None:
         statuses = [signup(client, email=f"r{i}@example.org").status_code for i in range(4)]
@@ -249,7 +294,9 @@ class TestRateLimits:
         assert "Too many attempts" in page.get_data(as_text=True)
         assert counts(app)[0] == 3
 
-    def test_per_address_limit_silently_stops_the_mails(self, app: Flask, client: FlaskClient) -> None:
+    def test_per_address_limit_silently_stops_the_mails(
+        self, app: Flask, client: FlaskClient
+    ) -> None:
         first = signup(client, email="victim@example.org")
         second = client.post("/subscribe", data={})  # another IP would look the same
         del second

@@ -72,7 +72,9 @@ class SmtpTransport:
         s = self.server
         conn: smtplib.SMTP
         if s.tls:
-            conn = smtplib.SMTP_SSL(s.host, s.port, timeout=self.timeout, context=self._tls_context())
+            conn = smtplib.SMTP_SSL(
+                s.host, s.port, timeout=self.timeout, context=self._tls_context()
+            )
         else:
             conn = smtplib.SMTP(s.host, s.port, timeout=self.timeout)
         conn.ehlo()

@@ -38,7 +38,9 @@ class OutboxHandler:
 
 
 def start_catcher(redis_url: str, host: str, port: int) -> Controller:
-    controller = Controller(OutboxHandler(redis.Redis.from_url(redis_url)), hostname=host, port=port)
+    controller = Controller(
+        OutboxHandler(redis.Redis.from_url(redis_url)), hostname=host, port=port
+    )
     controller.start()
     return controller
 

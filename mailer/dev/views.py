@@ -17,7 +17,9 @@ _URL_RE = re.compile(r"https?://[^\s<>\"]+")
 
 def _linkify(text: str) -> Markup:
     escaped = str(escape(text))
-    return Markup(_URL_RE.sub(lambda m: f'<a href="{m.group(0)}" target="_top">{m.group(0)}</a>', escaped))
+    return Markup(
+        _URL_RE.sub(lambda m: f'<a href="{m.group(0)}" target="_top">{m.group(0)}</a>', escaped)
+    )
 
 
 @bp.get("/outbox")
@@ -42,6 +44,8 @@ def message(message_id: str) -> ResponseReturnValue:
         html = '<base target="_top">' + html  # links in the preview open in the page itself
     body = render_template("dev/message.html", entry=entry, msg=msg, text=_linkify(text), html=html)
     # The email's inlined styles and remote images need a looser policy than our own pages.
-    csp = ("default-src 'self'; img-src * data:; style-src 'self' 'unsafe-inline'; "
-           "frame-ancestors 'none'; form-action 'self'")
+    csp = (
+        "default-src 'self'; img-src * data:; style-src 'self' 'unsafe-inline'; "
+        "frame-ancestors 'none'; form-action 'self'"
+    )
     return body, 200, {"Content-Security-Policy": csp}

@@ -50,8 +50,9 @@ class SignupForm(FlaskForm):
 
 
 class PreferencesForm(FlaskForm):
-    lists = SelectMultipleField("Lists", coerce=int, widget=ListWidget(prefix_label=False),
-                                option_widget=CheckboxInput())
+    lists = SelectMultipleField(
+        "Lists", coerce=int, widget=ListWidget(prefix_label=False), option_widget=CheckboxInput()
+    )
     name = StringField(
         "Name (optional)",
         validators=[Optional(), Length(max=100, message="Keep your name under 100 characters.")],

@@ -119,7 +119,10 @@ def subscriber_from_token(purpose: str, token: str, max_age: timedelta | None = 
 
 def is_suppressed(email: str) -> bool:
     digest = address_hash(email)
-    return db.session.scalar(select(Suppression.id).where(Suppression.address_hash == digest)) is not None
+    return (
+        db.session.scalar(select(Suppression.id).where(Suppression.address_hash == digest))
+        is not None
+    )
 
 
 def _has_confirmed(subscriber: Subscriber) -> bool:
@@ -193,7 +196,8 @@ def _record_consent(
 
 
 def confirm_max_age() -> timedelta:
-    return current_app.config["CONFIRM_MAX_AGE"]  # type: ignore[no-any-return]
+    max_age: timedelta = current_app.config["CONFIRM_MAX_AGE"]
+    return max_age
 
 
 def mark_not_queued(subscriber_id: int) -> None:
@@ -215,8 +219,10 @@ def check_confirm_token(token: str) -> Subscriber:
     """Validate a confirmation token without using it; raise InvalidToken or TokenUsed."""
     data = read_token("confirm", token, confirm_max_age())
     subscriber = _subscriber_for(data)
-    list_ids = data.get("l") if isinstance(data.get("l"), list) else []
-    if not any(s.list_id in list_ids for s in _pending(subscriber)):
+    list_ids = data.get("l")
+    if not isinstance(list_ids, list) or not any(
+        s.list_id in list_ids for s in _pending(subscriber)
+    ):
         raise TokenUsed(subscriber)
     return subscriber
 
@@ -256,7 +262,11 @@ def confirm(token: str, ip: str | None = None) -> Subscriber:
     confirmed = []
     for sub in subscriber.subscriptions:
         if sub.list_id in list_ids and sub.status == SubscriptionStatus.pending:
-            sub.status, sub.confirmed_at, sub.unsubscribed_at = SubscriptionStatus.confirmed, now, None
+            sub.status, sub.confirmed_at, sub.unsubscribed_at = (
+                SubscriptionStatus.confirmed,
+                now,
+                None,
+            )
             confirmed.append(sub.mailing_list.slug)
     if not confirmed:
         raise TokenUsed(subscriber)
@@ -309,8 +319,16 @@ def update_preferences(
             if sub is None:
                 sub = Subscription(list_id=list_id)
                 subscriber.subscriptions.append(sub)
-            sub.status, sub.confirmed_at, sub.unsubscribed_at = SubscriptionStatus.confirmed, now, None
-        elif list_id not in wanted and sub is not None and sub.status != SubscriptionStatus.unsubscribed:
+            sub.status, sub.confirmed_at, sub.unsubscribed_at = (
+                SubscriptionStatus.confirmed,
+                now,
+                None,
+            )
+        elif (
+            list_id not in wanted
+            and sub is not None
+            and sub.status != SubscriptionStatus.unsubscribed
+        ):
             sub.status, sub.unsubscribed_at = SubscriptionStatus.unsubscribed, now
     subscriber.name = name or None
     subscriber.language = language

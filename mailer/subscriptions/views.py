@@ -35,11 +35,11 @@ bp = Blueprint("subscriptions", __name__)
 
 
 def _ip_limit() -> str:
-    return current_app.config["RATELIMIT_SIGNUP_IP"]  # type: ignore[no-any-return]
+    return str(current_app.config["RATELIMIT_SIGNUP_IP"])
 
 
 def _token_limit() -> str:
-    return current_app.config["RATELIMIT_TOKEN_PAGES"]  # type: ignore[no-any-return]
+    return str(current_app.config["RATELIMIT_TOKEN_PAGES"])
 
 
 def _embed() -> bool:
@@ -57,7 +57,9 @@ def _signup_form() -> SignupForm:
     return form
 
 
-def _render_signup(form: SignupForm, status: int = 200, error: str | None = None) -> ResponseReturnValue:
+def _render_signup(
+    form: SignupForm, status: int = 200, error: str | None = None
+) -> ResponseReturnValue:
     data = challenge.new_challenge() if current_app.config["SIGNUP_CHALLENGE"] else None
     html = render_template(
         "subscriptions/subscribe.html", form=form, embed=_embed(), challenge=data, error=error
@@ -117,10 +119,15 @@ def _enqueue(outcome: service.SignupOutcome, subscriber_id: int | None, address_
     if subscriber_id is None or outcome is service.SignupOutcome.nothing:
         return
     if not _address_allowed(address_hash):
-        logger.info("sign-up mail for subscriber %s held back by the per-address limit",
-                    subscriber_id)
+        logger.info(
+            "sign-up mail for subscriber %s held back by the per-address limit", subscriber_id
+        )
         return
-    task = send_confirmation if outcome is service.SignupOutcome.confirmation else send_already_subscribed
+    task = (
+        send_confirmation
+        if outcome is service.SignupOutcome.confirmation
+        else send_already_subscribed
+    )
     try:
         task.delay(subscriber_id)
     except (OperationalError, RedisError, OSError):
@@ -207,8 +214,13 @@ def preferences(token: str) -> ResponseReturnValue:
         return redirect(url_for(".preferences", token=token), 303)
     status = 422 if form.errors else 200
     return render_template(
-        "subscriptions/preferences.html", form=form, token=token, subscriber=subscriber,
-        lists={lst.id: lst for lst in lists}, action=ActionForm(), erase=EraseForm(),
+        "subscriptions/preferences.html",
+        form=form,
+        token=token,
+        subscriber=subscriber,
+        lists={lst.id: lst for lst in lists},
+        action=ActionForm(),
+        erase=EraseForm(),
     ), status
 
 
@@ -270,12 +282,20 @@ def _check_redis() -> bool:
 @bp.errorhandler(InvalidToken)
 def invalid_token(exc: InvalidToken) -> ResponseReturnValue:
     if isinstance(exc, ExpiredToken) and request.endpoint == "subscriptions.confirm":
-        return render_template("subscriptions/confirm_stale.html", token=request.view_args["token"],
-                               expired=True, form=ActionForm()), 410
+        return render_template(
+            "subscriptions/confirm_stale.html",
+            token=(request.view_args or {}).get("token"),
+            expired=True,
+            form=ActionForm(),
+        ), 410
     return render_template("subscriptions/invalid_link.html"), 404
 
 
 @bp.errorhandler(service.TokenUsed)
 def token_used(exc: service.TokenUsed) -> ResponseReturnValue:
-    return render_template("subscriptions/confirm_stale.html", token=request.view_args["token"],
-                           expired=False, form=ActionForm()), 409
+    return render_template(
+        "subscriptions/confirm_stale.html",
+        token=(request.view_args or {}).get("token"),
+        expired=False,
+        form=ActionForm(),
+    ), 409

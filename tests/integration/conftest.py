@@ -38,9 +38,26 @@ class Worker:
         self.log.write_text("")
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "worker", "worker", "--loglevel", "INFO",
-                 "--concurrency", "2", "--without-gossip", "--without-mingle", "-n", f"test-{os.getpid()}@%h"],
-                cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "worker",
+                    "worker",
+                    "--loglevel",
+                    "INFO",
+                    "--concurrency",
+                    "2",
+                    "--without-gossip",
+                    "--without-mingle",
+                    "-n",
+                    f"test-{os.getpid()}@%h",
+                ],
+                cwd=ROOT,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -71,21 +88,26 @@ def worker_redis_url(redis_base_url: str) -> str:
 
 @pytest.fixture(scope="session")
 def celery_worker(
-    database_url: str, worker_redis_url: str, smtp_server: SmtpServer, tmp_path_factory: pytest.TempPathFactory
+    database_url: str,
+    worker_redis_url: str,
+    smtp_server: SmtpServer,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Worker]:
     cfg = base_config(database_url, worker_redis_url, smtp_server.url)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MAILER_", "FLASK_"))}
-    env.update({
-        "MAILER_ENV": "production",
-        "MAILER_DOTENV": "/nonexistent",
-        "SECRET_KEY": TEST_SECRET,
-        "DATABASE_URL": cfg["DATABASE_URL"],
-        "REDIS_URL": worker_redis_url,
-        "SMTP_URL": smtp_server.url,
-        "BASE_URL": cfg["BASE_URL"],
-        "MAIL_FROM": cfg["MAIL_FROM"],
-        "SMTP_TIMEOUT": "5",
-    })
+    env.update(
+        {
+            "MAILER_ENV": "production",
+            "MAILER_DOTENV": "/nonexistent",
+            "SECRET_KEY": TEST_SECRET,
+            "DATABASE_URL": cfg["DATABASE_URL"],
+            "REDIS_URL": worker_redis_url,
+            "SMTP_URL": smtp_server.url,
+            "BASE_URL": cfg["BASE_URL"],
+            "MAIL_FROM": cfg["MAIL_FROM"],
+            "SMTP_TIMEOUT": "5",
+        }
+    )
     worker = Worker(env, tmp_path_factory.mktemp("worker") / "worker.log")
     worker.start()
     yield worker
@@ -94,13 +116,18 @@ def celery_worker(
 
 @pytest.fixture
 def live_app(
-    database_url: str, worker_redis_url: str, smtp_server: SmtpServer, celery_worker: Worker,
+    database_url: str,
+    worker_redis_url: str,
+    smtp_server: SmtpServer,
+    celery_worker: Worker,
     config_overrides: dict[str, Any],
 ) -> Iterator[Flask]:
     """The app whose queue the real worker consumes; the SMTP server starts empty."""
     clear_redis(worker_redis_url)
     smtp_server.clear()
-    app = create_app({**base_config(database_url, worker_redis_url, smtp_server.url), **config_overrides})
+    app = create_app(
+        {**base_config(database_url, worker_redis_url, smtp_server.url), **config_overrides}
+    )
     reset_database(app)
     yield app
     smtp_server.clear()

@@ -38,10 +38,17 @@ def test_sign_up_confirm_change_preferences_one_click_unsubscribe(
 ) -> None:
     client: FlaskClient = live_app.test_client()
     page = client.get("/subscribe").get_data(as_text=True)
-    response = client.post("/subscribe", data={
-        "email": "Journalist@Example.org", "name": "Ada", "lists": "weekly", "language": "en",
-        "consent": "y", "csrf_token": csrf_token(page),
-    })
+    response = client.post(
+        "/subscribe",
+        data={
+            "email": "Journalist@Example.org",
+            "name": "Ada",
+            "lists": "weekly",
+            "language": "en",
+            "consent": "y",
+            "csrf_token": csrf_token(page),
+        },
+    )
     assert response.status_code == 303
 
     (received,) = smtp_server.wait_for(1)
@@ -65,16 +72,29 @@ def test_sign_up_confirm_change_preferences_one_click_unsubscribe(
     prefs = client.get(prefs_url.group(1)).get_data(as_text=True)
     with live_app.app_context():
         alerts = next(lst.id for lst in db.session.scalars(select(Subscription)).all()[:1]) + 1
-    client.post(prefs_url.group(1), data={
-        "csrf_token": csrf_token(prefs), "lists": [str(alerts - 1), str(alerts)], "language": "en",
-        "name": "Ada L.",
-    })
+    client.post(
+        prefs_url.group(1),
+        data={
+            "csrf_token": csrf_token(prefs),
+            "lists": [str(alerts - 1), str(alerts)],
+            "language": "en",
+            "name": "Ada L.",
+        },
+    )
     assert statuses(live_app) == {"weekly": "confirmed", "alerts": "confirmed"}
 
     # Signing up again: the worker sends "already subscribed", with a one-click unsubscribe link.
     page = client.get("/subscribe").get_data(as_text=True)
-    client.post("/subscribe", data={"email": "journalist@example.org", "lists": "weekly",
-                                    "language": "en", "consent": "y", "csrf_token": csrf_token(page)})
+    client.post(
+        "/subscribe",
+        data={
+            "email": "journalist@example.org",
+            "lists": "weekly",
+            "language": "en",
+            "consent": "y",
+            "csrf_token": csrf_token(page),
+        },
+    )
     second = smtp_server.wait_for(2)[1].message
     assert second["Subject"] == "You are already subscribed to The Free Expression Network"
     unsubscribe_url = link(second, "unsubscribe")
