@@ -61,7 +61,13 @@ _ADDRESS_RE = re.compile(r"[^\s<>\"'(),;:@/]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _ENCODED_RE = re.compile(r"[^\s&?=/]+%40[A-Za-z0-9.-]+\.[A-Za-z]{2,}", re.IGNORECASE)
 
 
+# Links in mail carry credentials (preferences pages can download or erase data).
+_TOKEN_PATH_RE = re.compile(r"/(confirm|unsubscribe|preferences)/[A-Za-z0-9_.\-]{16,}")
+
+
 def redact(text: str) -> str:
+    """Replace addresses and link tokens in a log message."""
+    text = _TOKEN_PATH_RE.sub(r"/\1/[token]", text)
     return _ENCODED_RE.sub("[address]", _ADDRESS_RE.sub("[address]", text))
 
 

@@ -232,6 +232,11 @@ def app(
     app = create_app({**base_config(database_url, redis_url, smtp_server.url), **config_overrides})
     reset_database(app)
     yield app
+    dispose(app)
+
+
+def dispose(app: Flask) -> None:
+    """Close the app's database connections (each test builds its own engine)."""
     with app.app_context():
         db.session.remove()
         db.engine.dispose()

@@ -313,7 +313,10 @@ def test_no_address_in_any_log_line(
         raise ValueError("refused: <secret.person@example.org>")
     except ValueError:
         logging.getLogger("x").exception("boom")
+    token = url.rsplit("/", 1)[1]
+    logging.getLogger("werkzeug").info('"GET %s HTTP/1.1" 200', url)
     text = "\n".join(r.getMessage() + (r.exc_text or "") for r in caplog.records)
     assert "confirmation mail sent for subscriber" in text
+    assert token not in text and "/confirm/[token]" in text
     assert "secret.person" not in text
     assert re.search(r"\[address\]", text)

@@ -23,6 +23,7 @@ from tests.conftest import (
     base_config,
     clear_redis,
     redis_db,
+    dispose,
     reset_database,
 )
 
@@ -131,6 +132,7 @@ def live_app(
     reset_database(app)
     yield app
     smtp_server.clear()
+    dispose(app)
 
 
 @pytest.fixture
