@@ -7,8 +7,10 @@ import smtplib
 from datetime import timedelta
 
 from celery import Task, shared_task
+from celery.signals import worker_process_shutdown
 from sqlalchemy import select, update
 
+from mailer.delivery.smtp import close_all as close_smtp_connections
 from mailer.emails import get_transport, render_email
 from mailer.extensions import db
 from mailer.models import Subscriber, utcnow
@@ -47,6 +49,11 @@ def _retry(task: Task, exc: smtplib.SMTPException | OSError, what: str, subscrib
         )
         raise task.retry(exc=exc, countdown=countdown)
     logger.error("%s for subscriber %s failed: %s", what, subscriber_id, exc)
+
+
+@worker_process_shutdown.connect
+def _close_smtp(**_kwargs: object) -> None:
+    close_smtp_connections()  # say QUIT rather than drop the kept connection
 
 
 @shared_task(name="mailer.send_confirmation", bind=True, acks_late=True, max_retries=8)

@@ -28,6 +28,7 @@ from flask.testing import FlaskClient
 
 from mailer import create_app
 from mailer.delivery import MemoryTransport
+from mailer.delivery.smtp import close_all as close_all_smtp
 from mailer.extensions import db
 from mailer.models import MailingList
 
@@ -236,7 +237,8 @@ def app(
 
 
 def dispose(app: Flask) -> None:
-    """Close the app's database connections (each test builds its own engine)."""
+    """Close the app's database and SMTP connections (each test builds its own)."""
+    close_all_smtp()
     with app.app_context():
         db.session.remove()
         db.engine.dispose()

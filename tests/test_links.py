@@ -320,3 +320,24 @@ def test_no_address_in_any_log_line(
     assert token not in text and "/confirm/[token]" in text
     assert "secret.person" not in text
     assert re.search(r"\[address\]", text)
+
+
+def test_unsubscribe_links_never_expire(
+    app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from itsdangerous.timed import TimestampSigner
+
+    tokens_now = confirmed(app)
+    ten_years_ago = int(time.time()) - 10 * 365 * 86400
+    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: ten_years_ago)
+    with app.app_context():
+        sub = db.session.scalar(select(Subscriber))
+        assert sub is not None
+        old = service.unsubscribe_token(sub)
+    monkeypatch.undo()
+    assert old != tokens_now["unsubscribe"]
+    assert client.get(f"/unsubscribe/{old}").status_code == 200
+    assert app.test_client(use_cookies=False).post(f"/unsubscribe/{old}").status_code == 200
+    assert statuses(app) == {"weekly": "unsubscribed"}

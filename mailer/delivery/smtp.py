@@ -77,12 +77,16 @@ class SmtpTransport:
             )
         else:
             conn = smtplib.SMTP(s.host, s.port, timeout=self.timeout)
-        conn.ehlo()
-        if s.starttls == "require" or (s.starttls == "auto" and conn.has_extn("starttls")):
-            conn.starttls(context=self._tls_context())
+        try:
             conn.ehlo()
-        if s.username:
-            conn.login(s.username, s.password or "")
+            if s.starttls == "require" or (s.starttls == "auto" and conn.has_extn("starttls")):
+                conn.starttls(context=self._tls_context())
+                conn.ehlo()
+            if s.username:
+                conn.login(s.username, s.password or "")
+        except BaseException:
+            conn.close()  # a failed handshake or login must not leak the socket
+            raise
         return conn
 
     def _connection(self) -> smtplib.SMTP:
@@ -130,3 +134,10 @@ def get_smtp_transport(url: str, timeout: float = 30.0) -> SmtpTransport:
     if transport is None:
         transport = _transports[key] = SmtpTransport(SmtpServer.from_url(url), timeout)
     return transport
+
+
+def close_all() -> None:
+    """Close every kept connection of this process (worker shutdown, tests)."""
+    for transport in _transports.values():
+        transport.close()
+    _transports.clear()

@@ -78,6 +78,8 @@ def run_dev(root: Path, host: str, port: int, smtp_port: int) -> None:
         env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
     catcher = start_catcher(env["REDIS_URL"], "127.0.0.1", smtp_port)
     env["SMTP_URL"] = f"smtp://127.0.0.1:{smtp_port}?starttls=off"
+    # `kill` or a closed terminal stops everything too, like Ctrl-C.
+    signal.signal(signal.SIGTERM, _interrupt)
     py = sys.executable
     commands = [
         [py, "-m", "flask", "--app", "wsgi", "run", "--host", host, "--port", str(port)],
@@ -112,6 +114,10 @@ def run_dev(root: Path, host: str, port: int, smtp_port: int) -> None:
     finally:
         _stop(children)
         catcher.stop()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _stop(children: list[subprocess.Popen[bytes]]) -> None:

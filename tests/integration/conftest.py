@@ -22,8 +22,8 @@ from tests.conftest import (
     SmtpServer,
     base_config,
     clear_redis,
-    redis_db,
     dispose,
+    redis_db,
     reset_database,
 )
 

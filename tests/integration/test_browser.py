@@ -31,8 +31,13 @@ CHROMIUM_FLAGS = [
 
 
 def chromium_path() -> str:
-    for candidate in (os.environ.get("CHROMIUM_PATH"), "/usr/bin/chromium", "/usr/bin/chromium-browser",
-                      shutil.which("chromium"), shutil.which("google-chrome")):
+    for candidate in (
+        os.environ.get("CHROMIUM_PATH"),
+        "/usr/bin/chromium",
+        "/usr/bin/chromium-browser",
+        shutil.which("chromium"),
+        shutil.which("google-chrome"),
+    ):
         if candidate and os.access(candidate, os.X_OK):
             return candidate
     raise AssertionError("no Chromium: run `make browser` (scripts/ensure-chromium.sh) first")
@@ -41,8 +46,9 @@ def chromium_path() -> str:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path(), headless=True,
-                                             args=CHROMIUM_FLAGS)
+        browser = playwright.chromium.launch(
+            executable_path=chromium_path(), headless=True, args=CHROMIUM_FLAGS
+        )
         yield browser
         browser.close()
 
@@ -62,7 +68,9 @@ def config_overrides() -> dict[str, Any]:
 
 def statuses(app: Flask) -> dict[str, str]:
     with app.app_context():
-        return {s.mailing_list.slug: s.status.value for s in db.session.scalars(select(Subscription))}
+        return {
+            s.mailing_list.slug: s.status.value for s in db.session.scalars(select(Subscription))
+        }
 
 
 def test_browser_signs_up_confirms_and_changes_preferences(
