@@ -26,6 +26,10 @@ SIGNUP_CHALLENGE = True  # self-hosted proof of work on the sign-up form (altcha
 SIGNUP_CHALLENGE_MAX_NUMBER = 100_000  # work: the solver tries up to this many hashes
 SIGNUP_CHALLENGE_MAX_AGE = timedelta(minutes=20)
 
+# Every accepted sign-up answers after at least this many seconds, whatever the address's
+# state: new, pending, confirmed and suppressed addresses take the same time (no enumeration).
+SIGNUP_MIN_DURATION = 0.05
+
 RATELIMIT_ENABLED = True
 RATELIMIT_SIGNUP_IP = "10 per minute;60 per hour"
 RATELIMIT_SIGNUP_ADDRESS = "3 per hour;10 per day"  # confirmation mails per address
@@ -77,6 +81,7 @@ ENV_SETTINGS: dict[str, str] = {
     "NETWORK_NAME": "str",
     "CONTACT_LINE": "str",
     "SIGNUP_CHALLENGE": "bool",
+    "SIGNUP_MIN_DURATION": "float",
     "RATELIMIT_ENABLED": "bool",
     "RATELIMIT_SIGNUP_IP": "str",
     "RATELIMIT_SIGNUP_ADDRESS": "str",

@@ -124,6 +124,29 @@ def test_responses_do_not_tell_new_pending_confirmed_or_suppressed_apart(
         )
 
 
+def test_every_accepted_signup_takes_at_least_the_floor(app: Flask, client: FlaskClient) -> None:
+    """The floor is what hides the cost difference between the cases (see bench/)."""
+    import time
+
+    app.config["SIGNUP_MIN_DURATION"] = 0.2
+    with app.app_context():
+        service.suppress("gone@example.org", SuppressionReason.erased)
+        db.session.commit()
+    for fields in ({"email": "gone@example.org"}, {"email": "new@example.org"}, {"website": "x"}):
+        page = client.get("/subscribe").get_data(as_text=True)
+        data = {
+            "email": "a@example.org",
+            "lists": "weekly",
+            "language": "en",
+            "consent": "y",
+            "csrf_token": csrf_token(page),
+            **fields,
+        }
+        started = time.monotonic()
+        assert client.post("/subscribe", data=data).status_code == 303
+        assert time.monotonic() - started >= 0.2
+
+
 def test_a_confirmed_subscribers_data_is_not_changed_by_a_stranger(
     app: Flask, client: FlaskClient
 ) -> None:
