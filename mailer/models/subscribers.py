@@ -1,56 +1,16 @@
-"""Database models. No I/O, no Flask globals."""
+"""Subscribers, lists, subscriptions, consent records and the suppression list."""
 
 from __future__ import annotations
 
 import enum
-import secrets
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mailer.extensions import Base
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def new_uid() -> str:
-    """A random public id: the only subscriber identifier in URLs and tokens."""
-    return secrets.token_urlsafe(16)
-
-
-class UTCDateTime(sa.TypeDecorator[datetime]):
-    """A timestamp stored in UTC and always read back timezone-aware (SQLite drops the zone)."""
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given; use timezone-aware UTC datetimes")
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def enum_column(enum_cls: type[enum.Enum]) -> sa.Enum:
-    # Stored as VARCHAR + CHECK rather than a native type, so migrations stay simple.
-    return sa.Enum(
-        enum_cls,
-        native_enum=False,
-        length=16,
-        values_callable=lambda e: [m.value for m in e],
-        validate_strings=True,
-        create_constraint=True,
-    )
+from mailer.models.base import UTCDateTime, enum_column, new_uid, utcnow
 
 
 class SubscriptionStatus(enum.StrEnum):
@@ -103,6 +63,10 @@ class MailingList(Base):
     is_public: Mapped[bool] = mapped_column(default=True)
     language: Mapped[str] = mapped_column(sa.String(8), default="en")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Weekly schedule for automatic digests: weekday 0 = Monday, hour in `schedule_timezone`.
+    schedule_weekday: Mapped[int | None] = mapped_column(sa.SmallInteger)
+    schedule_hour: Mapped[int | None] = mapped_column(sa.SmallInteger)
+    schedule_timezone: Mapped[str] = mapped_column(sa.String(64), default="UTC")
 
     def __repr__(self) -> str:
         return f"<MailingList {self.slug}>"

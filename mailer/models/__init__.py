@@ -1,0 +1,34 @@
+"""Database models. No I/O, no Flask globals."""
+
+from mailer.models.base import UTCDateTime, enum_column, new_uid, utcnow
+from mailer.models.content import EDITABLE, Article, Digest, DigestItem, DigestStatus
+from mailer.models.editors import Editor
+from mailer.models.subscribers import (
+    ConsentRecord,
+    MailingList,
+    Subscriber,
+    Subscription,
+    SubscriptionStatus,
+    Suppression,
+    SuppressionReason,
+)
+
+__all__ = [
+    "EDITABLE",
+    "Article",
+    "ConsentRecord",
+    "Digest",
+    "DigestItem",
+    "DigestStatus",
+    "Editor",
+    "MailingList",
+    "Subscriber",
+    "Subscription",
+    "SubscriptionStatus",
+    "Suppression",
+    "SuppressionReason",
+    "UTCDateTime",
+    "enum_column",
+    "new_uid",
+    "utcnow",
+]
