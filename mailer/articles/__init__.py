@@ -1,0 +1,1 @@
+"""Articles: sanitized storage (service) and RSS/Atom import (feeds)."""

@@ -1,0 +1,106 @@
+"""Read a feed document from an http(s) URL or a file, within time and size limits."""
+
+from __future__ import annotations
+
+import http.client
+import io
+import time
+import urllib.error
+import urllib.request
+from urllib.parse import urlsplit
+
+CHUNK = 64 * 1024
+
+
+class FeedError(Exception):
+    """The feed could not be fetched, read or parsed; nothing was imported."""
+
+
+def is_url(source: str) -> bool:
+    """Whether `source` is an http(s) URL (anything else is taken as a file path)."""
+    return urlsplit(source).scheme.lower() in ("http", "https")
+
+
+def read_source(source: str, timeout: float, max_bytes: int) -> bytes:
+    """The bytes at an http(s) URL or in a file; FeedError past `max_bytes` or `timeout`."""
+    if is_url(source):
+        return _fetch(source, timeout, max_bytes)
+    return _read_file(source, max_bytes)
+
+
+def _size(n: int) -> str:
+    for unit, factor in (("MB", 1024 * 1024), ("KB", 1024)):
+        if n >= factor:
+            return f"{n / factor:g} {unit}"
+    return f"{n} bytes"
+
+
+def _read_limited(stream: io.BufferedIOBase, max_bytes: int, deadline: float | None) -> bytes:
+    """Read until EOF, refusing more than `max_bytes` and, for URLs, past `deadline`."""
+    buffer = bytearray()
+    while chunk := stream.read1(CHUNK):
+        buffer += chunk
+        if len(buffer) > max_bytes:
+            raise FeedError(f"The feed is larger than {_size(max_bytes)}.")
+        if deadline is not None and time.monotonic() > deadline:
+            raise TimeoutError
+    return bytes(buffer)
+
+
+def _read_file(path: str, max_bytes: int) -> bytes:
+    if "://" in path:
+        raise FeedError("Give an http(s) URL or a file path.")
+    try:
+        with open(path, "rb") as stream:
+            return _read_limited(stream, max_bytes, None)
+    except OSError as exc:
+        raise FeedError(f"Cannot read {path}: {exc.strerror or exc}.") from exc
+
+
+def _opener() -> urllib.request.OpenerDirector:
+    """http and https only (no file:, ftp: or data:, also not through a redirect)."""
+    opener = urllib.request.OpenerDirector()
+    for handler in (
+        urllib.request.ProxyHandler(),
+        urllib.request.UnknownHandler(),
+        urllib.request.HTTPHandler(),
+        urllib.request.HTTPSHandler(),
+        urllib.request.HTTPDefaultErrorHandler(),
+        urllib.request.HTTPRedirectHandler(),
+        urllib.request.HTTPErrorProcessor(),
+    ):
+        opener.add_handler(handler)
+    return opener
+
+
+def _fetch(url: str, timeout: float, max_bytes: int) -> bytes:
+    request = urllib.request.Request(
+        url,
+        headers={
+            "User-Agent": "mailer-feed-import/1.0",
+            "Accept": "application/rss+xml, application/atom+xml, application/xml, text/xml, */*",
+        },
+    )
+    deadline = time.monotonic() + timeout
+    try:
+        with _opener().open(request, timeout=timeout) as response:
+            length = response.headers.get("Content-Length", "")
+            if length.isdigit() and int(length) > max_bytes:
+                raise FeedError(f"The feed is larger than {_size(max_bytes)}.")
+            data: bytes = _read_limited(response, max_bytes, deadline)
+            return data
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        raise FeedError(f"The feed URL answered HTTP {exc.code} {exc.reason}.") from exc
+    except urllib.error.URLError as exc:
+        if isinstance(exc.reason, TimeoutError):
+            raise _timed_out(url, timeout) from exc
+        raise FeedError(f"Cannot fetch the feed at {url}: {exc.reason}.") from exc
+    except TimeoutError as exc:
+        raise _timed_out(url, timeout) from exc
+    except (OSError, http.client.HTTPException) as exc:
+        raise FeedError(f"Cannot fetch the feed at {url}: {exc}.") from exc
+
+
+def _timed_out(url: str, timeout: float) -> FeedError:
+    return FeedError(f"The feed at {url} did not answer within {timeout:g} seconds.")
