@@ -1,0 +1,1 @@
+"""The public archive of sent digests ("view in your browser")."""

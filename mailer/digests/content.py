@@ -1,0 +1,179 @@
+"""Digest content: render a digest once with per-recipient slot markers, then fill them per reader.
+
+Jinja and CSS inlining run once per digest (`render_digest`); each recipient costs only a
+string replacement of the markers (`fill_slots`, or `delivery.template.MessageTemplate`).
+"""
+
+from __future__ import annotations
+
+import html as html_lib
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import formataddr
+from typing import Any
+from urllib.parse import urlsplit
+
+import css_inline
+from flask import current_app
+from markupsafe import Markup
+
+from mailer.models import Article, Digest, MailingList, Subscriber, utcnow
+from mailer.subscriptions.service import preferences_token, unsubscribe_token
+from mailer.urls import external_url
+
+SLOT = re.compile(r"%%mailer:(\w+)%%")
+# `name` is "" or the reader's name with a leading space, so "Hello{name}," reads
+# "Hello Sam," or "Hello," alike.
+SLOTS = ("unsubscribe_url", "preferences_url", "name")
+
+_inliner = css_inline.CSSInliner(keep_style_tags=True, load_remote_stylesheets=False)
+# A marker typed into an article would be filled (or fail the send): break it up, invisibly.
+_WORD_JOINER = "\u2060"
+_NEW_TAB = Markup(' target="_blank" rel="noopener noreferrer"')
+
+
+@dataclass(frozen=True)
+class RenderedDigest:
+    """A digest rendered once: its subject, and HTML and text with slot markers."""
+
+    subject: str
+    html: str
+    text: str
+
+
+@dataclass(frozen=True)
+class _Item:
+    title: str
+    link: str | None
+    summary: str
+    image_url: str | None
+    image_alt: str
+    image_credit: str | None
+    author: str | None
+    region: str | None
+
+
+def render_digest(digest: Digest, *, archive: bool = False) -> RenderedDigest:
+    """Render subject, HTML (CSS inlined) and text once; `archive` omits every per-reader part."""
+    nonce = secrets.token_hex(8)
+    placeholders = {} if archive else {slot: f"%%{nonce}:{slot}%%" for slot in SLOTS}
+    context = _context(digest, archive, placeholders)
+    env = current_app.jinja_env
+    subject = env.get_template("email/digest.subject.txt").render(context)
+    text = env.get_template("email/digest.txt").render(context)
+    html = _inliner.inline(env.get_template("email/digest.html").render(context))
+    return RenderedDigest(
+        subject=" ".join(subject.split()),
+        html=_place_markers(html, nonce, "%%mailer&#58;"),
+        text=_place_markers(_tidy(text), nonce, f"%%mailer{_WORD_JOINER}:"),
+    )
+
+
+def fill_slots(rendered: RenderedDigest, values: Mapping[str, str]) -> tuple[str, str]:
+    """The HTML and text for one reader: markers replaced, HTML-escaped in the HTML part."""
+    html = SLOT.sub(lambda m: html_lib.escape(values[m.group(1)], quote=True), rendered.html)
+    text = SLOT.sub(lambda m: values[m.group(1)], rendered.text)
+    return html, text
+
+
+def recipient_slots(subscriber: Subscriber, mailing_list: MailingList) -> dict[str, str]:
+    """A subscriber's slot values: their unsubscribe (from this list) and preferences links."""
+    name = " ".join((subscriber.name or "").split())
+    return {
+        "unsubscribe_url": external_url(
+            "subscriptions.unsubscribe", token=unsubscribe_token(subscriber, mailing_list.id)
+        ),
+        "preferences_url": external_url(
+            "subscriptions.preferences", token=preferences_token(subscriber)
+        ),
+        "name": f" {name}" if name else "",
+    }
+
+
+def sample_slots() -> dict[str, str]:
+    """Slot values of a made-up reader, for previews and test sends (the links do nothing)."""
+    return {
+        "unsubscribe_url": external_url("subscriptions.unsubscribe", token="sample"),
+        "preferences_url": external_url("subscriptions.preferences", token="sample"),
+        "name": " Sam",
+    }
+
+
+def list_headers(mailing_list: MailingList, unsubscribe_url: str) -> dict[str, str]:
+    """List-Id (RFC 2919) and one-click List-Unsubscribe (RFC 8058) headers of a digest."""
+    domain = urlsplit(current_app.config["BASE_URL"]).hostname or "localhost"
+    return {
+        "List-Id": formataddr((mailing_list.name, f"{mailing_list.slug}.{domain}")),
+        "List-Unsubscribe": f"<{unsubscribe_url}>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
+
+
+def issue_date(digest: Digest) -> datetime:
+    """The date an issue carries: when it was sent, else started, scheduled or created."""
+    return (
+        digest.sent_at or digest.started_at or digest.scheduled_at or digest.created_at or utcnow()
+    )
+
+
+def _context(digest: Digest, archive: bool, slots: Mapping[str, str]) -> dict[str, Any]:
+    cfg = current_app.config
+    mailing_list = digest.mailing_list
+    return {
+        "archive": archive,
+        "slots": slots,
+        "subject": digest.subject,
+        "mailing_list": mailing_list,
+        "issue_date": f"{issue_date(digest):%-d %B %Y}",
+        "intro": _paragraphs(digest.intro),
+        "articles": [_item(a) for a in digest.articles],
+        # A private list's issues are not in the archive: no "view in browser" link to a 404.
+        "archive_url": external_url("archive.digest", slug=digest.slug)
+        if mailing_list.is_public and not archive
+        else None,
+        "archive_index_url": external_url("archive.index"),
+        "subscribe_url": external_url("subscriptions.subscribe_form"),
+        "link_attrs": _NEW_TAB if archive else Markup(""),
+        "network_name": cfg["NETWORK_NAME"],
+        "contact_line": cfg["CONTACT_LINE"],
+    }
+
+
+def _item(article: Article) -> _Item:
+    return _Item(
+        title=article.title.strip(),
+        link=_web_url(article.link),
+        summary=(article.summary or "").strip(),
+        image_url=_web_url(article.image_url),
+        image_alt=(article.image_alt or "").strip() or article.title.strip(),
+        image_credit=article.image_credit,
+        author=article.author,
+        region=article.region,
+    )
+
+
+def _web_url(url: str | None) -> str | None:
+    """The URL if it is http(s), else None: no javascript: or data: links in a mail."""
+    url = (url or "").strip()
+    return url if urlsplit(url).scheme.lower() in ("http", "https") else None
+
+
+def _paragraphs(text: str) -> list[list[str]]:
+    """Plain text as paragraphs (split at blank lines) of lines."""
+    blocks = re.split(r"\n\s*\n", text.replace("\r\n", "\n").strip())
+    return [[line.strip() for line in b.strip().splitlines()] for b in blocks if b.strip()]
+
+
+def _tidy(text: str) -> str:
+    """Plain text without trailing spaces or runs of blank lines."""
+    text = re.sub(r"[ \t]+\n", "\n", text)
+    return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+
+
+def _place_markers(content: str, nonce: str, neutral: str) -> str:
+    """Disarm markers that came with the content, then turn our placeholders into markers."""
+    content = content.replace("%%mailer:", neutral)
+    return re.sub(rf"%%{nonce}:(\w+)%%", r"%%mailer:\1%%", content)
