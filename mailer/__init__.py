@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
@@ -49,9 +50,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
 
     from mailer import errors, security
+    from mailer.admin import auth
+    from mailer.admin.views import bp as admin_bp
+    from mailer.archive.views import bp as archive_bp
     from mailer.subscriptions.views import bp as subscriptions_bp
 
+    auth.init_app(app)
     app.register_blueprint(subscriptions_bp)
+    app.register_blueprint(archive_bp)
+    app.register_blueprint(admin_bp)
     errors.register(app)
     security.register(app)
     if app.config["MAILER_ENV"] == "development":
@@ -83,6 +90,8 @@ def _from_environment(settings: Mapping[str, str]) -> dict[str, Any]:
             parsed[key] = int(value)
         elif kind == "float":
             parsed[key] = float(value)
+        elif kind == "list":
+            parsed[key] = [item for item in re.split(r"[\s,]+", value) if item]
         else:
             parsed[key] = value
     return parsed

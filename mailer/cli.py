@@ -2,39 +2,79 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 from flask import Flask
 from flask.cli import FlaskGroup, with_appcontext
-from sqlalchemy import select
 
+from mailer.digests.cli import digest_group
 from mailer.extensions import db
-from mailer.models import MailingList
-
-DEMO_LISTS = [
-    ("weekly", "Weekly updates", "A weekly digest of our latest articles.", True),
-    (
-        "alerts",
-        "Press freedom alerts",
-        "Urgent actions for writers at risk, when they happen.",
-        True,
-    ),
-    ("members", "Members' briefing", "News for members and partner centres.", False),
-]
 
 
 @click.command("demo")
 @with_appcontext
 def demo_command() -> None:
-    """Load demo content: the lists (and, later, articles and a draft digest)."""
-    added = 0
-    for slug, name, description, public in DEMO_LISTS:
-        if db.session.scalar(select(MailingList).where(MailingList.slug == slug)) is None:
-            db.session.add(
-                MailingList(slug=slug, name=name, description=description, is_public=public)
-            )
-            added += 1
+    """Load demo content: lists, articles written for the demo and a draft digest."""
+    from mailer.demo import load_demo
+
+    added = load_demo()
     db.session.commit()
-    click.echo(f"demo content: {added} lists added")
+    click.echo(
+        f"demo content: {added['lists']} lists, {added['articles']} articles, "
+        f"{added['digests']} draft digests added"
+    )
+
+
+@click.command("create-editor")
+@click.argument("email")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@with_appcontext
+def create_editor_command(email: str, password_stdin: bool) -> None:
+    """Create an editor (or set the password of an existing one)."""
+    from mailer.admin.auth import WeakPassword, create_editor
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        editor = create_editor(email, password)
+    except WeakPassword as exc:
+        raise click.ClickException(str(exc)) from None
+    except ValueError as exc:
+        raise click.ClickException(f"Not a valid address: {exc}") from None
+    db.session.commit()
+    click.echo(f"editor {editor.id} saved; log in at /admin/login")
+
+
+@click.command("import-feed")
+@click.argument("source")
+@with_appcontext
+def import_feed_command(source: str) -> None:
+    """Import articles from an RSS or Atom feed: an http(s) URL or a file."""
+    from contextlib import ExitStack
+    from typing import Any
+
+    from mailer.articles.feeds import FeedError, import_feed
+
+    with ExitStack() as stack:
+        bars: list[Any] = []
+
+        def progress(done: int, total: int) -> None:
+            if not bars:
+                bars.append(stack.enter_context(click.progressbar(length=total, label="Importing")))
+            bars[0].update(done - bars[0].pos)
+
+        try:
+            report = import_feed(source, progress=progress)
+        except FeedError as exc:
+            db.session.rollback()
+            raise click.ClickException(str(exc)) from None
+    db.session.commit()
+    click.echo(f"added {report.added}, updated {report.updated}, skipped {len(report.skipped)}")
+    for name, reason in report.skipped:
+        click.echo(f"  skipped {name}: {reason}")
 
 
 @click.command("dev")
@@ -51,6 +91,9 @@ def dev_command(host: str, port: int, smtp_port: int) -> None:
 
 def register(app: Flask) -> None:
     app.cli.add_command(demo_command)
+    app.cli.add_command(create_editor_command)
+    app.cli.add_command(digest_group)
+    app.cli.add_command(import_feed_command)
     app.cli.add_command(dev_command)
 
 

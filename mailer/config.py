@@ -35,6 +35,13 @@ RATELIMIT_SIGNUP_IP = "10 per minute;60 per hour"
 RATELIMIT_SIGNUP_ADDRESS = "3 per hour;10 per day"  # confirmation mails per address
 RATELIMIT_TOKEN_PAGES = "60 per minute"
 
+RATELIMIT_LOGIN = "5 per minute;30 per hour"  # editor login attempts per IP
+
+DIGEST_MAX_ARTICLES = 10  # "New digest" pre-selects at most this many articles
+# An automatic digest is made only this long after its weekly slot (no stale sends
+# after downtime).
+SCHEDULE_GRACE = timedelta(hours=6)
+
 CONFIRM_MAX_AGE = timedelta(days=7)
 CONSENT_VERSION = "2026-11-1"
 LANGUAGES = {
@@ -58,6 +65,18 @@ EMBED_FRAME_ANCESTORS = "*"
 TRUSTED_PROXIES = 0
 
 SEND_RATE = 0.0  # messages per second per SMTP server; 0 means unlimited
+DELIVERY_BATCH_SIZE = 500  # deliveries per bulk task
+DELIVERY_MAX_ATTEMPTS = 6  # SMTP 4xx or connection errors: tries before a delivery fails
+DELIVERY_RETRY_BASE = 30.0  # seconds; exponential back-off with jitter from here
+# Envelope sender of digests (VERP): <local>+<delivery>.<sig>@<domain>; default from MAIL_FROM.
+BOUNCE_DOMAIN: str | None = None
+BOUNCE_LOCAL_PART: str | None = None
+
+# Feed import (`mailer import-feed`, the admin, and the `FEEDS` polled every 15 minutes).
+FEEDS: list[str] = []  # env: URLs separated by whitespace or commas
+FEED_TIMEOUT = 20.0  # seconds for fetching one feed
+FEED_MAX_BYTES = 10 * 1024 * 1024  # larger feeds are refused
+FEED_MAX_ENTRIES = 1000  # feeds with more entries are refused, nothing imported
 
 DKIM_SELECTOR: str | None = None
 DKIM_DOMAIN: str | None = None
@@ -85,10 +104,21 @@ ENV_SETTINGS: dict[str, str] = {
     "RATELIMIT_ENABLED": "bool",
     "RATELIMIT_SIGNUP_IP": "str",
     "RATELIMIT_SIGNUP_ADDRESS": "str",
+    "RATELIMIT_LOGIN": "str",
+    "DIGEST_MAX_ARTICLES": "int",
     "CONSENT_VERSION": "str",
     "EMBED_FRAME_ANCESTORS": "str",
     "TRUSTED_PROXIES": "int",
     "SEND_RATE": "float",
+    "DELIVERY_BATCH_SIZE": "int",
+    "DELIVERY_MAX_ATTEMPTS": "int",
+    "DELIVERY_RETRY_BASE": "float",
+    "BOUNCE_DOMAIN": "str",
+    "BOUNCE_LOCAL_PART": "str",
+    "FEEDS": "list",
+    "FEED_TIMEOUT": "float",
+    "FEED_MAX_BYTES": "int",
+    "FEED_MAX_ENTRIES": "int",
     "DKIM_SELECTOR": "str",
     "DKIM_DOMAIN": "str",
     "DKIM_PRIVATE_KEY_PATH": "str",

@@ -57,6 +57,8 @@ def celery_init_app(app: Flask) -> Celery:
             "task_routes": {
                 "mailer.send_confirmation": {"queue": "mail"},
                 "mailer.send_already_subscribed": {"queue": "mail"},
+                "mailer.send_test_digest": {"queue": "mail"},
+                "mailer.send_digest_batch": {"queue": "bulk"},
             },
             "broker_connection_retry_on_startup": True,
             # Fail fast in the web request when Redis is away; the sweeper re-enqueues.
@@ -73,6 +75,13 @@ def celery_init_app(app: Flask) -> Celery:
                 "sweep-confirmations": {
                     "task": "mailer.sweep_confirmations",
                     "schedule": 60.0,
+                },
+                "reap-deliveries": {"task": "mailer.reap_deliveries", "schedule": 60.0},
+                "scheduled-digests": {"task": "mailer.send_scheduled_digests", "schedule": 300.0},
+                "poll-feeds": {
+                    "task": "mailer.poll_feeds",
+                    "schedule": 900.0,
+                    "options": {"queue": "celery"},
                 },
             },
             "timezone": "UTC",

@@ -6,14 +6,21 @@ import logging
 import smtplib
 from datetime import timedelta
 
+import redis
 from celery import Task, shared_task
 from celery.signals import worker_process_shutdown
+from flask import current_app
 from sqlalchemy import select, update
 
+from mailer.articles.feeds import FeedError, import_feed
+from mailer.delivery import Email
 from mailer.delivery.smtp import close_all as close_smtp_connections
+from mailer.digests import sending
+from mailer.digests.content import fill_slots, list_headers, render_digest, sample_slots
+from mailer.digests.schedule import create_due_digests
 from mailer.emails import get_transport, render_email
 from mailer.extensions import db
-from mailer.models import Subscriber, utcnow
+from mailer.models import Digest, Subscriber, utcnow
 from mailer.subscriptions import service
 from mailer.urls import external_url
 
@@ -110,6 +117,34 @@ def send_already_subscribed(self: Task, subscriber_id: int) -> None:
     logger.info("already-subscribed mail sent for subscriber %s", subscriber_id)
 
 
+@shared_task(name="mailer.send_test_digest", bind=True, acks_late=True, max_retries=5)
+def send_test_digest(self: Task, digest_id: int, address: str) -> None:
+    """Mail a digest to one address for review, with a sample reader's links."""
+    digest = db.session.get(Digest, digest_id)
+    if digest is None:
+        return
+    rendered = render_digest(digest)
+    slots = sample_slots()
+    html, text = fill_slots(rendered, slots)
+    email = Email(
+        to=address,
+        subject=f"[Test] {rendered.subject}",
+        text=text,
+        html=html,
+        sender=current_app.config["MAIL_FROM"],
+        headers=list_headers(digest.mailing_list, slots["unsubscribe_url"]),
+    )
+    try:
+        get_transport().send(email)
+    except (smtplib.SMTPException, OSError) as exc:
+        # _retry speaks of subscribers; a test goes to an editor's address.
+        if _is_transient(exc) and self.request.retries < (self.max_retries or 0):
+            raise self.retry(exc=exc, countdown=min(600, 5 * 2**self.request.retries)) from exc
+        logger.error("digest %s: test send failed: %s", digest_id, exc)
+        return
+    logger.info("digest %s: test sent", digest_id)
+
+
 @shared_task(name="mailer.sweep_confirmations")
 def sweep_confirmations() -> int:
     """Re-enqueue confirmation mails that were asked for but never sent (Redis was down...)."""
@@ -137,3 +172,92 @@ def sweep_confirmations() -> int:
 
 def _days(delta: timedelta) -> int:
     return max(1, round(delta.total_seconds() / 86400))
+
+
+# --- digests ----------------------------------------------------------------------------------
+
+
+def enqueue_batches(digest_id: int) -> int:
+    """Queue one bulk task per range of open deliveries (after the caller's commit)."""
+    ranges = sending.batch_ranges(digest_id, int(current_app.config["DELIVERY_BATCH_SIZE"]))
+    for lo, hi in ranges:
+        send_digest_batch.delay(digest_id, lo, hi)
+    return len(ranges)
+
+
+@shared_task(name="mailer.start_digest", acks_late=True)
+def start_digest(digest_id: int) -> None:
+    """Claim the digest, render it once, write its outbox, then queue the batches."""
+    count = sending.start(digest_id)
+    db.session.commit()
+    if count is None:
+        logger.info("digest %s: already started", digest_id)
+        return
+    batches = enqueue_batches(digest_id)
+    logger.info("digest %s: %d deliveries in %d batches", digest_id, count, batches)
+
+
+@shared_task(
+    name="mailer.send_digest_batch",
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=None,
+)
+def send_digest_batch(self: Task, digest_id: int, lo: int, hi: int) -> None:
+    """Send one range of a digest's deliveries; deferred ones come back after their back-off."""
+    result = sending.send_batch(digest_id, lo, hi)
+    if result.retry_in is not None:
+        # Below the broker's visibility timeout (an hour): see DELIVERY_RETRY_BASE.
+        send_digest_batch.apply_async((digest_id, lo, hi), countdown=min(result.retry_in, 3000))
+
+
+@shared_task(name="mailer.reap_deliveries")
+def reap_deliveries() -> int:
+    """Re-queue work no task carries: expired leases, batches lost with Redis."""
+    stalled = sending.reap()
+    if stalled and _bulk_queue_length() > 0:
+        return 0  # batches are still waiting for a worker: not lost, just queued
+    for digest_id in stalled:
+        logger.warning("digest %s: open deliveries and no worker on them: re-queued", digest_id)
+        enqueue_batches(digest_id)
+    return len(stalled)
+
+
+def _bulk_queue_length() -> int:
+    try:
+        return int(current_app.extensions["redis"].llen("bulk"))
+    except redis.RedisError:
+        return 0
+
+
+@shared_task(name="mailer.send_scheduled_digests")
+def send_scheduled_digests() -> int:
+    """Make this week's digest for lists whose slot passed, then start every due digest."""
+    create_due_digests(utcnow(), current_app.config["SCHEDULE_GRACE"])
+    db.session.commit()
+    due = sending.auto_send_due()
+    for digest_id in due:
+        start_digest.delay(digest_id)
+    return len(due)
+
+
+@shared_task(name="mailer.poll_feeds")
+def poll_feeds() -> None:
+    """Import each feed of FEEDS and commit it; a broken feed is logged and skipped."""
+    for index, url in enumerate(current_app.config["FEEDS"], 1):
+        try:
+            report = import_feed(url)
+        except FeedError as exc:
+            db.session.rollback()
+            logger.warning("feed %d: nothing imported: %s", index, exc)
+            continue
+        db.session.commit()
+        logger.info(
+            "feed %d: %d added, %d updated, %d unchanged, %d skipped",
+            index,
+            report.added,
+            report.updated,
+            report.unchanged,
+            len(report.skipped),
+        )

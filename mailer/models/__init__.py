@@ -2,6 +2,7 @@
 
 from mailer.models.base import UTCDateTime, enum_column, new_uid, utcnow
 from mailer.models.content import EDITABLE, Article, Digest, DigestItem, DigestStatus
+from mailer.models.delivery import Delivery, DeliveryStatus
 from mailer.models.editors import Editor
 from mailer.models.subscribers import (
     ConsentRecord,
@@ -17,6 +18,8 @@ __all__ = [
     "EDITABLE",
     "Article",
     "ConsentRecord",
+    "Delivery",
+    "DeliveryStatus",
     "Digest",
     "DigestItem",
     "DigestStatus",

@@ -77,6 +77,11 @@ class Digest(Base):
     # The weekly slot (UTC) an automatic digest was made for: unique per list, so two
     # schedulers can never make the same week's digest twice.
     schedule_slot: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Rendered once when sending starts (Jinja + CSS inlining), with per-recipient slot
+    # markers; every worker builds its messages from these, never from the templates.
+    rendered_subject: Mapped[str | None] = mapped_column(sa.String(200))
+    rendered_html: Mapped[str | None] = mapped_column(sa.Text)
+    rendered_text: Mapped[str | None] = mapped_column(sa.Text)
 
     mailing_list: Mapped[MailingList] = relationship(lazy="joined")
     items: Mapped[list[DigestItem]] = relationship(

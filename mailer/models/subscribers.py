@@ -33,6 +33,9 @@ class Subscriber(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     uid: Mapped[str] = mapped_column(sa.String(32), unique=True, default=new_uid)
     email: Mapped[str] = mapped_column(sa.String(320), unique=True)
+    # Keyed hash of `email` (privacy.address_hash): lets the fan-out skip suppressed
+    # addresses in one SQL statement, and ties tokens to the address.
+    address_hash: Mapped[str | None] = mapped_column(sa.String(64), index=True)
     name: Mapped[str | None] = mapped_column(sa.String(100))
     language: Mapped[str] = mapped_column(sa.String(8), default="en")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

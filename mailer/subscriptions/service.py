@@ -169,7 +169,9 @@ def subscribe(
 
 def _insert_subscriber(email: str, name: str | None, language: str) -> Subscriber:
     """Insert, or pick up the row a concurrent sign-up of the same address just inserted."""
-    subscriber = Subscriber(email=email, name=name or None, language=language)
+    subscriber = Subscriber(
+        email=email, address_hash=address_hash(email), name=name or None, language=language
+    )
     try:
         with db.session.begin_nested():
             db.session.add(subscriber)

@@ -1,0 +1,148 @@
+"""Admin: articles (list, search, create, edit, delete) and feed import."""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import UTC
+
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from sqlalchemy import func, or_, select
+
+from mailer.admin.forms import ArticleForm, FeedImportForm
+from mailer.admin.views import bp
+from mailer.articles.feeds import FeedError, import_feed
+from mailer.articles.service import DuplicateArticle, save_article
+from mailer.extensions import db
+from mailer.models import Article
+
+PER_PAGE = 25
+
+
+@bp.get("/articles")
+def articles() -> ResponseReturnValue:
+    q = request.args.get("q", "").strip()[:200]
+    page = request.args.get("page", 1, type=int) or 1
+    if page < 1:
+        abort(404)
+    query = select(Article)
+    if q:
+        like = f"%{q.lower()}%"
+        query = query.where(
+            or_(func.lower(Article.title).like(like), func.lower(Article.author).like(like))
+        )
+    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    if page > 1 and (page - 1) * PER_PAGE >= total:
+        abort(404)
+    rows = db.session.scalars(
+        query.order_by(Article.published_at.desc(), Article.id.desc())
+        .offset((page - 1) * PER_PAGE)
+        .limit(PER_PAGE)
+    ).all()
+    pages = max(1, -(-total // PER_PAGE))
+    return render_template(
+        "admin/articles.html",
+        articles=rows,
+        q=q,
+        page=page,
+        pages=pages,
+        total=total,
+        import_form=FeedImportForm(),
+    )
+
+
+def _article_form(article: Article | None) -> ArticleForm:
+    form = ArticleForm(obj=article)
+    form.language.choices = list(current_app.config["LANGUAGES"].items())
+    if article is not None and request.method == "GET":
+        form.published_at.data = article.published_at.replace(tzinfo=None)
+    return form
+
+
+def _fields(form: ArticleForm) -> dict[str, object]:
+    published = form.published_at.data
+    return {
+        "title": form.title.data or "",
+        "link": form.link.data or "",
+        "guid": (form.guid.data or "").strip() or None,
+        "summary": form.summary.data or "",
+        "body_html": form.body_html.data or "",
+        "image_url": form.image_url.data or None,
+        "image_alt": form.image_alt.data or None,
+        "image_credit": form.image_credit.data or None,
+        "author": form.author.data or None,
+        "region": form.region.data or None,
+        "tags": form.tags.data or "",
+        "language": form.language.data or "en",
+        "published_at": published.replace(tzinfo=UTC) if published else None,
+    }
+
+
+@bp.route("/articles/new", methods=["GET", "POST"])
+def new_article() -> ResponseReturnValue:
+    return _edit(None)
+
+
+@bp.route("/articles/<int:article_id>", methods=["GET", "POST"])
+def edit_article(article_id: int) -> ResponseReturnValue:
+    return _edit(db.session.get(Article, article_id) or abort(404))
+
+
+def _edit(article: Article | None) -> ResponseReturnValue:
+    form = _article_form(article)
+    if form.validate_on_submit():
+        try:
+            saved = save_article(article, **_fields(form))
+        except DuplicateArticle as exc:
+            db.session.rollback()
+            form.link.errors = [str(exc)]
+        except ValueError as exc:
+            db.session.rollback()
+            form.title.errors = [str(exc)]
+        else:
+            db.session.commit()
+            flash("Article saved.")
+            return redirect(url_for("admin.edit_article", article_id=saved.id), 303)
+    return render_template("admin/article_edit.html", form=form, article=article), (
+        422 if form.errors else 200
+    )
+
+
+@bp.post("/articles/<int:article_id>/delete")
+def delete_article(article_id: int) -> ResponseReturnValue:
+    article = db.session.get(Article, article_id) or abort(404)
+    db.session.delete(article)
+    db.session.commit()
+    flash("Article deleted.")
+    return redirect(url_for("admin.articles"), 303)
+
+
+@bp.post("/articles/import")
+def import_articles() -> ResponseReturnValue:
+    form = FeedImportForm()
+    if not form.validate():
+        flash(
+            "Give a feed URL or a file. "
+            + " ".join(e for errs in form.errors.values() for e in errs)
+        )
+        return redirect(url_for("admin.articles"), 303)
+    try:
+        if form.file.data and form.file.data.filename:
+            with tempfile.NamedTemporaryFile(suffix=".xml") as tmp:
+                form.file.data.save(tmp.name)
+                report = import_feed(tmp.name)
+        elif form.url.data:
+            report = import_feed(form.url.data)
+        else:
+            flash("Give a feed URL or choose a file.")
+            return redirect(url_for("admin.articles"), 303)
+    except FeedError as exc:
+        db.session.rollback()
+        flash(f"Nothing imported: {exc}")
+        return redirect(url_for("admin.articles"), 303)
+    db.session.commit()
+    flash(
+        f"Feed imported: {report.added} added, {report.updated} updated, "
+        f"{len(report.skipped)} skipped."
+    )
+    return redirect(url_for("admin.articles"), 303)

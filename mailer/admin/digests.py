@@ -1,0 +1,193 @@
+"""Admin: digests — compose, reorder, preview as a subscriber sees it, send a test."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import abort, flash, jsonify, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from sqlalchemy import select
+
+from mailer.admin.forms import DigestForm, TestSendForm
+from mailer.admin.views import bp
+from mailer.digests import sending, service
+from mailer.digests.content import fill_slots, render_digest, sample_slots
+from mailer.extensions import db
+from mailer.models import Digest, DigestStatus, MailingList, utcnow
+from mailer.tasks import enqueue_batches, send_test_digest, start_digest
+
+PREVIEW_CSP = (
+    "default-src 'none'; img-src * data:; style-src 'unsafe-inline'; frame-ancestors 'self'; "
+    "base-uri 'none'; form-action 'none'"
+)
+
+
+def _digest(digest_id: int) -> Digest:
+    digest = db.session.get(Digest, digest_id)
+    if digest is None:
+        abort(404)
+    return digest
+
+
+@bp.get("/digests")
+def digests() -> ResponseReturnValue:
+    rows = db.session.scalars(select(Digest).order_by(Digest.id.desc()).limit(200)).all()
+    lists = db.session.scalars(select(MailingList).order_by(MailingList.id)).all()
+    return render_template("admin/digests.html", digests=rows, lists=lists)
+
+
+@bp.post("/digests/new")
+def new_digest() -> ResponseReturnValue:
+    slug = request.form.get("list", "")
+    mailing_list = db.session.scalar(select(MailingList).where(MailingList.slug == slug))
+    if mailing_list is None:
+        abort(404)
+    digest = service.create_digest(mailing_list)
+    db.session.commit()
+    if not digest.items:
+        flash("No new articles since this list's last digest: add some below.")
+    return redirect(url_for("admin.edit_digest", digest_id=digest.id), 303)
+
+
+def _new_order(digest: Digest) -> list[int]:
+    """The article order the editor asked for: save, move up/down, remove or add."""
+    order = [int(v) for v in request.form.getlist("article_ids") if v.isdigit()]
+    action, _, target = request.form.get("action", "save").partition(":")
+    if target.isdigit() and int(target) in order:
+        i = order.index(int(target))
+        if action == "up" and i > 0:
+            order[i - 1], order[i] = order[i], order[i - 1]
+        elif action == "down" and i < len(order) - 1:
+            order[i + 1], order[i] = order[i], order[i + 1]
+        elif action == "remove":
+            order.pop(i)
+    add = request.form.get("add_article", "")
+    if action == "add" and add.isdigit() and int(add) not in order:
+        order.append(int(add))
+    return order
+
+
+@bp.route("/digests/<int:digest_id>", methods=["GET", "POST"])
+def edit_digest(digest_id: int) -> ResponseReturnValue:
+    digest = _digest(digest_id)
+    form = DigestForm(obj=digest)
+    if request.method == "POST":
+        if not digest.editable:
+            raise service.DigestLocked(digest)
+        if form.validate():
+            service.update_digest(
+                digest,
+                subject=form.subject.data or "",
+                intro=form.intro.data or "",
+                article_ids=_new_order(digest),
+            )
+            db.session.commit()
+            flash("Digest saved.")
+            return redirect(url_for("admin.edit_digest", digest_id=digest.id), 303)
+    in_digest = {a.id for a in digest.articles}
+    addable = [a for a in service.recent_articles() if a.id not in in_digest]
+    return render_template(
+        "admin/digest_edit.html",
+        digest=digest,
+        form=form,
+        addable=addable,
+        test_form=TestSendForm(),
+        progress=sending.progress(digest.id),
+        recipients=sending.recipient_count(digest.list_id) if digest.editable else 0,
+    ), 422 if form.errors else 200
+
+
+@bp.get("/digests/<int:digest_id>/preview")
+def preview_digest(digest_id: int) -> ResponseReturnValue:
+    digest = _digest(digest_id)
+    rendered = render_digest(digest)
+    _html, text = fill_slots(rendered, sample_slots())
+    return render_template(
+        "admin/digest_preview.html", digest=digest, subject=rendered.subject, text=text
+    )
+
+
+@bp.get("/digests/<int:digest_id>/preview.html")
+def preview_digest_html(digest_id: int) -> ResponseReturnValue:
+    html, _text = fill_slots(render_digest(_digest(digest_id)), sample_slots())
+    return html, 200, {"Content-Security-Policy": PREVIEW_CSP, "X-Frame-Options": "SAMEORIGIN"}
+
+
+@bp.post("/digests/<int:digest_id>/test")
+def test_digest(digest_id: int) -> ResponseReturnValue:
+    digest = _digest(digest_id)
+    form = TestSendForm()
+    if not form.validate():
+        flash("Enter a valid address for the test.")
+        return redirect(url_for("admin.edit_digest", digest_id=digest.id), 303)
+    send_test_digest.delay(digest.id, (form.address.data or "").strip())
+    flash("Test sent: it goes through the same SMTP path as every mail.")
+    return redirect(url_for("admin.edit_digest", digest_id=digest.id), 303)
+
+
+@bp.post("/digests/<int:digest_id>/send")
+def send_digest(digest_id: int) -> ResponseReturnValue:
+    digest = _digest(digest_id)
+    if not digest.editable:
+        raise service.DigestLocked(digest)
+    if not digest.items:
+        flash("Add at least one article before sending.")
+        return redirect(url_for("admin.edit_digest", digest_id=digest.id), 303)
+    start_digest.delay(digest.id)
+    flash("Sending started: progress shows below.")
+    return redirect(url_for("admin.edit_digest", digest_id=digest.id), 303)
+
+
+@bp.post("/digests/<int:digest_id>/schedule")
+def schedule_digest(digest_id: int) -> ResponseReturnValue:
+    digest = _digest(digest_id)
+    if not digest.editable:
+        raise service.DigestLocked(digest)
+    try:
+        when = datetime.fromisoformat(request.form.get("send_at", "")).replace(tzinfo=UTC)
+    except ValueError:
+        flash("Give the date and time to send at (UTC).")
+        return redirect(url_for("admin.edit_digest", digest_id=digest.id), 303)
+    if when <= utcnow():
+        flash("Choose a time in the future.")
+        return redirect(url_for("admin.edit_digest", digest_id=digest.id), 303)
+    digest.status, digest.scheduled_at = DigestStatus.scheduled, when
+    db.session.commit()
+    flash(f"Scheduled for {when:%Y-%m-%d %H:%M} UTC.")
+    return redirect(url_for("admin.edit_digest", digest_id=digest.id), 303)
+
+
+@bp.post("/digests/<int:digest_id>/<any(pause, resume, cancel):action>")
+def control_digest(digest_id: int, action: str) -> ResponseReturnValue:
+    digest = _digest(digest_id)
+    try:
+        getattr(sending, action)(digest.id)
+    except sending.NotSendable as exc:
+        db.session.rollback()
+        return render_template("error.html", code=409, message=str(exc)), 409
+    db.session.commit()
+    if action == "resume":
+        enqueue_batches(digest.id)
+    flash({"pause": "Paused.", "resume": "Resumed.", "cancel": "Cancelled."}[action])
+    return redirect(url_for("admin.edit_digest", digest_id=digest.id), 303)
+
+
+@bp.get("/digests/<int:digest_id>/progress.json")
+def digest_progress(digest_id: int) -> ResponseReturnValue:
+    digest = _digest(digest_id)
+    p = sending.progress(digest.id)
+    return jsonify(
+        status=digest.status.value,
+        total=p.total,
+        sent=p.sent,
+        failed=p.failed,
+        skipped=p.skipped,
+        remaining=p.remaining,
+        started_at=digest.started_at.isoformat() if digest.started_at else None,
+        now=utcnow().isoformat(),
+    )
+
+
+@bp.errorhandler(service.DigestLocked)
+def digest_locked(exc: service.DigestLocked) -> ResponseReturnValue:
+    return render_template("error.html", code=409, message=str(exc)), 409

@@ -1,0 +1,81 @@
+"""Forms of the editors' pages."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
+from wtforms import (
+    BooleanField,
+    DateTimeLocalField,
+    EmailField,
+    IntegerField,
+    PasswordField,
+    SelectField,
+    StringField,
+    TextAreaField,
+    URLField,
+)
+from wtforms.validators import URL, DataRequired, Email, Length, NumberRange, Optional, Regexp
+
+from mailer.digests.schedule import WEEKDAYS
+
+HTTP_URL = URL(require_tld=False, message="Enter a full http(s) address.")
+
+
+class LoginForm(FlaskForm):
+    email = EmailField("Email address", validators=[DataRequired(), Length(max=320)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=1000)])
+
+
+class ArticleForm(FlaskForm):
+    title = StringField("Title", validators=[DataRequired(), Length(max=500)])
+    link = URLField("Link", validators=[DataRequired(), Length(max=2000), HTTP_URL])
+    guid = StringField("GUID (defaults to the link)", validators=[Optional(), Length(max=500)])
+    summary = TextAreaField("Summary", validators=[Optional(), Length(max=5000)])
+    body_html = TextAreaField("Body (HTML)", validators=[Optional(), Length(max=500_000)])
+    image_url = URLField("Image URL", validators=[Optional(), Length(max=2000), HTTP_URL])
+    image_alt = StringField(
+        "Image description (alt text)", validators=[Optional(), Length(max=500)]
+    )
+    image_credit = StringField("Image credit", validators=[Optional(), Length(max=300)])
+    author = StringField("Author", validators=[Optional(), Length(max=200)])
+    region = StringField("Region", validators=[Optional(), Length(max=100)])
+    tags = StringField("Tags (comma-separated)", validators=[Optional(), Length(max=500)])
+    language = SelectField("Language")
+    published_at = DateTimeLocalField("Published (UTC)", validators=[Optional()])
+
+
+class FeedImportForm(FlaskForm):
+    url = URLField("Feed URL", validators=[Optional(), Length(max=2000), HTTP_URL])
+    file = FileField("or a feed file")
+
+
+class DigestForm(FlaskForm):
+    subject = StringField("Subject", validators=[DataRequired(), Length(max=200)])
+    intro = TextAreaField("Introduction", validators=[Optional(), Length(max=20_000)])
+
+
+class TestSendForm(FlaskForm):
+    address = EmailField("Send a test to", validators=[DataRequired(), Length(max=254), Email()])
+
+
+WEEKDAY_CHOICES = [("", "No automatic digest")] + [(str(i), d) for i, d in enumerate(WEEKDAYS)]
+
+
+class ListForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired(), Length(max=200)])
+    slug = StringField(
+        "Slug",
+        validators=[
+            DataRequired(),
+            Length(max=64),
+            Regexp(r"^[a-z0-9][a-z0-9-]*$", message="Lower-case letters, digits and dashes."),
+        ],
+    )
+    description = TextAreaField("Description", validators=[Optional(), Length(max=2000)])
+    is_public = BooleanField("Public (offered on the sign-up form)")
+    language = SelectField("Language")
+    # Choices are set by the view (WEEKDAY_CHOICES): tuples given here warn on WTForms 3.3.
+    schedule_weekday = SelectField("Weekly digest on", validators=[Optional()])
+    schedule_hour = IntegerField("at hour (0–23)", validators=[Optional(), NumberRange(0, 23)])
+    schedule_timezone = StringField("Time zone", validators=[DataRequired(), Length(max=64)])

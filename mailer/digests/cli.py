@@ -1,0 +1,126 @@
+"""`mailer digest ...`: compose and send a list's digest, watch it, pause, resume, cancel."""
+
+from __future__ import annotations
+
+import time
+
+import click
+from flask.cli import AppGroup
+from sqlalchemy import select
+
+from mailer.digests import sending, service
+from mailer.extensions import db
+from mailer.models import Digest, DigestStatus, MailingList
+
+digest_group = AppGroup("digest", help="Compose, send and control digests.")
+
+
+def _list(slug: str) -> MailingList:
+    mailing_list = db.session.scalar(select(MailingList).where(MailingList.slug == slug))
+    if mailing_list is None:
+        raise click.ClickException(f"No list with the slug {slug!r}.")
+    return mailing_list
+
+
+@digest_group.command("send")
+@click.option("--list", "slug", required=True, help="The list's slug, e.g. weekly.")
+@click.option("--dry-run", is_flag=True, help="Show what would be sent; send nothing.")
+@click.option("--wait/--no-wait", default=True, help="Show progress until the digest is sent.")
+def send_command(slug: str, dry_run: bool, wait: bool) -> None:
+    """Compose the digest of the articles since the list's last one, and send it."""
+    from mailer.tasks import enqueue_batches
+
+    mailing_list = _list(slug)
+    articles = service.articles_since_last_digest(mailing_list)
+    if not articles:
+        click.echo(f"No new articles since the last digest of {slug}: nothing to send.")
+        return
+    recipients = sending.recipient_count(mailing_list.id)
+    click.echo(f"{len(articles)} articles for {recipients} confirmed subscribers of {slug}:")
+    for article in articles:
+        click.echo(f"  - {article.title}")
+    if dry_run:
+        click.echo("Dry run: nothing was sent.")
+        return
+    digest = service.create_digest(mailing_list, articles)
+    db.session.flush()
+    count = sending.start(digest.id)
+    db.session.commit()
+    enqueue_batches(digest.id)
+    click.echo(f"Digest {digest.id} ({digest.slug}): {count} deliveries queued.")
+    if wait:
+        _watch(digest.id)
+
+
+def _watch(digest_id: int) -> None:
+    """A progress bar over the digest's deliveries until none is open."""
+    start = sending.progress(digest_id)
+    with click.progressbar(length=start.total, label="Sending", show_pos=True) as bar:
+        shown = start.done
+        bar.update(shown)
+        while True:
+            db.session.rollback()  # see other processes' commits
+            now = sending.progress(digest_id)
+            bar.update(now.done - shown)
+            shown = now.done
+            status = db.session.scalar(select(Digest.status).where(Digest.id == digest_id))
+            if status != DigestStatus.sending or now.remaining == 0:
+                break
+            time.sleep(0.5)
+    click.echo(
+        f"Digest {digest_id}: {status.value if status else '?'}; sent {now.sent}, "
+        f"failed {now.failed}, skipped {now.skipped}, remaining {now.remaining}."
+    )
+
+
+@digest_group.command("status")
+@click.argument("digest_id", type=int)
+def status_command(digest_id: int) -> None:
+    """Show a digest's progress."""
+    digest = db.session.get(Digest, digest_id)
+    if digest is None:
+        raise click.ClickException(f"No digest {digest_id}.")
+    p = sending.progress(digest_id)
+    click.echo(
+        f"Digest {digest_id} ({digest.status.value}): sent {p.sent}, failed {p.failed}, "
+        f"skipped {p.skipped}, remaining {p.remaining} of {p.total}."
+    )
+
+
+def _control(digest_id: int, action: str) -> None:
+    from mailer.tasks import enqueue_batches
+
+    try:
+        if action == "pause":
+            sending.pause(digest_id)
+        elif action == "resume":
+            sending.resume(digest_id)
+        else:
+            sending.cancel(digest_id)
+    except sending.NotSendable as exc:
+        raise click.ClickException(str(exc)) from None
+    db.session.commit()
+    if action == "resume":
+        enqueue_batches(digest_id)
+    click.echo(f"Digest {digest_id}: {action} done.")
+
+
+@digest_group.command("pause")
+@click.argument("digest_id", type=int)
+def pause_command(digest_id: int) -> None:
+    """Pause a sending digest."""
+    _control(digest_id, "pause")
+
+
+@digest_group.command("resume")
+@click.argument("digest_id", type=int)
+def resume_command(digest_id: int) -> None:
+    """Resume a paused digest."""
+    _control(digest_id, "resume")
+
+
+@digest_group.command("cancel")
+@click.argument("digest_id", type=int)
+def cancel_command(digest_id: int) -> None:
+    """Cancel a digest; deliveries not yet sent are skipped."""
+    _control(digest_id, "cancel")
