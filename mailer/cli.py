@@ -81,12 +81,16 @@ def import_feed_command(source: str) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True)
 @click.option("--smtp-port", default=8025, show_default=True, help="the development SMTP catcher")
+@with_appcontext
 def dev_command(host: str, port: int, smtp_port: int) -> None:
     """Run everything on this machine: web, worker, scheduler, Redis, SMTP catcher."""
     from mailer import ROOT
+    from mailer.demo import ensure_demo_editor
     from mailer.dev.runner import run_dev
 
-    run_dev(ROOT, host, port, smtp_port)
+    editor = ensure_demo_editor(ROOT / "instance")
+    db.session.commit()
+    run_dev(ROOT, host, port, smtp_port, editor)
 
 
 def register(app: Flask) -> None:

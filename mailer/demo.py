@@ -5,13 +5,15 @@ The articles are invented for this demo, in the style of a free-expression news 
 
 from __future__ import annotations
 
+import secrets
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy import select
 
 from mailer.digests.service import create_digest
 from mailer.extensions import db
-from mailer.models import Article, Digest, MailingList, utcnow
+from mailer.models import Article, Digest, Editor, MailingList, utcnow
 from mailer.urls import external_url
 
 LISTS = [
@@ -143,3 +145,26 @@ def load_demo() -> dict[str, int]:
         )
         added["digests"] += 1
     return added
+
+
+DEMO_EDITOR = "editor@example.org"
+
+
+def ensure_demo_editor(instance: Path) -> tuple[str, str] | None:
+    """For `make run`: the demo editor and its password, created on the first run.
+
+    The password is random and kept in instance/editor-password (mode 600) so that every run
+    can print it; None if the editor exists but its password file is gone.
+    """
+    from mailer.admin.auth import create_editor
+
+    path = instance / "editor-password"
+    exists = db.session.scalar(select(Editor.id).where(Editor.email == DEMO_EDITOR))
+    if exists is not None:
+        return (DEMO_EDITOR, path.read_text().strip()) if path.is_file() else None
+    password = secrets.token_urlsafe(12)
+    create_editor(DEMO_EDITOR, password)
+    instance.mkdir(parents=True, exist_ok=True)
+    path.write_text(password + "\n")
+    path.chmod(0o600)
+    return DEMO_EDITOR, password

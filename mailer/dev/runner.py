@@ -64,7 +64,9 @@ def start_redis(instance: Path, port: int, quiet: bool = False) -> subprocess.Po
     raise click.ClickException("the embedded Redis did not start")
 
 
-def run_dev(root: Path, host: str, port: int, smtp_port: int) -> None:
+def run_dev(
+    root: Path, host: str, port: int, smtp_port: int, editor: tuple[str, str] | None = None
+) -> None:
     """Start every part, print the URL, and stop every child on Ctrl-C."""
     from mailer.dev.catcher import start_catcher
 
@@ -105,6 +107,9 @@ def run_dev(root: Path, host: str, port: int, smtp_port: int) -> None:
             f"\n  mailer is running: open http://{host}:{port}/subscribe", fg="green", bold=True
         )
         click.echo(f"  caught mail:       http://{host}:{port}/dev/outbox")
+        if editor:
+            click.echo(f"  editors' pages:    http://{host}:{port}/admin/")
+            click.echo(f"    log in as {editor[0]} with the password {editor[1]}")
         click.echo("  stop everything:   Ctrl-C\n")
         while all(child.poll() is None for child in children):
             time.sleep(0.5)

@@ -50,7 +50,7 @@ CHECK_EVERY = 50  # messages between looks at the digest's status (pause, cancel
 
 
 def _changed(statement: Executable) -> int:
-    """Run an INSERT or UPDATE; the number of rows it touched."""
+    """Run an UPDATE; the number of rows it changed."""
     return int(getattr(db.session.execute(statement), "rowcount", 0) or 0)
 
 
@@ -132,10 +132,19 @@ def fan_out(digest_id: int, list_id: int, now: datetime) -> int:
         literal(0),
         literal(now, type_=Delivery.__table__.c.created_at.type),
     ).order_by(Subscription.subscriber_id)
-    return _changed(
+    db.session.execute(
         insert(Delivery).from_select(
             ["digest_id", "subscriber_id", "status", "attempts", "created_at"], source
         )
+    )
+    # psycopg reports no rowcount for INSERT ... SELECT: count the rows made at `now`.
+    return int(
+        db.session.scalar(
+            select(func.count())
+            .select_from(Delivery)
+            .where(Delivery.digest_id == digest_id, Delivery.created_at == now)
+        )
+        or 0
     )
 
 
