@@ -19,9 +19,7 @@ from dataclasses import dataclass
 import redis
 from flask import Flask, current_app
 
-from mailer.delivery.smtp import SmtpServer
-
-KEY_PREFIX = "mailer:rate:"
+KEY_PREFIX = "mailer:rate:"  # + the server key, e.g. "smtp.example.org:587"
 
 # KEYS[1] the bucket; ARGV[1] microseconds per token, ARGV[2] burst, ARGV[3] tokens wanted.
 # Stores the theoretical arrival time (TAT, µs): when the bucket would be empty again.
@@ -99,12 +97,6 @@ class SendRateLimiter:
         delay = self.acquire(server_key, n)
         if delay > 0:
             time.sleep(delay)
-
-
-def server_key(smtp_url: str) -> str:
-    """The bucket name of an SMTP server: host:port, without credentials."""
-    server = SmtpServer.from_url(smtp_url)
-    return f"{server.host.lower()}:{server.port}"
 
 
 def get_limiter(app: Flask | None = None) -> SendRateLimiter:

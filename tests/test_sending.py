@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -333,3 +334,28 @@ def test_a_list_without_subscribers_is_sent_at_once(app: Flask) -> None:
     digest_id = make_digest(app)
     assert start(app, digest_id) == 0
     assert digest_status(app, digest_id) == DigestStatus.sent
+
+
+def test_digest_messages_are_dkim_signed_when_configured(
+    app: Flask, smtp_server: SmtpServer, tmp_path: Path
+) -> None:
+    import dkim
+
+    from tests.test_dkim import DOMAIN, SELECTOR, rsa_key
+
+    pem, dnsfunc = rsa_key(1024)
+    key_file = tmp_path / "dkim.pem"
+    key_file.write_bytes(pem)
+    app.config.update(
+        DKIM_SELECTOR=SELECTOR, DKIM_DOMAIN=DOMAIN, DKIM_PRIVATE_KEY_PATH=str(key_file)
+    )
+    smtp_server.clear()
+    add_subscribers(app, 2)
+    digest_id = make_digest(app)
+    start(app, digest_id)
+    assert send_all(app, digest_id).sent == 2
+    for received in smtp_server.wait_for(2):
+        assert received.raw.startswith(b"DKIM-Signature:")
+        assert dkim.verify(received.raw, dnsfunc=dnsfunc)
+        signed = received.message["DKIM-Signature"]
+        assert "list-unsubscribe" in signed.lower() and "list-unsubscribe-post" in signed.lower()

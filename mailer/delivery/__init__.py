@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 from mailer.delivery.memory import MemoryTransport
@@ -12,7 +13,13 @@ from mailer.delivery.smtp import SmtpServer, SmtpTransport, SmtpUrlError, get_sm
 class Transport(Protocol):
     def send(self, email: Email) -> None: ...
 
-    def send_raw(self, envelope_from: str, to: str, data: bytes) -> None: ...
+    def send_raw(
+        self,
+        envelope_from: str,
+        to: str,
+        data: bytes,
+        before: Callable[[str], None] | None = None,
+    ) -> None: ...
 
     def close(self) -> None: ...
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 
@@ -14,7 +15,15 @@ class MemoryTransport:
     def __init__(self, outbox: list[EmailMessage] | None = None) -> None:
         self.outbox: list[EmailMessage] = outbox if outbox is not None else []
 
-    def send_raw(self, envelope_from: str, to: str, data: bytes) -> None:
+    def send_raw(
+        self,
+        envelope_from: str,
+        to: str,
+        data: bytes,
+        before: Callable[[str], None] | None = None,
+    ) -> None:
+        if before is not None:
+            before("memory")
         msg = message_from_bytes(data, policy=policy.default)
         assert isinstance(msg, EmailMessage)
         self.outbox.append(msg)

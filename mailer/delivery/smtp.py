@@ -15,13 +15,16 @@ import smtplib
 import ssl
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from mailer.delivery.message import Email
 
 logger = logging.getLogger(__name__)
+
+
+BeforeSend = Callable[[str], None]
 
 
 class SmtpUrlError(ValueError):
@@ -193,8 +196,15 @@ class SmtpTransport:
                     self.close()
                     raise
 
-    def send_raw(self, envelope_from: str, to: str, data: bytes) -> None:
-        """Send one serialized message; reconnect once if the kept connection went stale."""
+    def send_raw(
+        self, envelope_from: str, to: str, data: bytes, before: BeforeSend | None = None
+    ) -> None:
+        """Send one serialized message; reconnect once if the kept connection went stale.
+
+        `before(server_key)` runs right before the message goes out (a rate limiter's wait).
+        """
+        if before is not None:
+            before(self.server_key)
         try:
             self._send(envelope_from, to, data)
         except _ConnectFailed as failed:
@@ -274,11 +284,15 @@ class SmtpPool:
             "SMTP server %s is down for %.0fs: %r", transport.server_key, self.cooldown, error
         )
 
-    def send_raw(self, envelope_from: str, to: str, data: bytes) -> None:
+    def send_raw(
+        self, envelope_from: str, to: str, data: bytes, before: BeforeSend | None = None
+    ) -> None:
         """Send one message through a server chosen by weight, failing over while one is down."""
         tried: list[SmtpTransport] = []
         transport: SmtpTransport | None = self.pick()
         while transport is not None:
+            if before is not None:
+                before(transport.server_key)
             try:
                 transport._send(envelope_from, to, data)
             except _ConnectFailed as failed:

@@ -15,6 +15,7 @@ import random
 import secrets
 import smtplib
 import socket
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,7 +24,8 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import Executable, Select, and_, exists, func, insert, literal, or_, select, update
 
-from mailer.delivery.message import sender_address, sender_domain
+from mailer.delivery.dkim import DkimSigner
+from mailer.delivery.message import sender_domain
 from mailer.delivery.template import MessageTemplate
 from mailer.digests.content import SLOT, recipient_slots, render_digest
 from mailer.emails import get_transport
@@ -41,6 +43,7 @@ from mailer.models import (
     Suppression,
     utcnow,
 )
+from mailer.ratelimit import get_limiter
 from mailer.verp import verp_address
 
 logger = logging.getLogger(__name__)
@@ -305,13 +308,18 @@ def send_batch(
     result.skipped = _skip_gone(digest, owner)
     db.session.commit()
     cfg = current_app.config
-    template = message_template(digest)
+    template, signer = message_template(digest), dkim_signer()
     transport = get_transport()
+    limiter = get_limiter()
+    before = limiter.wait if limiter.enabled else None
     domain = sender_domain(cfg["MAIL_FROM"])
-    max_attempts = int(cfg["DELIVERY_MAX_ATTEMPTS"])
+    renewed = time.monotonic()
     for n, (delivery_id, attempts, subscriber) in enumerate(_claimed(owner)):
         if n and n % CHECK_EVERY == 0 and _status(digest_id) != DigestStatus.sending:
             break  # paused or cancelled: the rest goes back to pending below
+        if time.monotonic() - renewed > LEASE.total_seconds() / 3:
+            _renew(owner)  # a slow server or a low SEND_RATE must not let the lease lapse
+            renewed = time.monotonic()
         slots = recipient_slots(subscriber, digest.mailing_list)
         data = template.render(
             subscriber.email,
@@ -319,36 +327,12 @@ def send_batch(
             slots,
             headers={"List-Unsubscribe": f"<{slots['unsubscribe_url']}>"},
         )
-        envelope = verp_address(delivery_id) or sender_address(cfg["MAIL_FROM"])
+        if signer is not None:
+            data = signer.sign(data)
         try:
-            transport.send_raw(envelope, subscriber.email, data)
+            transport.send_raw(verp_address(delivery_id), subscriber.email, data, before=before)
         except (smtplib.SMTPException, OSError) as exc:
-            code = smtp_code(exc)
-            error = str(exc)[:480]
-            if code is not None and 500 <= code < 600 or attempts + 1 >= max_attempts:
-                _set(
-                    delivery_id,
-                    owner,
-                    status=DeliveryStatus.failed,
-                    smtp_code=code,
-                    error=error,
-                    attempts=attempts + 1,
-                )
-                result.failed += 1
-                logger.warning("digest %s: delivery %s failed (%s)", digest_id, delivery_id, code)
-            else:
-                wait = backoff(attempts + 1, float(cfg["DELIVERY_RETRY_BASE"]))
-                _set(
-                    delivery_id,
-                    owner,
-                    status=DeliveryStatus.pending,
-                    smtp_code=code,
-                    error=error,
-                    attempts=attempts + 1,
-                    next_attempt_at=utcnow() + timedelta(seconds=wait),
-                )
-                result.deferred += 1
-                result.retry_in = wait if result.retry_in is None else min(result.retry_in, wait)
+            _record_failure(result, delivery_id, owner, attempts, exc)
             continue
         _set(
             delivery_id, owner, status=DeliveryStatus.sent, sent_at=utcnow(), attempts=attempts + 1
@@ -369,6 +353,50 @@ def send_batch(
         result.skipped,
     )
     return result
+
+
+def _record_failure(
+    result: BatchResult, delivery_id: int, owner: str, attempts: int, exc: BaseException
+) -> None:
+    """5xx, or too many tries: failed. 4xx and connection trouble: pending after a back-off."""
+    cfg = current_app.config
+    code, error = smtp_code(exc), str(exc)[:480]
+    values: dict[str, object] = {"smtp_code": code, "error": error, "attempts": attempts + 1}
+    if code is not None and 500 <= code < 600 or attempts + 1 >= int(cfg["DELIVERY_MAX_ATTEMPTS"]):
+        _set(delivery_id, owner, status=DeliveryStatus.failed, **values)
+        result.failed += 1
+        logger.warning("delivery %s failed (%s)", delivery_id, code)
+        return
+    wait = backoff(attempts + 1, float(cfg["DELIVERY_RETRY_BASE"]))
+    next_at = utcnow() + timedelta(seconds=wait)
+    _set(delivery_id, owner, status=DeliveryStatus.pending, next_attempt_at=next_at, **values)
+    result.deferred += 1
+    result.retry_in = wait if result.retry_in is None else min(result.retry_in, wait)
+
+
+def _renew(owner: str) -> None:
+    db.session.execute(
+        update(Delivery)
+        .where(Delivery.lease_owner == owner, Delivery.status == DeliveryStatus.sending)
+        .values(lease_expires_at=utcnow() + LEASE)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+
+
+_signers: dict[tuple[str, str, str], DkimSigner] = {}
+
+
+def dkim_signer() -> DkimSigner | None:
+    """The DKIM signer of DKIM_* settings, loaded once per process; None when unset."""
+    cfg = current_app.config
+    selector, domain, path = cfg["DKIM_SELECTOR"], cfg["DKIM_DOMAIN"], cfg["DKIM_PRIVATE_KEY_PATH"]
+    if not (selector and domain and path):
+        return None
+    key = (selector, domain, path)
+    if key not in _signers:
+        _signers[key] = DkimSigner.from_file(path, selector, domain)
+    return _signers[key]
 
 
 def finish_if_done(digest_id: int) -> bool:
