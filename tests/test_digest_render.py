@@ -364,7 +364,7 @@ def test_send_test_digest_goes_out_over_smtp(app: Flask, smtp_server: SmtpServer
     assert msg["Subject"] == "[Test] This week: freed voices, banned books"
     assert msg["List-Unsubscribe"] == "<http://localhost/unsubscribe/sample>"
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    assert msg["List-Id"] == "Weekly updates <weekly.localhost>"
+    assert msg["List-Id"] == "Weekly updates <weekly.example.org>"
     text, body = msg.get_body(("plain",)), msg.get_body(("html",))
     assert text is not None and body is not None
     for title in TITLES:

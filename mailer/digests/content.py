@@ -20,6 +20,7 @@ import css_inline
 from flask import current_app
 from markupsafe import Markup
 
+from mailer.delivery.message import sender_domain
 from mailer.models import Article, Digest, MailingList, Subscriber, utcnow
 from mailer.subscriptions.service import preferences_token, unsubscribe_token
 from mailer.urls import external_url
@@ -102,11 +103,16 @@ def sample_slots() -> dict[str, str]:
     }
 
 
+def list_id(mailing_list: MailingList) -> str:
+    """RFC 2919 List-Id, '"Name" <slug.domain>', under the domain of MAIL_FROM."""
+    domain = sender_domain(current_app.config["MAIL_FROM"])
+    return formataddr((mailing_list.name, f"{mailing_list.slug}.{domain}"))
+
+
 def list_headers(mailing_list: MailingList, unsubscribe_url: str) -> dict[str, str]:
     """List-Id (RFC 2919) and one-click List-Unsubscribe (RFC 8058) headers of a digest."""
-    domain = urlsplit(current_app.config["BASE_URL"]).hostname or "localhost"
     return {
-        "List-Id": formataddr((mailing_list.name, f"{mailing_list.slug}.{domain}")),
+        "List-Id": list_id(mailing_list),
         "List-Unsubscribe": f"<{unsubscribe_url}>",
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
     }

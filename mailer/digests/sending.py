@@ -27,7 +27,7 @@ from sqlalchemy import Executable, Select, and_, exists, func, insert, literal, 
 from mailer.delivery.dkim import DkimSigner
 from mailer.delivery.message import sender_domain
 from mailer.delivery.template import MessageTemplate
-from mailer.digests.content import SLOT, recipient_slots, render_digest
+from mailer.digests.content import SLOT, list_id, recipient_slots, render_digest
 from mailer.emails import get_transport
 from mailer.extensions import db
 from mailer.models import (
@@ -36,7 +36,6 @@ from mailer.models import (
     DeliveryStatus,
     Digest,
     DigestStatus,
-    MailingList,
     Subscriber,
     Subscription,
     SubscriptionStatus,
@@ -191,20 +190,13 @@ def message_template(digest: Digest) -> MessageTemplate:
             text=digest.rendered_text or "",
             html=digest.rendered_html or "",
             headers={
-                "List-Id": list_id_header(digest.mailing_list),
+                "List-Id": list_id(digest.mailing_list),
                 "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
                 "Precedence": "bulk",
             },
             marker=SLOT,
         )
     return template
-
-
-def list_id_header(mailing_list: MailingList) -> str:
-    """RFC 2919 List-Id: '"Name" <slug.domain>'."""
-    domain = sender_domain(current_app.config["MAIL_FROM"])
-    name = mailing_list.name.replace('"', "'")
-    return f'"{name}" <{mailing_list.slug}.{domain}>'
 
 
 def _owner() -> str:
