@@ -100,3 +100,16 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=10000")
         cursor.close()
+
+
+@event.listens_for(Engine, "savepoint")
+def _sqlite_savepoint_inside_a_transaction(conn: Any, name: str) -> None:
+    """SQLite: open the transaction before a first SAVEPOINT, so that RELEASE does not commit.
+
+    Python's sqlite3 begins a transaction only before DML; a SAVEPOINT sent first would open
+    its own, and releasing it would commit what a caller meant to flush only (SQLAlchemy's
+    pysqlite notes, "Serializable isolation / Savepoints / Transactional DDL").
+    """
+    dbapi = conn.connection.dbapi_connection
+    if type(dbapi).__module__ == "sqlite3" and not dbapi.in_transaction:
+        dbapi.execute("BEGIN")

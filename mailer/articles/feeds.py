@@ -17,7 +17,7 @@ from flask import current_app
 
 from mailer.articles.fetch import FeedError, is_url, read_source
 from mailer.articles.sanitize import clip, html_to_text
-from mailer.articles.service import begin_transaction, upsert_from_feed
+from mailer.articles.service import upsert_from_feed
 from mailer.extensions import db
 
 __all__ = ["FeedError", "ImportReport", "import_feed"]
@@ -82,7 +82,6 @@ def import_feed(source: str, *, progress: Progress | None = None) -> ImportRepor
     report = ImportReport()
     if progress is not None:
         progress(0, len(entries))
-    begin_transaction()
     with db.session.begin_nested():
         for number, entry in enumerate(entries, 1):
             _import_entry(entry, number, language, report)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import sqlite3
 from datetime import UTC, datetime
 from typing import Literal
 from urllib.parse import urlsplit
@@ -19,7 +18,6 @@ __all__ = [
     "SUMMARY_LIMIT",
     "DuplicateArticle",
     "Outcome",
-    "begin_transaction",
     "save_article",
     "sanitize_html",
     "upsert_from_feed",
@@ -73,22 +71,9 @@ def upsert_from_feed(**fields: object) -> Outcome:
     return "updated"
 
 
-def begin_transaction() -> None:
-    """Open the database transaction now, so that a savepoint after it nests inside it.
-
-    Python 3.11's sqlite3 begins a transaction only before DML: a SAVEPOINT sent first opens
-    its own, whose RELEASE commits, and "flush, never commit" would not hold on SQLite
-    (SQLAlchemy docs, pysqlite "Serializable isolation / Savepoints / Transactional DDL").
-    """
-    dbapi = db.session.connection().connection.dbapi_connection
-    if isinstance(dbapi, sqlite3.Connection) and not dbapi.in_transaction:
-        dbapi.execute("BEGIN")
-
-
 def _store(article: Article | None, values: dict[str, object]) -> Article:
     _check_unique(article, values)
     target = article if article is not None else Article()
-    begin_transaction()
     try:
         # A savepoint: a concurrent insert of the same link fails alone, not the caller's work.
         with db.session.begin_nested():
