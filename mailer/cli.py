@@ -94,11 +94,15 @@ def dev_command(host: str, port: int, smtp_port: int) -> None:
 
 
 def register(app: Flask) -> None:
+    from mailer.bounces.cli import bounces_group, suppress_group
+
     app.cli.add_command(demo_command)
     app.cli.add_command(create_editor_command)
     app.cli.add_command(digest_group)
     app.cli.add_command(import_feed_command)
     app.cli.add_command(dev_command)
+    app.cli.add_command(bounces_group)
+    app.cli.add_command(suppress_group)
 
 
 def main() -> None:

@@ -71,6 +71,13 @@ DELIVERY_RETRY_BASE = 30.0  # seconds; exponential back-off with jitter from her
 # Envelope sender of digests (VERP): <local>+<delivery>.<sig>@<domain>; default from MAIL_FROM.
 BOUNCE_DOMAIN: str | None = None
 BOUNCE_LOCAL_PART: str | None = None
+# Bounce handling (issue 5): the receiver refuses larger messages with 552; soft bounces
+# suppress an address after SOFT_BOUNCE_LIMIT of them within SOFT_BOUNCE_WINDOW_DAYS.
+BOUNCE_MAX_BYTES = 10 * 1024 * 1024
+SOFT_BOUNCE_LIMIT = 3
+SOFT_BOUNCE_WINDOW_DAYS = 30
+# A bounce mailbox polled every minute, e.g. imaps://user:password@host/INBOX?move_to=Done
+BOUNCE_IMAP_URL: str | None = None
 
 # Feed import (`mailer import-feed`, the admin, and the `FEEDS` polled every 15 minutes).
 FEEDS: list[str] = []  # env: URLs separated by whitespace or commas
@@ -115,6 +122,10 @@ ENV_SETTINGS: dict[str, str] = {
     "DELIVERY_RETRY_BASE": "float",
     "BOUNCE_DOMAIN": "str",
     "BOUNCE_LOCAL_PART": "str",
+    "BOUNCE_MAX_BYTES": "int",
+    "SOFT_BOUNCE_LIMIT": "int",
+    "SOFT_BOUNCE_WINDOW_DAYS": "int",
+    "BOUNCE_IMAP_URL": "str",
     "FEEDS": "list",
     "FEED_TIMEOUT": "float",
     "FEED_MAX_BYTES": "int",

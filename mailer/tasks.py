@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import smtplib
 from datetime import timedelta
@@ -13,6 +14,8 @@ from flask import current_app
 from sqlalchemy import select, update
 
 from mailer.articles.feeds import FeedError, import_feed
+from mailer.bounces import imap
+from mailer.bounces import service as bounces
 from mailer.delivery import Email
 from mailer.delivery.smtp import close_all as close_smtp_connections
 from mailer.digests import sending
@@ -21,8 +24,10 @@ from mailer.digests.schedule import create_due_digests
 from mailer.emails import get_transport, render_email
 from mailer.extensions import db
 from mailer.models import Digest, Subscriber, utcnow
+from mailer.privacy import address_hash
 from mailer.subscriptions import service
 from mailer.urls import external_url
+from mailer.verp import confirmation_verp_address
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +63,12 @@ def _retry(task: Task, exc: smtplib.SMTPException | OSError, what: str, subscrib
     logger.error("%s for subscriber %s failed: %s", what, subscriber_id, exc)
 
 
+def _with_verp(email: Email, subscriber: Subscriber) -> Email:
+    """The mail with a signed envelope sender naming the subscriber, so a bounce finds them."""
+    verp = confirmation_verp_address(subscriber.id, address_hash(subscriber.email))
+    return dataclasses.replace(email, envelope_from=verp)
+
+
 @worker_process_shutdown.connect
 def _close_smtp(**_kwargs: object) -> None:
     close_smtp_connections()  # say QUIT rather than drop the kept connection
@@ -82,6 +93,7 @@ def send_confirmation(self: Task, subscriber_id: int) -> None:
         confirm_url=external_url("subscriptions.confirm", token=token),
         max_age_days=_days(service.confirm_max_age()),
     )
+    email = _with_verp(email, subscriber)
     try:
         get_transport().send(email)
     except (smtplib.SMTPException, OSError) as exc:
@@ -109,6 +121,7 @@ def send_already_subscribed(self: Task, subscriber_id: int) -> None:
             "subscriptions.unsubscribe", token=service.unsubscribe_token(subscriber)
         ),
     )
+    email = _with_verp(email, subscriber)
     try:
         get_transport().send(email)
     except (smtplib.SMTPException, OSError) as exc:
@@ -261,3 +274,34 @@ def poll_feeds() -> None:
             report.unchanged,
             len(report.skipped),
         )
+
+
+@shared_task(name="mailer.process_bounces")
+def process_bounces() -> int:
+    """Process bounce mail the receiver stored but did not finish (it crashed, the DB failed)."""
+    pending = bounces.unprocessed(timedelta(minutes=2))
+    for inbound_id in pending:
+        if bounces.count_attempt(inbound_id):  # counted first: a poison message stops at 5
+            db.session.commit()
+            bounces.process_stored(inbound_id)
+            db.session.commit()
+    if pending:
+        logger.info("processed %d stored bounce messages", len(pending))
+    return len(pending)
+
+
+@shared_task(name="mailer.poll_bounce_mailbox")
+def poll_bounce_mailbox() -> int:
+    """Store, remove and process the messages of the bounce mailbox (BOUNCE_IMAP_URL), if set."""
+    url = current_app.config.get("BOUNCE_IMAP_URL")
+    if not url:
+        return 0
+    report = imap.poll(imap.parse_url(url), int(current_app.config["BOUNCE_MAX_BYTES"]))
+    if report.stored or report.too_large:
+        logger.info(
+            "bounce mailbox: %d stored, %d processed, %d too large",
+            report.stored,
+            report.processed,
+            report.too_large,
+        )
+    return report.stored

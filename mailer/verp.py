@@ -1,6 +1,9 @@
-"""VERP envelope senders: bounces+<delivery id>.<signature>@<bounce domain> names its delivery.
+"""VERP envelope senders: bounces+<token>.<signature>@<bounce domain> name what bounced.
 
-The signature (a keyed HMAC) means a forged bounce cannot point at a delivery it did not get.
+Two kinds of token: `<delivery id>` for a digest delivery, and `c<subscriber id>` for a
+confirmation (or other one-off) mail to a subscriber. The signature (a keyed HMAC) means a
+forged bounce cannot point at a delivery it did not get; the confirmation kind also signs
+the subscriber's address hash, so that a reused subscriber id never matches an old token.
 """
 
 from __future__ import annotations
@@ -8,36 +11,70 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from dataclasses import dataclass
 
 from flask import current_app
 
 from mailer.delivery.message import sender_address
 
-_TOKEN = re.compile(r"^(?P<id>\d+)\.(?P<sig>[0-9a-f]{12})$")
+_TOKEN = re.compile(r"^(?P<kind>c?)(?P<id>\d{1,18})\.(?P<sig>[0-9a-f]{12})$")
 
 
-def _signature(delivery_id: int) -> str:
+@dataclass(frozen=True)
+class VerpToken:
+    """A token read from an address: not yet verified when kind is "confirmation"."""
+
+    kind: str  # "delivery" | "confirmation"
+    id: int
+    signature: str
+
+
+def _signature(message: str) -> str:
     key = str(current_app.config["SECRET_KEY"]).encode()
-    return hmac.new(key, f"verp:{delivery_id}".encode(), hashlib.sha256).hexdigest()[:12]
+    return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()[:12]
 
 
-def verp_address(delivery_id: int) -> str:
-    """The envelope sender (Return-Path) of one delivery."""
+def _address(token: str) -> str:
     cfg = current_app.config
     local, _, domain = sender_address(cfg["MAIL_FROM"]).partition("@")
     local = cfg.get("BOUNCE_LOCAL_PART") or local
     domain = cfg.get("BOUNCE_DOMAIN") or domain
-    return f"{local}+{delivery_id}.{_signature(delivery_id)}@{domain}"
+    return f"{local}+{token}@{domain}"
+
+
+def verp_address(delivery_id: int) -> str:
+    """The envelope sender (Return-Path) of one delivery."""
+    return _address(f"{delivery_id}.{_signature(f'verp:{delivery_id}')}")
+
+
+def confirmation_verp_address(subscriber_id: int, address_hash: str) -> str:
+    """The envelope sender of a one-off mail (confirmation) to one subscriber."""
+    sig = _signature(f"verp-c:{subscriber_id}:{address_hash}")
+    return _address(f"c{subscriber_id}.{sig}")
+
+
+def read_verp(address: str) -> VerpToken | None:
+    """The token in a VERP-looking address (signature not checked), or None."""
+    local = address.strip().strip("<>").partition("@")[0]
+    _, plus, token = local.partition("+")
+    match = _TOKEN.match(token.lower()) if plus else None
+    if match is None:
+        return None
+    kind = "confirmation" if match["kind"] else "delivery"
+    return VerpToken(kind, int(match["id"]), match["sig"])
 
 
 def delivery_from_verp(address: str) -> int | None:
     """The delivery id a VERP address names, or None when it is not ours or is forged."""
-    local = address.strip("<>").partition("@")[0]
-    _, plus, token = local.partition("+")
-    match = _TOKEN.match(token) if plus else None
-    if match is None:
+    token = read_verp(address)
+    if token is None or token.kind != "delivery":
         return None
-    delivery_id = int(match["id"])
-    if not hmac.compare_digest(match["sig"], _signature(delivery_id)):
+    if not hmac.compare_digest(token.signature, _signature(f"verp:{token.id}")):
         return None
-    return delivery_id
+    return token.id
+
+
+def confirmation_token_valid(token: VerpToken, address_hash: str) -> bool:
+    """Whether a confirmation token was signed for this subscriber's address hash."""
+    expected = _signature(f"verp-c:{token.id}:{address_hash}")
+    return token.kind == "confirmation" and hmac.compare_digest(token.signature, expected)

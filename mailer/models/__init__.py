@@ -1,6 +1,7 @@
 """Database models. No I/O, no Flask globals."""
 
 from mailer.models.base import UTCDateTime, enum_column, new_uid, utcnow
+from mailer.models.bounces import BounceEvent, BounceKind, InboundMessage
 from mailer.models.content import EDITABLE, Article, Digest, DigestItem, DigestStatus
 from mailer.models.delivery import Delivery, DeliveryStatus
 from mailer.models.editors import Editor
@@ -17,6 +18,8 @@ from mailer.models.subscribers import (
 __all__ = [
     "EDITABLE",
     "Article",
+    "BounceEvent",
+    "BounceKind",
     "ConsentRecord",
     "Delivery",
     "DeliveryStatus",
@@ -24,6 +27,7 @@ __all__ = [
     "DigestItem",
     "DigestStatus",
     "Editor",
+    "InboundMessage",
     "MailingList",
     "Subscriber",
     "Subscription",

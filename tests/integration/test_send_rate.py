@@ -21,6 +21,7 @@ from tests.integration.test_digest_flow import seed
 
 RATE = 20.0
 BURST = 2  # mailer.ratelimit.default_burst(20)
+JITTER = 3
 
 
 @pytest.fixture
@@ -71,10 +72,13 @@ def test_send_rate_holds_across_two_worker_processes(
     times = sorted(r.at for r in received)
     # Both processes sent: each logged batches of its own.
     assert all("batch" in w.output() for w in workers), [w.output()[-2000:] for w in workers]
-    # No one-second window holds more than the rate plus the burst...
+    # No one-second window holds more than the rate plus the burst. The limiter spaces the
+    # moments messages are released; the server sees them after a send of varying length
+    # (more so on a loaded machine), so two may arrive closer: allow JITTER of slack.
+    # Unthrottled, all 60 arrive within about half a second.
     for i, start in enumerate(times):
         in_window = sum(1 for t in times[i:] if t < start + 1.0)
-        assert in_window <= RATE + BURST, (in_window, start)
+        assert in_window <= RATE + BURST + JITTER, (in_window, start)
     # ...and the whole send took about total / rate.
     assert times[-1] - times[0] >= (total - BURST) / RATE * 0.9
     time.sleep(0.3)

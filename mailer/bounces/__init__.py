@@ -1,0 +1,1 @@
+"""Bounces, complaints and auto-replies: receive, parse, attribute by VERP, suppress."""

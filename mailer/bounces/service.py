@@ -1,0 +1,201 @@
+"""Store inbound bounce mail, attribute it by its signed VERP token, and apply the policy.
+
+Policy (issue 5): a hard bounce suppresses the address at once; soft bounces suppress it after
+SOFT_BOUNCE_LIMIT of them within SOFT_BOUNCE_WINDOW_DAYS; a complaint unsubscribes from every
+list and suppresses. A hard or soft bounce leaves the subscriptions as they are: the
+suppression alone stops every mail (the fan-out and the confirmation mail both check it), and
+removing the suppression (`mailer suppress remove`) restores the subscriber as they were.
+Bounces whose token is missing, unknown or forged are recorded as unattributed and change
+nothing, so a forged bounce cannot unsubscribe anyone. Services flush; callers commit.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from mailer.bounces.parse import ParsedBounce, message_hash, parse
+from mailer.extensions import db
+from mailer.models import (
+    BounceEvent,
+    BounceKind,
+    Delivery,
+    InboundMessage,
+    Subscriber,
+    SuppressionReason,
+    utcnow,
+)
+from mailer.privacy import address_hash
+from mailer.subscriptions.service import suppress, unsubscribe_all
+from mailer.verp import confirmation_token_valid, delivery_from_verp, read_verp
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5  # processing tries of one stored message before the sweeper leaves it
+
+
+@dataclass
+class Attribution:
+    """What a verified VERP token names; `recipient` is the address used for the dedupe key."""
+
+    recipient: str
+    attributed: bool = False
+    delivery_id: int | None = None
+    digest_id: int | None = None
+    subscriber: Subscriber | None = None
+
+
+def store(raw: bytes, envelope_to: Sequence[str]) -> InboundMessage:
+    """Keep a raw inbound message before anything else happens to it (the caller commits)."""
+    inbound = InboundMessage(
+        raw=raw, size=len(raw), envelope_to="\n".join(envelope_to)[:1000], received_at=utcnow()
+    )
+    db.session.add(inbound)
+    db.session.flush()
+    return inbound
+
+
+def record(raw: bytes, envelope_to: list[str]) -> BounceEvent | None:
+    """Store and process one message; None when it duplicates a recorded bounce."""
+    return process(store(raw, envelope_to))
+
+
+def process(inbound: InboundMessage) -> BounceEvent | None:
+    """Parse a stored message, record its event once, apply the policy, drop the raw text."""
+    raw = inbound.raw or b""
+    envelope_to = [a for a in inbound.envelope_to.split("\n") if a]
+    parsed = parse(raw, envelope_to)
+    who = attribute(parsed, envelope_to)
+    event = BounceEvent(
+        message_hash=message_hash(raw, parsed.message_id, who.recipient),
+        kind=parsed.kind,
+        attributed=who.attributed,
+        delivery_id=who.delivery_id,
+        digest_id=who.digest_id,
+        subscriber_id=who.subscriber.id if who.subscriber is not None else None,
+        inbound_id=inbound.id,
+        status=parsed.status,
+        diagnostic=parsed.diagnostic,
+        received_at=inbound.received_at,
+    )
+    inbound.processed_at, inbound.raw = utcnow(), None
+    try:
+        with db.session.begin_nested():
+            db.session.add(event)
+    except IntegrityError:
+        logger.info("inbound %s: duplicate of a recorded bounce, ignored", inbound.id)
+        db.session.flush()
+        return None
+    action = _apply_policy(event, who.subscriber)
+    logger.info(
+        "inbound %s: %s%s, delivery %s, digest %s, subscriber %s%s",
+        inbound.id,
+        parsed.kind.value,
+        f" {parsed.status}" if parsed.status else "",
+        who.delivery_id,
+        who.digest_id,
+        event.subscriber_id,
+        "" if who.attributed else " (unattributed: no valid VERP token)",
+    )
+    if action:
+        logger.info("inbound %s: subscriber %s %s", inbound.id, event.subscriber_id, action)
+    return event
+
+
+def attribute(parsed: ParsedBounce, envelope_to: Sequence[str]) -> Attribution:
+    """The delivery and subscriber named by the first VERP candidate whose signature holds."""
+    for candidate in parsed.verp_candidates:
+        token = read_verp(candidate)
+        if token is None:
+            continue
+        if token.kind == "delivery":
+            delivery_id = delivery_from_verp(candidate)
+            delivery = db.session.get(Delivery, delivery_id) if delivery_id else None
+            if delivery is not None:
+                subscriber = (
+                    db.session.get(Subscriber, delivery.subscriber_id)
+                    if delivery.subscriber_id is not None
+                    else None  # erased since: the event keeps the counts only
+                )
+                return Attribution(candidate, True, delivery.id, delivery.digest_id, subscriber)
+        else:
+            subscriber = db.session.get(Subscriber, token.id)
+            if subscriber is not None and confirmation_token_valid(
+                token, address_hash(subscriber.email)
+            ):
+                return Attribution(candidate, True, subscriber=subscriber)
+    fallback = parsed.verp_candidates[0] if parsed.verp_candidates else "\n".join(envelope_to)
+    return Attribution(fallback)
+
+
+def _apply_policy(event: BounceEvent, subscriber: Subscriber | None) -> str | None:
+    """Suppress or unsubscribe as the event's kind asks; say what was done."""
+    if subscriber is None:
+        return None
+    if event.kind == BounceKind.hard:
+        suppress(subscriber.email, SuppressionReason.hard_bounce)
+        return "suppressed (hard bounce)"
+    if event.kind == BounceKind.soft:
+        limit = int(current_app.config["SOFT_BOUNCE_LIMIT"])
+        if soft_bounce_count(subscriber.id) >= limit:
+            suppress(subscriber.email, SuppressionReason.soft_bounce)
+            return f"suppressed ({limit} soft bounces)"
+        return None
+    if event.kind == BounceKind.complaint:
+        unsubscribe_all(subscriber)
+        suppress(subscriber.email, SuppressionReason.complaint)
+        return "unsubscribed from every list and suppressed (complaint)"
+    return None
+
+
+def soft_bounce_count(subscriber_id: int) -> int:
+    """Soft bounces of one subscriber within SOFT_BOUNCE_WINDOW_DAYS."""
+    since = utcnow() - timedelta(days=float(current_app.config["SOFT_BOUNCE_WINDOW_DAYS"]))
+    count = db.session.scalar(
+        select(func.count(BounceEvent.id)).where(
+            BounceEvent.subscriber_id == subscriber_id,
+            BounceEvent.kind == BounceKind.soft,
+            BounceEvent.received_at >= since,
+        )
+    )
+    return int(count or 0)
+
+
+def unprocessed(older_than: timedelta, limit: int = 100) -> list[int]:
+    """Stored messages whose processing never finished (a crash after the store), oldest first."""
+    return list(
+        db.session.scalars(
+            select(InboundMessage.id)
+            .where(
+                InboundMessage.processed_at.is_(None),
+                InboundMessage.received_at < utcnow() - older_than,
+                InboundMessage.attempts < MAX_ATTEMPTS,
+            )
+            .order_by(InboundMessage.id)
+            .limit(limit)
+        )
+    )
+
+
+def count_attempt(inbound_id: int) -> bool:
+    """Count one processing try of a stored message before making it (the caller commits)."""
+    inbound = db.session.get(InboundMessage, inbound_id)
+    if inbound is None or inbound.processed_at is not None:
+        return False
+    inbound.attempts += 1
+    db.session.flush()
+    return True
+
+
+def process_stored(inbound_id: int) -> BounceEvent | None:
+    """Process one stored message by id if it is still unprocessed."""
+    inbound = db.session.get(InboundMessage, inbound_id)
+    if inbound is None or inbound.processed_at is not None:
+        return None
+    return process(inbound)
