@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 DEV    := MAILER_ENV=development
 
-.PHONY: install run test lint format bench browser clean
+.PHONY: install run test lint format bench browser imap-server clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,10 @@ run: install
 browser:
 	@sh scripts/ensure-chromium.sh
 
-test: install browser
+imap-server:
+	@sh scripts/ensure-dovecot.sh
+
+test: install browser imap-server
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install
