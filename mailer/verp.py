@@ -1,9 +1,11 @@
 """VERP envelope senders: bounces+<token>.<signature>@<bounce domain> name what bounced.
 
-Two kinds of token: `<delivery id>` for a digest delivery, and `c<subscriber id>` for a
-confirmation (or other one-off) mail to a subscriber. The signature (a keyed HMAC) means a
-forged bounce cannot point at a delivery it did not get; the confirmation kind also signs
-the subscriber's address hash, so that a reused subscriber id never matches an old token.
+Three kinds of token: `<delivery id>` for a digest delivery, `c<subscriber id>` for a
+confirmation (or other one-off) mail to a subscriber, and `u<delivery id>` for the mailto: of
+a digest's List-Unsubscribe header (mail to it unsubscribes that reader from that list).
+The signature (a keyed HMAC) means a forged bounce cannot point at a delivery it did not
+get; the confirmation kind also signs the subscriber's address hash, so that a reused
+subscriber id never matches an old token.
 """
 
 from __future__ import annotations
@@ -17,14 +19,15 @@ from flask import current_app
 
 from mailer.delivery.message import sender_address
 
-_TOKEN = re.compile(r"^(?P<kind>c?)(?P<id>\d{1,18})\.(?P<sig>[0-9a-f]{12})$")
+_TOKEN = re.compile(r"^(?P<kind>[cu]?)(?P<id>\d{1,18})\.(?P<sig>[0-9a-f]{12})$")
+_KINDS = {"": "delivery", "c": "confirmation", "u": "unsubscribe"}
 
 
 @dataclass(frozen=True)
 class VerpToken:
     """A token read from an address: not yet verified when kind is "confirmation"."""
 
-    kind: str  # "delivery" | "confirmation"
+    kind: str  # "delivery" | "confirmation" | "unsubscribe"
     id: int
     signature: str
 
@@ -47,6 +50,22 @@ def verp_address(delivery_id: int) -> str:
     return _address(f"{delivery_id}.{_signature(f'verp:{delivery_id}')}")
 
 
+def unsubscribe_mailto(delivery_id: int) -> str:
+    """The mailto: of a delivery's List-Unsubscribe: mail to it unsubscribes (RFC 2369)."""
+    address = _address(f"u{delivery_id}.{_signature(f'verp-u:{delivery_id}')}")
+    return f"mailto:{address}?subject=unsubscribe"
+
+
+def unsubscribe_from_verp(address: str) -> int | None:
+    """The delivery an unsubscribe address names, or None when it is not ours or is forged."""
+    token = read_verp(address)
+    if token is None or token.kind != "unsubscribe":
+        return None
+    if not hmac.compare_digest(token.signature, _signature(f"verp-u:{token.id}")):
+        return None
+    return token.id
+
+
 def confirmation_verp_address(subscriber_id: int, address_hash: str) -> str:
     """The envelope sender of a one-off mail (confirmation) to one subscriber."""
     sig = _signature(f"verp-c:{subscriber_id}:{address_hash}")
@@ -60,8 +79,7 @@ def read_verp(address: str) -> VerpToken | None:
     match = _TOKEN.match(token.lower()) if plus else None
     if match is None:
         return None
-    kind = "confirmation" if match["kind"] else "delivery"
-    return VerpToken(kind, int(match["id"]), match["sig"])
+    return VerpToken(_KINDS[match["kind"]], int(match["id"]), match["sig"])
 
 
 def delivery_from_verp(address: str) -> int | None:

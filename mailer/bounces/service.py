@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from mailer.bounces.parse import ParsedBounce, message_hash, parse
@@ -26,14 +26,22 @@ from mailer.models import (
     BounceEvent,
     BounceKind,
     Delivery,
+    Digest,
     InboundMessage,
     Subscriber,
+    Subscription,
+    SubscriptionStatus,
     SuppressionReason,
     utcnow,
 )
 from mailer.privacy import address_hash
 from mailer.subscriptions.service import suppress, unsubscribe_all
-from mailer.verp import confirmation_token_valid, delivery_from_verp, read_verp
+from mailer.verp import (
+    confirmation_token_valid,
+    delivery_from_verp,
+    read_verp,
+    unsubscribe_from_verp,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +78,12 @@ def process(inbound: InboundMessage) -> BounceEvent | None:
     """Parse a stored message, record its event once, apply the policy, drop the raw text."""
     raw = inbound.raw or b""
     envelope_to = [a for a in inbound.envelope_to.split("\n") if a]
+    for address in envelope_to:
+        delivery_id = unsubscribe_from_verp(address)
+        if delivery_id is not None:
+            inbound.processed_at, inbound.raw = utcnow(), None
+            _unsubscribe_by_mail(inbound.id, delivery_id)
+            return None
     parsed = parse(raw, envelope_to)
     who = attribute(parsed, envelope_to)
     event = BounceEvent(
@@ -106,6 +120,32 @@ def process(inbound: InboundMessage) -> BounceEvent | None:
     if action:
         logger.info("inbound %s: subscriber %s %s", inbound.id, event.subscriber_id, action)
     return event
+
+
+def _unsubscribe_by_mail(inbound_id: int, delivery_id: int) -> None:
+    """A reader mailed their List-Unsubscribe address: leave the list that digest came from."""
+    delivery = db.session.get(Delivery, delivery_id)
+    digest = db.session.get(Digest, delivery.digest_id) if delivery is not None else None
+    if delivery is None or digest is None or delivery.subscriber_id is None:
+        logger.info("inbound %s: unsubscribe mail for a gone delivery, ignored", inbound_id)
+        return
+    changed = db.session.execute(
+        update(Subscription)
+        .where(
+            Subscription.subscriber_id == delivery.subscriber_id,
+            Subscription.list_id == digest.list_id,
+            Subscription.status != SubscriptionStatus.unsubscribed,
+        )
+        .values(status=SubscriptionStatus.unsubscribed, unsubscribed_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    logger.info(
+        "inbound %s: subscriber %s unsubscribed from list %s by mail (%s)",
+        inbound_id,
+        delivery.subscriber_id,
+        digest.list_id,
+        "done" if getattr(changed, "rowcount", 0) else "already",
+    )
 
 
 def attribute(parsed: ParsedBounce, envelope_to: Sequence[str]) -> Attribution:

@@ -43,7 +43,7 @@ from mailer.models import (
     utcnow,
 )
 from mailer.ratelimit import get_limiter
-from mailer.verp import verp_address
+from mailer.verp import unsubscribe_mailto, verp_address
 
 logger = logging.getLogger(__name__)
 
@@ -317,7 +317,10 @@ def send_batch(
             subscriber.email,
             f"<{digest_id}.{delivery_id}.{secrets.token_hex(6)}@{domain}>",
             slots,
-            headers={"List-Unsubscribe": f"<{slots['unsubscribe_url']}>"},
+            headers={
+                "List-Unsubscribe": f"<{slots['unsubscribe_url']}>, "
+                f"<{unsubscribe_mailto(delivery_id)}>"
+            },
         )
         if signer is not None:
             data = signer.sign(data)
