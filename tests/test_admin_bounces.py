@@ -59,3 +59,19 @@ def test_the_suppression_list_shows_hashes_and_adds_an_address(
     assert bad.status_code == 303
     assert "Not a valid address" in admin.get("/admin/suppressions").get_data(as_text=True)
     assert admin.get("/admin/suppressions?reason=bogus").status_code == 404
+
+
+def test_the_digest_page_and_its_progress_show_bounce_and_complaint_rates(
+    app: Flask, admin: FlaskClient
+) -> None:
+    verps = sent_digest(app, n=4)
+    with app.app_context():
+        reader = "reader0@example.org"
+        service.record(bounce("gmail_hard.eml", verps[reader], reader), [verps[reader]])
+        reader = "reader3@example.org"
+        service.record(bounce("arf_complaint.eml", verps[reader], reader), ["fbl@example.org"])
+        db.session.commit()
+    page = admin.get("/admin/digests/1").get_data(as_text=True)
+    assert "1 hard, 25.00 %" in page and "(25.00 %)" in page
+    progress = admin.get("/admin/digests/1/progress.json").get_json()
+    assert (progress["sent"], progress["bounced"], progress["complaints"]) == (4, 1, 1)

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from mailer.admin.forms import DigestForm, TestSendForm
 from mailer.admin.views import bp
+from mailer.bounces import reports
 from mailer.digests import sending, service
 from mailer.digests.content import fill_slots, render_digest, sample_slots
 from mailer.extensions import db
@@ -93,6 +94,7 @@ def edit_digest(digest_id: int) -> ResponseReturnValue:
         addable=addable,
         test_form=TestSendForm(),
         progress=sending.progress(digest.id),
+        bounces=reports.for_digest(digest.id),
         recipients=sending.recipient_count(digest.list_id) if digest.editable else 0,
     ), 422 if form.errors else 200
 
@@ -176,7 +178,10 @@ def control_digest(digest_id: int, action: str) -> ResponseReturnValue:
 def digest_progress(digest_id: int) -> ResponseReturnValue:
     digest = _digest(digest_id)
     p = sending.progress(digest.id)
+    bounces = reports.for_digest(digest.id)
     return jsonify(
+        bounced=bounces.hard + bounces.soft if bounces else 0,
+        complaints=bounces.complaints if bounces else 0,
         status=digest.status.value,
         total=p.total,
         sent=p.sent,

@@ -30,7 +30,13 @@ def _count(kind: BounceKind, name: str) -> Label[int]:
     return func.count(case((BounceEvent.kind == kind, 1))).label(name)
 
 
-def per_digest(limit: int = 50) -> list[DigestBounces]:
+def for_digest(digest_id: int) -> DigestBounces | None:
+    """One digest's bounce and complaint counts, once it has started."""
+    found = per_digest(1, digest_id=digest_id)
+    return found[0] if found else None
+
+
+def per_digest(limit: int = 50, digest_id: int | None = None) -> list[DigestBounces]:
     """The latest digests that went out, with bounce and complaint counts."""
     sent = (
         select(Delivery.digest_id, func.count(Delivery.id).label("n"))
@@ -49,7 +55,7 @@ def per_digest(limit: int = 50) -> list[DigestBounces]:
         .group_by(BounceEvent.digest_id)
         .subquery()
     )
-    rows = db.session.execute(
+    query = (
         select(
             Digest.id,
             Digest.subject,
@@ -63,7 +69,10 @@ def per_digest(limit: int = 50) -> list[DigestBounces]:
         .where(Digest.started_at.is_not(None))
         .order_by(Digest.id.desc())
         .limit(limit)
-    ).all()
+    )
+    if digest_id is not None:
+        query = query.where(Digest.id == digest_id)
+    rows = db.session.execute(query).all()
     return [DigestBounces(*(row[:2]), *(int(v) for v in row[2:])) for row in rows]
 
 

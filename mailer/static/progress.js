@@ -22,6 +22,7 @@
         var now = Date.now() / 1000;
         set("sent", p.sent); set("failed", p.failed); set("remaining", p.remaining);
         set("status", p.status);
+        if (p.bounced !== undefined) { set("bounced", p.bounced); set("complaints", p.complaints); }
         bar.max = p.total || 1; bar.value = p.sent + p.failed + p.skipped;
         if (last && now > last.t) {
           var rate = (p.sent - last.sent) / (now - last.t);
