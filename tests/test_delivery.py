@@ -67,3 +67,19 @@ def test_smtp_url(
 def test_bad_smtp_url(url: str) -> None:
     with pytest.raises(SmtpUrlError):
         SmtpServer.from_url(url)
+
+
+def test_a_long_list_unsubscribe_url_stays_one_literal_url() -> None:
+    """Folding must not turn the one-click URL into an RFC 2047 encoded word (RFC 8058)."""
+    url = "https://news.example.org/unsubscribe/" + "Ab3_-" * 40
+    mailto = "mailto:bounces+u12.0123456789ab@example.org?subject=unsubscribe"
+    header = f"<{url}>, <{mailto}>"
+    raw = make_email(
+        headers={"List-Unsubscribe": header, "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+    ).as_bytes()
+    assert b"=?utf-8?" not in raw
+    assert url.encode() in raw
+    from email import message_from_bytes, policy
+
+    parsed = message_from_bytes(raw, policy=policy.default)
+    assert " ".join(str(parsed["List-Unsubscribe"]).split()) == header
