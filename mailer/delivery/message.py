@@ -8,10 +8,11 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
 
+from email.utils import format_datetime, getaddresses, make_msgid
+
 # Lines up to RFC 5322's 998: folding at 78 would turn a long unbreakable header, such as the
 # one-click List-Unsubscribe URL, into an RFC 2047 encoded word that no client can follow.
 SMTP_POLICY = SMTP.clone(max_line_length=998)
-from email.utils import format_datetime, getaddresses, make_msgid
 
 
 @dataclass(frozen=True)
