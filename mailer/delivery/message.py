@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
-
 from email.utils import format_datetime, getaddresses, make_msgid
 
 # Lines up to RFC 5322's 998: folding at 78 would turn a long unbreakable header, such as the
