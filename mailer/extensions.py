@@ -96,11 +96,16 @@ def celery_init_app(app: Flask) -> Celery:
 
 @event.listens_for(Engine, "connect")
 def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
-    """SQLite: enforce foreign keys, and wait for a lock instead of failing at once."""
+    """SQLite: enforce foreign keys, wait for a lock instead of failing at once, WAL."""
     if type(dbapi_connection).__module__ == "sqlite3":
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=10000")
+        # WAL: readers never block the writer (web, workers and beat share the file), and a
+        # commit is one append. NORMAL syncs at checkpoints: a crashed process loses nothing,
+        # only a power cut can lose the last commits. PostgreSQL keeps synchronous commits.
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
 

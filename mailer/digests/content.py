@@ -80,12 +80,13 @@ def fill_slots(rendered: RenderedDigest, values: Mapping[str, str]) -> tuple[str
     return html, text
 
 
-def recipient_slots(subscriber: Subscriber, mailing_list: MailingList) -> dict[str, str]:
+def recipient_slots(subscriber: Subscriber, mailing_list: MailingList | int) -> dict[str, str]:
     """A subscriber's slot values: their unsubscribe (from this list) and preferences links."""
+    list_id = mailing_list if isinstance(mailing_list, int) else mailing_list.id
     name = " ".join((subscriber.name or "").split())
     return {
         "unsubscribe_url": external_url(
-            "subscriptions.unsubscribe", token=unsubscribe_token(subscriber, mailing_list.id)
+            "subscriptions.unsubscribe", token=unsubscribe_token(subscriber, list_id)
         ),
         "preferences_url": external_url(
             "subscriptions.preferences", token=preferences_token(subscriber)

@@ -236,14 +236,19 @@ def _skip_gone(digest: Digest, owner: str) -> int:
 
 
 def _claimed(owner: str) -> Iterator[tuple[int, int, Subscriber]]:
+    """The claimed rows with their subscribers as plain values, not session objects.
+
+    Each recorded delivery commits; session objects would be expired by every commit and
+    reloaded one query each (measured: a third of the time per message).
+    """
     rows = db.session.execute(
-        select(Delivery.id, Delivery.attempts, Subscriber)
+        select(Delivery.id, Delivery.attempts, Subscriber.uid, Subscriber.email, Subscriber.name)
         .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
         .where(Delivery.lease_owner == owner, Delivery.status == DeliveryStatus.sending)
         .order_by(Delivery.id)
     ).all()
-    for delivery_id, attempts, subscriber in rows:
-        yield int(delivery_id), int(attempts), subscriber
+    for delivery_id, attempts, uid, email, name in rows:
+        yield int(delivery_id), int(attempts), Subscriber(uid=uid, email=email, name=name)
 
 
 def _set(delivery_id: int, owner: str, **values: object) -> None:
@@ -301,6 +306,7 @@ def send_batch(
     db.session.commit()
     cfg = current_app.config
     template, signer = message_template(digest), dkim_signer()
+    list_id = digest.list_id  # a plain value: `digest` expires at every commit below
     transport = get_transport()
     limiter = get_limiter()
     before = limiter.wait if limiter.enabled else None
@@ -312,7 +318,7 @@ def send_batch(
         if time.monotonic() - renewed > LEASE.total_seconds() / 3:
             _renew(owner)  # a slow server or a low SEND_RATE must not let the lease lapse
             renewed = time.monotonic()
-        slots = recipient_slots(subscriber, digest.mailing_list)
+        slots = recipient_slots(subscriber, list_id)
         data = template.render(
             subscriber.email,
             f"<{digest_id}.{delivery_id}.{secrets.token_hex(6)}@{domain}>",
