@@ -53,11 +53,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from mailer.admin import auth
     from mailer.admin.views import bp as admin_bp
     from mailer.archive.views import bp as archive_bp
+    from mailer.bounces.webhooks import bp as webhooks_bp
     from mailer.subscriptions.views import bp as subscriptions_bp
 
     auth.init_app(app)
     app.register_blueprint(subscriptions_bp)
     app.register_blueprint(archive_bp)
+    app.register_blueprint(webhooks_bp)
     app.register_blueprint(admin_bp)
     errors.register(app)
     security.register(app)

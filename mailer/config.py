@@ -78,6 +78,13 @@ SOFT_BOUNCE_LIMIT = 3
 SOFT_BOUNCE_WINDOW_DAYS = 30
 # A bounce mailbox polled every minute, e.g. imaps://user:password@host/INBOX?move_to=Done
 BOUNCE_IMAP_URL: str | None = None
+# Provider webhooks (/api/v1/webhooks/...). SES via SNS: only these topics are accepted, and
+# the signing certificate must come over https from a host matching the pattern.
+SES_SNS_TOPIC_ARNS: list[str] = []  # env: ARNs separated by whitespace or commas
+SES_SNS_CERT_HOST_PATTERN = r"sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?"
+SES_SNS_CERT_ALLOW_HTTP = False  # tests only (a loopback certificate server); not in the env
+SES_SNS_TIMEOUT = 10.0  # seconds for fetching a certificate or confirming a subscription
+MAILGUN_WEBHOOK_SIGNING_KEY: str | None = None
 
 # Feed import (`mailer import-feed`, the admin, and the `FEEDS` polled every 15 minutes).
 FEEDS: list[str] = []  # env: URLs separated by whitespace or commas
@@ -126,6 +133,10 @@ ENV_SETTINGS: dict[str, str] = {
     "SOFT_BOUNCE_LIMIT": "int",
     "SOFT_BOUNCE_WINDOW_DAYS": "int",
     "BOUNCE_IMAP_URL": "str",
+    "SES_SNS_TOPIC_ARNS": "list",
+    "SES_SNS_CERT_HOST_PATTERN": "str",
+    "SES_SNS_TIMEOUT": "float",
+    "MAILGUN_WEBHOOK_SIGNING_KEY": "str",
     "FEEDS": "list",
     "FEED_TIMEOUT": "float",
     "FEED_MAX_BYTES": "int",

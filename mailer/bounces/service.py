@@ -106,7 +106,7 @@ def process(inbound: InboundMessage) -> BounceEvent | None:
         logger.info("inbound %s: duplicate of a recorded bounce, ignored", inbound.id)
         db.session.flush()
         return None
-    action = _apply_policy(event, who.subscriber)
+    action = apply_policy(event, who.subscriber)
     logger.info(
         "inbound %s: %s%s, delivery %s, digest %s, subscriber %s%s",
         inbound.id,
@@ -174,7 +174,7 @@ def attribute(parsed: ParsedBounce, envelope_to: Sequence[str]) -> Attribution:
     return Attribution(fallback)
 
 
-def _apply_policy(event: BounceEvent, subscriber: Subscriber | None) -> str | None:
+def apply_policy(event: BounceEvent, subscriber: Subscriber | None) -> str | None:
     """Suppress or unsubscribe as the event's kind asks; say what was done."""
     if subscriber is None:
         return None
