@@ -39,8 +39,13 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# Benchmarks, not part of `make test`: sign-up timings, then the delivery engine (issue 4;
+# BENCH_N, BENCH_CONCURRENCY, BENCH_DATABASE_URL, ...: see bench/delivery.py).
 bench: install
+	-@sh scripts/ensure-smtp-sink.sh
+	$(BIN)/python -m bench.database
 	$(BIN)/python -m bench.signup_timing
+	$(BIN)/python -m bench.delivery
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,105 @@
+"""Celery worker processes for the benchmark, and peak memory (VmHWM) of process trees."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def peak_rss_kib(pid: int) -> int | None:
+    """Peak resident set size (VmHWM) of a live process, in KiB; None when it is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return None
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live descendant of `pid` (children, their children, ...)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rpartition(")")[2].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return sorted(found)
+
+
+class Worker:
+    """`celery -A <app> worker -Q bulk,celery,mail --concurrency C` as a child process."""
+
+    def __init__(self, env: dict[str, str], log: Path, concurrency: int, app: str = "worker"):
+        self.env, self.log, self.concurrency, self.app = env, log, concurrency, app
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 90) -> None:
+        command = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            self.app,
+            "worker",
+            "-Q",
+            "bulk,celery,mail",
+            "--concurrency",
+            str(self.concurrency),
+            "--loglevel",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-n",
+            f"bench-{os.getpid()}@%h",
+        ]
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                command, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if "ready." in self.output():
+                return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        raise RuntimeError("the Celery worker did not start:\n" + self.output()[-3000:])
+
+    def peak_rss_kib(self) -> dict[str, int | None]:
+        """VmHWM of the worker's main process and of each pool process, read while alive."""
+        assert self.proc is not None
+        peaks = {f"worker main (pid {self.proc.pid})": peak_rss_kib(self.proc.pid)}
+        for n, pid in enumerate(descendants(self.proc.pid), 1):
+            peaks[f"worker child {n} (pid {pid})"] = peak_rss_kib(pid)
+        return peaks
+
+    def stop(self) -> None:
+        """Warm shutdown (SIGTERM): pool processes say QUIT to the SMTP server and exit."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
