@@ -185,12 +185,14 @@ class SmtpTransport:
             for attempt in (1, 2):
                 conn = self._connection()
                 try:
-                    conn.sendmail(envelope_from, [to], data)
+                    transact(conn, envelope_from, to, data)
                     return
                 except (smtplib.SMTPServerDisconnected, ConnectionResetError, BrokenPipeError):
                     self._conn = None
                     if attempt == 2:
                         raise
+                except _ANSWERED:
+                    raise  # the server answered this message and the session was reset: keep it
                 except (smtplib.SMTPException, OSError):
                     # The connection may be in any state: start the next send afresh.
                     self.close()
@@ -212,6 +214,56 @@ class SmtpTransport:
 
     def send(self, email: Email) -> None:
         self.send_raw(email.envelope_sender, email.to, email.as_bytes())
+
+
+# Refusals of one message after which sendmail and `transact` have reset the session.
+_ANSWERED = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError)
+
+
+def _ascii(*values: str) -> bool:
+    return all(v.isascii() for v in values)
+
+
+def transact(conn: smtplib.SMTP, envelope_from: str, to: str, data: bytes) -> None:
+    """One message over an open session; with PIPELINING, MAIL, RCPT and DATA in one write.
+
+    RFC 2920 pipelining saves two round trips per message, and the message (CRLF line ends
+    already) is dot-stuffed with one bytes.replace instead of smtplib's two regex passes.
+    Falls back to smtplib's sendmail for servers without PIPELINING, international
+    addresses, or data with bare line feeds. Errors raise as smtplib's sendmail would.
+    """
+    if (
+        not conn.does_esmtp
+        or not conn.has_extn("pipelining")
+        or not _ascii(envelope_from, to)
+        or data.count(b"\n") != data.count(b"\r\n")
+    ):
+        conn.sendmail(envelope_from, [to], data)
+        return
+    conn.send(f"MAIL FROM:<{envelope_from}>\r\nRCPT TO:<{to}>\r\nDATA\r\n".encode())
+    mail, rcpt, go = conn.getreply(), conn.getreply(), conn.getreply()
+    if go[0] == 354 and (mail[0] != 250 or rcpt[0] not in (250, 251)):
+        conn.send(b".\r\n")  # a server that accepted DATA anyway gets an empty message back
+        conn.getreply()
+    if mail[0] != 250:
+        conn.rset()
+        raise smtplib.SMTPSenderRefused(mail[0], mail[1], envelope_from)
+    if rcpt[0] not in (250, 251):
+        conn.rset()
+        raise smtplib.SMTPRecipientsRefused({to: rcpt})
+    if go[0] != 354:
+        conn.rset()
+        raise smtplib.SMTPDataError(*go)
+    body = data.replace(b"\r\n.", b"\r\n..")
+    if body.startswith(b"."):
+        body = b"." + body
+    if not body.endswith(b"\r\n"):
+        body += b"\r\n"
+    conn.send(body + b".\r\n")
+    code, message = conn.getreply()
+    if code != 250:
+        conn.rset()
+        raise smtplib.SMTPDataError(code, message)
 
 
 class SmtpPool:
