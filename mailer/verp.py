@@ -10,6 +10,7 @@ subscriber id never matches an old token.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -37,11 +38,15 @@ def _signature(message: str) -> str:
     return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()[:12]
 
 
+@functools.lru_cache(maxsize=8)
+def _parts(mail_from: str, local: str | None, domain: str | None) -> tuple[str, str]:
+    own_local, _, own_domain = sender_address(mail_from).partition("@")
+    return local or own_local, domain or own_domain
+
+
 def _address(token: str) -> str:
     cfg = current_app.config
-    local, _, domain = sender_address(cfg["MAIL_FROM"]).partition("@")
-    local = cfg.get("BOUNCE_LOCAL_PART") or local
-    domain = cfg.get("BOUNCE_DOMAIN") or domain
+    local, domain = _parts(cfg["MAIL_FROM"], cfg.get("BOUNCE_LOCAL_PART"), cfg.get("BOUNCE_DOMAIN"))
     return f"{local}+{token}@{domain}"
 
 

@@ -22,7 +22,20 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Executable, Select, and_, exists, func, insert, literal, or_, select, update
+from sqlalchemy import (
+    Executable,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 
 from mailer.delivery.dkim import DkimSigner
 from mailer.delivery.message import sender_domain
@@ -262,6 +275,30 @@ def _set(delivery_id: int, owner: str, **values: object) -> None:
     db.session.commit()
 
 
+_delivery: Table = Delivery.__table__  # type: ignore[assignment]
+# Built once: the per-message record is the hot path, and an ORM UPDATE built per call cost
+# more than the database's own work (measured with `make bench`, BENCH_PROFILE=cprofile).
+_MARK_SENT = (
+    update(_delivery)
+    .where(_delivery.c.id == bindparam("d_id"), _delivery.c.lease_owner == bindparam("owner"))
+    .values(
+        status=DeliveryStatus.sent,
+        sent_at=bindparam("at", type_=_delivery.c.sent_at.type),
+        attempts=bindparam("n"),
+        lease_owner=None,
+        lease_expires_at=None,
+    )
+)
+
+
+def _mark_sent(delivery_id: int, owner: str, attempts: int) -> None:
+    """Record one accepted message in its own short transaction (only if we still hold it)."""
+    db.session.connection().execute(
+        _MARK_SENT, {"d_id": delivery_id, "owner": owner, "at": utcnow(), "n": attempts}
+    )
+    db.session.commit()
+
+
 def _release(owner: str) -> None:
     db.session.execute(
         update(Delivery)
@@ -335,9 +372,7 @@ def send_batch(
         except (smtplib.SMTPException, OSError) as exc:
             _record_failure(result, delivery_id, owner, attempts, exc)
             continue
-        _set(
-            delivery_id, owner, status=DeliveryStatus.sent, sent_at=utcnow(), attempts=attempts + 1
-        )
+        _mark_sent(delivery_id, owner, attempts + 1)
         result.sent += 1
         if on_sent is not None:
             on_sent(delivery_id)
