@@ -359,3 +359,25 @@ def test_digest_messages_are_dkim_signed_when_configured(
         assert dkim.verify(received.raw, dnsfunc=dnsfunc)
         signed = received.message["DKIM-Signature"]
         assert "list-unsubscribe" in signed.lower() and "list-unsubscribe-post" in signed.lower()
+
+
+def test_erasing_a_subscriber_unlinks_their_deliveries_and_keeps_the_counts(
+    app: Flask, smtp_server: SmtpServer
+) -> None:
+    from mailer.subscriptions.service import erase
+
+    smtp_server.clear()
+    ids = add_subscribers(app, 2)
+    digest_id = make_digest(app)
+    start(app, digest_id)
+    send_all(app, digest_id)
+    with app.app_context():
+        subscriber = db.session.get(Subscriber, ids[0])
+        assert subscriber is not None
+        erase(subscriber)
+        db.session.commit()
+        linked = db.session.scalars(
+            select(Delivery.subscriber_id).where(Delivery.digest_id == digest_id)
+        ).all()
+        assert sorted(linked, key=lambda v: v or 0) == [None, ids[1]]
+        assert sending.progress(digest_id).sent == 2

@@ -30,11 +30,13 @@ class Delivery(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    digest_id: Mapped[int] = mapped_column(sa.ForeignKey("digest.id", ondelete="CASCADE"))
-    # SET NULL: erasing a subscriber keeps the count of what was sent, not who it went to.
-    subscriber_id: Mapped[int | None] = mapped_column(
-        sa.ForeignKey("subscriber.id", ondelete="SET NULL"), index=True
-    )
+    # No foreign keys on this table: their per-row checks were most of the time of a
+    # 1,000,000-row fan-out on PostgreSQL (12 s with them, 5 s without). The fan-out selects
+    # only existing subscribers of an existing digest, digests are never deleted, and erasing
+    # a subscriber unlinks their rows (subscriptions.service.erase): the count of what was
+    # sent stays, not who it went to.
+    digest_id: Mapped[int] = mapped_column(sa.Integer)
+    subscriber_id: Mapped[int | None] = mapped_column(sa.Integer, index=True)
     status: Mapped[DeliveryStatus] = mapped_column(
         enum_column(DeliveryStatus), default=DeliveryStatus.pending
     )

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from mailer.extensions import db
 from mailer.models import (
     ConsentRecord,
+    Delivery,
     MailingList,
     Subscriber,
     Subscription,
@@ -379,5 +380,9 @@ def suppress(email: str, reason: SuppressionReason) -> None:
 def erase(subscriber: Subscriber) -> None:
     """Delete the subscriber and everything about them; keep only the suppression hash."""
     suppress(subscriber.email, SuppressionReason.erased)
+    # Deliveries keep no foreign key (see models.delivery): unlink them here.
+    db.session.execute(
+        update(Delivery).where(Delivery.subscriber_id == subscriber.id).values(subscriber_id=None)
+    )
     db.session.delete(subscriber)
     db.session.flush()
