@@ -254,7 +254,11 @@ def run(
 
 
 def setup_database(opts: Options, extras: int) -> int:
-    db.drop_all()
+    if db.engine.dialect.name == "postgresql":  # also whatever an older schema left behind
+        db.session.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        db.session.commit()
+    else:
+        db.drop_all()
     db.create_all()
     if opts.sqlite_wal and db.engine.dialect.name == "sqlite":
         db.session.execute(text("PRAGMA journal_mode=WAL"))  # persists in the file

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import func, select, update
@@ -86,25 +87,18 @@ def process(inbound: InboundMessage) -> BounceEvent | None:
             return None
     parsed = parse(raw, envelope_to)
     who = attribute(parsed, envelope_to)
-    event = BounceEvent(
+    inbound.processed_at, inbound.raw = utcnow(), None
+    event = add_event(
+        who,
         message_hash=message_hash(raw, parsed.message_id, who.recipient),
         kind=parsed.kind,
-        attributed=who.attributed,
-        delivery_id=who.delivery_id,
-        digest_id=who.digest_id,
-        subscriber_id=who.subscriber.id if who.subscriber is not None else None,
         inbound_id=inbound.id,
         status=parsed.status,
         diagnostic=parsed.diagnostic,
         received_at=inbound.received_at,
     )
-    inbound.processed_at, inbound.raw = utcnow(), None
-    try:
-        with db.session.begin_nested():
-            db.session.add(event)
-    except IntegrityError:
+    if event is None:
         logger.info("inbound %s: duplicate of a recorded bounce, ignored", inbound.id)
-        db.session.flush()
         return None
     action = apply_policy(event, who.subscriber)
     logger.info(
@@ -119,6 +113,24 @@ def process(inbound: InboundMessage) -> BounceEvent | None:
     )
     if action:
         logger.info("inbound %s: subscriber %s %s", inbound.id, event.subscriber_id, action)
+    return event
+
+
+def add_event(who: Attribution, **fields: Any) -> BounceEvent | None:
+    """Add an event with its attribution; None when its message hash was recorded before."""
+    event = BounceEvent(
+        attributed=who.attributed,
+        delivery_id=who.delivery_id,
+        digest_id=who.digest_id,
+        subscriber_id=who.subscriber.id if who.subscriber is not None else None,
+        **fields,
+    )
+    try:
+        with db.session.begin_nested():
+            db.session.add(event)
+    except IntegrityError:
+        db.session.flush()
+        return None
     return event
 
 

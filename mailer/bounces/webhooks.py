@@ -28,10 +28,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
-from sqlalchemy.exc import IntegrityError
 
 from mailer.bounces.parse import DIAGNOSTIC_LENGTH, ParsedBounce
-from mailer.bounces.service import apply_policy, attribute
+from mailer.bounces.service import add_event, apply_policy, attribute
 from mailer.extensions import csrf, db
 from mailer.models import BounceEvent, BounceKind, utcnow
 from mailer.privacy import redact
@@ -87,21 +86,15 @@ def fetch(url: str, timeout: float) -> bytes:
 def record_event(event: WebhookEvent) -> BounceEvent | None:
     """Record a provider event once and apply the policy; None for a duplicate (caller commits)."""
     who = attribute(ParsedBounce(event.kind, verp_candidates=event.candidates), [])
-    row = BounceEvent(
+    row = add_event(
+        who,
         message_hash=hashlib.sha256(event.key.encode()).hexdigest(),
         kind=event.kind,
-        attributed=who.attributed,
-        delivery_id=who.delivery_id,
-        digest_id=who.digest_id,
-        subscriber_id=who.subscriber.id if who.subscriber is not None else None,
         status=event.status,
         diagnostic=event.diagnostic,
         received_at=utcnow(),
     )
-    try:
-        with db.session.begin_nested():
-            db.session.add(row)
-    except IntegrityError:
+    if row is None:
         logger.info("webhook %s: duplicate of a recorded event, ignored", event.key)
         return None
     action = apply_policy(row, who.subscriber)
