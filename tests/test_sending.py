@@ -381,3 +381,39 @@ def test_erasing_a_subscriber_unlinks_their_deliveries_and_keeps_the_counts(
         ).all()
         assert sorted(linked, key=lambda v: v or 0) == [None, ids[1]]
         assert sending.progress(digest_id).sent == 2
+
+
+def test_cancelling_mid_batch_leaves_no_delivery_open(app: Flask, smtp_server: SmtpServer) -> None:
+    smtp_server.clear()
+    add_subscribers(app, sending.CHECK_EVERY + 10)
+    digest_id = make_digest(app)
+    start(app, digest_id)
+
+    def cancel_once(delivery_id: int) -> None:
+        if digest_status(app, digest_id) == DigestStatus.sending:
+            sending.cancel(digest_id)
+            db.session.commit()
+
+    with app.app_context():
+        ((lo, hi),) = sending.batch_ranges(digest_id, 1000)
+        result = sending.send_batch(digest_id, lo, hi, on_sent=cancel_once)
+        assert result.sent == sending.CHECK_EVERY  # it noticed at its next check
+        p = sending.progress(digest_id)
+        assert (p.remaining, p.sent, p.skipped) == (0, sending.CHECK_EVERY, 10)
+    assert digest_status(app, digest_id) == DigestStatus.cancelled
+
+
+def test_expired_leases_of_a_cancelled_digest_end_skipped(app: Flask) -> None:
+    add_subscribers(app, 2)
+    digest_id = make_digest(app)
+    start(app, digest_id)
+    with app.app_context():
+        db.session.execute(
+            update(Delivery).values(
+                status=DeliveryStatus.sending, lease_owner="dead", lease_expires_at=utcnow()
+            )
+        )
+        sending.cancel(digest_id)
+        db.session.commit()
+        assert sending.reap(utcnow() + timedelta(seconds=1)) == []
+        assert sending.progress(digest_id).skipped == 2

@@ -304,11 +304,17 @@ def _mark_sent(delivery_id: int, owner: str, attempts: int) -> None:
     db.session.commit()
 
 
-def _release(owner: str) -> None:
+def _release(owner: str, digest_id: int) -> None:
+    """Give back the rows a batch did not send: pending, or skipped if the digest was cancelled."""
+    cancelled = _status(digest_id) == DigestStatus.cancelled
     db.session.execute(
         update(Delivery)
         .where(Delivery.lease_owner == owner, Delivery.status == DeliveryStatus.sending)
-        .values(status=DeliveryStatus.pending, lease_owner=None, lease_expires_at=None)
+        .values(
+            status=DeliveryStatus.skipped if cancelled else DeliveryStatus.pending,
+            lease_owner=None,
+            lease_expires_at=None,
+        )
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
@@ -381,7 +387,7 @@ def send_batch(
         result.sent += 1
         if on_sent is not None:
             on_sent(delivery_id)
-    _release(owner)
+    _release(owner, digest_id)
     finish_if_done(digest_id)
     logger.info(
         "digest %s: batch %s-%s sent %d, failed %d, deferred %d, skipped %d",
@@ -544,12 +550,19 @@ def progress(digest_id: int) -> Progress:
 def reap(now: datetime | None = None) -> list[int]:
     """Expired leases back to pending; return sending digests with due work and no live lease."""
     now = now or utcnow()
-    db.session.execute(
-        update(Delivery)
-        .where(Delivery.status == DeliveryStatus.sending, Delivery.lease_expires_at < now)
-        .values(status=DeliveryStatus.pending, lease_owner=None, lease_expires_at=None)
-        .execution_options(synchronize_session=False)
-    )
+    cancelled = select(Digest.id).where(Digest.status == DigestStatus.cancelled)
+    for target, in_cancelled in ((DeliveryStatus.skipped, True), (DeliveryStatus.pending, False)):
+        in_digest = Delivery.digest_id.in_(cancelled)
+        db.session.execute(
+            update(Delivery)
+            .where(
+                Delivery.status == DeliveryStatus.sending,
+                Delivery.lease_expires_at < now,
+                in_digest if in_cancelled else ~in_digest,
+            )
+            .values(status=target, lease_owner=None, lease_expires_at=None)
+            .execution_options(synchronize_session=False)
+        )
     db.session.commit()
     sending = db.session.scalars(select(Digest.id).where(Digest.status == DigestStatus.sending))
     stalled = []
