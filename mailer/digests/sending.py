@@ -23,6 +23,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import (
+    Connection,
     Executable,
     Select,
     Table,
@@ -296,12 +297,23 @@ _MARK_SENT = (
 )
 
 
-def _mark_sent(delivery_id: int, owner: str, attempts: int) -> None:
-    """Record one accepted message in its own short transaction (only if we still hold it)."""
-    db.session.connection().execute(
+def _mark_sent(records: Connection, delivery_id: int, owner: str, attempts: int) -> None:
+    """Record one accepted message in its own short transaction (only if we still hold it).
+
+    On a connection of its own rather than the session: a session commit also flushes and
+    expires, work this once-per-message step does not need.
+    """
+    records.execute(
         _MARK_SENT, {"d_id": delivery_id, "owner": owner, "at": utcnow(), "n": attempts}
     )
+    records.commit()
+
+
+def _still_sending(digest_id: int) -> bool:
+    """Whether the digest is still sending; ends the read so the next one sees new commits."""
+    sending = _status(digest_id) == DigestStatus.sending
     db.session.commit()
+    return sending
 
 
 def _release(owner: str, digest_id: int) -> None:
@@ -360,33 +372,36 @@ def send_batch(
     before = limiter.wait if limiter.enabled else None
     domain = sender_domain(cfg["MAIL_FROM"])
     renewed = time.monotonic()
-    for n, (delivery_id, attempts, subscriber) in enumerate(_claimed(owner)):
-        if n and n % CHECK_EVERY == 0 and _status(digest_id) != DigestStatus.sending:
-            break  # paused or cancelled: the rest goes back to pending below
-        if time.monotonic() - renewed > LEASE.total_seconds() / 3:
-            _renew(owner)  # a slow server or a low SEND_RATE must not let the lease lapse
-            renewed = time.monotonic()
-        slots = recipient_slots(subscriber, list_id)
-        data = template.render(
-            subscriber.email,
-            f"<{digest_id}.{delivery_id}.{secrets.token_hex(6)}@{domain}>",
-            slots,
-            headers={
-                "List-Unsubscribe": f"<{slots['unsubscribe_url']}>, "
-                f"<{unsubscribe_mailto(delivery_id)}>"
-            },
-        )
-        if signer is not None:
-            data = signer.sign(data)
-        try:
-            transport.send_raw(verp_address(delivery_id), subscriber.email, data, before=before)
-        except (smtplib.SMTPException, OSError) as exc:
-            _record_failure(result, delivery_id, owner, attempts, exc)
-            continue
-        _mark_sent(delivery_id, owner, attempts + 1)
-        result.sent += 1
-        if on_sent is not None:
-            on_sent(delivery_id)
+    claimed = list(_claimed(owner))
+    db.session.commit()
+    with db.engine.connect() as records:
+        for n, (delivery_id, attempts, subscriber) in enumerate(claimed):
+            if n and n % CHECK_EVERY == 0 and not _still_sending(digest_id):
+                break  # paused or cancelled: the rest goes back to pending below
+            if time.monotonic() - renewed > LEASE.total_seconds() / 3:
+                _renew(owner)  # a slow server or a low SEND_RATE must not let the lease lapse
+                renewed = time.monotonic()
+            slots = recipient_slots(subscriber, list_id)
+            data = template.render(
+                subscriber.email,
+                f"<{digest_id}.{delivery_id}.{secrets.token_hex(6)}@{domain}>",
+                slots,
+                headers={
+                    "List-Unsubscribe": f"<{slots['unsubscribe_url']}>, "
+                    f"<{unsubscribe_mailto(delivery_id)}>"
+                },
+            )
+            if signer is not None:
+                data = signer.sign(data)
+            try:
+                transport.send_raw(verp_address(delivery_id), subscriber.email, data, before=before)
+            except (smtplib.SMTPException, OSError) as exc:
+                _record_failure(result, delivery_id, owner, attempts, exc)
+                continue
+            _mark_sent(records, delivery_id, owner, attempts + 1)
+            result.sent += 1
+            if on_sent is not None:
+                on_sent(delivery_id)
     _release(owner, digest_id)
     finish_if_done(digest_id)
     logger.info(
