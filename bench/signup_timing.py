@@ -1,7 +1,8 @@
 """How long POST /subscribe takes for a new, pending, confirmed and suppressed address.
 
 No enumeration means the page and status are the same (tests check that) and the time
-is close enough that it does not tell the cases apart. Run: `make bench` (or `python -m bench.signup_timing`).
+is close enough that it does not tell the cases apart.
+Run: `make bench` (or `python -m bench.signup_timing`).
 """
 
 from __future__ import annotations
