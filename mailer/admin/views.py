@@ -123,4 +123,4 @@ def _apply_list_form(mailing_list: MailingList, form: ListForm) -> None:
     mailing_list.schedule_timezone = form.schedule_timezone.data or "UTC"
 
 
-from mailer.admin import articles, bounces, digests  # noqa: E402,F401  (register their routes on bp)
+from mailer.admin import articles, bounces, digests, subscribers  # noqa: E402,F401  (register their routes on bp)
