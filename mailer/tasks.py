@@ -18,6 +18,7 @@ from mailer.bounces import imap
 from mailer.bounces import service as bounces
 from mailer.delivery import Email
 from mailer.delivery.smtp import close_all as close_smtp_connections
+from mailer.delivery.smtp import smtp_code
 from mailer.digests import sending
 from mailer.digests.content import fill_slots, list_headers, render_digest, sample_slots
 from mailer.digests.schedule import create_due_digests
@@ -43,24 +44,17 @@ TRANSIENT = (
 def _is_transient(exc: smtplib.SMTPException | OSError) -> bool:
     if isinstance(exc, TRANSIENT):
         return True
-    code = getattr(exc, "smtp_code", None)
-    if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        codes = [c for c, _ in exc.recipients.values()]
-        code = max(codes) if codes else None
-    return isinstance(code, int) and 400 <= code < 500
+    code = smtp_code(exc)
+    return code is not None and 400 <= code < 500
 
 
-def _retry(task: Task, exc: smtplib.SMTPException | OSError, what: str, subscriber_id: int) -> None:
+def _retry(task: Task, exc: smtplib.SMTPException | OSError, what: str) -> None:
+    """Retry a transient SMTP failure with back-off; log a permanent one. `what`: ids only."""
     if _is_transient(exc) and task.request.retries < (task.max_retries or 0):
         countdown = min(600, 5 * 2**task.request.retries)
-        logger.warning(
-            "%s for subscriber %s: transient SMTP error, retry in %ss",
-            what,
-            subscriber_id,
-            countdown,
-        )
+        logger.warning("%s: transient SMTP error, retry in %ss", what, countdown)
         raise task.retry(exc=exc, countdown=countdown)
-    logger.error("%s for subscriber %s failed: %s", what, subscriber_id, exc)
+    logger.error("%s failed: %s", what, exc)
 
 
 def _with_verp(email: Email, subscriber: Subscriber) -> Email:
@@ -97,7 +91,7 @@ def send_confirmation(self: Task, subscriber_id: int) -> None:
     try:
         get_transport().send(email)
     except (smtplib.SMTPException, OSError) as exc:
-        _retry(self, exc, "confirmation mail", subscriber_id)
+        _retry(self, exc, f"confirmation mail for subscriber {subscriber_id}")
         return
     subscriber.confirm_sent_at = utcnow()
     db.session.commit()
@@ -125,7 +119,7 @@ def send_already_subscribed(self: Task, subscriber_id: int) -> None:
     try:
         get_transport().send(email)
     except (smtplib.SMTPException, OSError) as exc:
-        _retry(self, exc, "already-subscribed mail", subscriber_id)
+        _retry(self, exc, f"already-subscribed mail for subscriber {subscriber_id}")
         return
     logger.info("already-subscribed mail sent for subscriber %s", subscriber_id)
 
@@ -150,10 +144,7 @@ def send_test_digest(self: Task, digest_id: int, address: str) -> None:
     try:
         get_transport().send(email)
     except (smtplib.SMTPException, OSError) as exc:
-        # _retry speaks of subscribers; a test goes to an editor's address.
-        if _is_transient(exc) and self.request.retries < (self.max_retries or 0):
-            raise self.retry(exc=exc, countdown=min(600, 5 * 2**self.request.retries)) from exc
-        logger.error("digest %s: test send failed: %s", digest_id, exc)
+        _retry(self, exc, f"digest {digest_id}: test send")
         return
     logger.info("digest %s: test sent", digest_id)
 

@@ -216,6 +216,15 @@ class SmtpTransport:
         self.send_raw(email.envelope_sender, email.to, email.as_bytes())
 
 
+def smtp_code(exc: BaseException) -> int | None:
+    """The SMTP reply code an error carries (the worst for refused recipients), if any."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _ in exc.recipients.values()]
+        return max(codes) if codes else None
+    code = getattr(exc, "smtp_code", None)
+    return code if isinstance(code, int) else None
+
+
 # Refusals of one message after which sendmail and `transact` have reset the session.
 _ANSWERED = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError)
 

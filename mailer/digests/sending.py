@@ -40,6 +40,7 @@ from sqlalchemy import (
 
 from mailer.delivery.dkim import DkimSigner
 from mailer.delivery.message import sender_domain
+from mailer.delivery.smtp import smtp_code
 from mailer.delivery.template import MessageTemplate
 from mailer.digests.content import SLOT, list_id, recipient_slots, render_digest
 from mailer.emails import get_transport
@@ -339,14 +340,6 @@ def _status(digest_id: int) -> DigestStatus | None:
 def backoff(attempt: int, base: float, cap: float = 3600.0) -> float:
     """Exponential back-off with full jitter: attempt 1 waits up to `base` seconds."""
     return random.uniform(base / 2, min(cap, base * 2 ** (attempt - 1)))
-
-
-def smtp_code(exc: BaseException) -> int | None:
-    if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        codes = [code for code, _ in exc.recipients.values()]
-        return max(codes) if codes else None
-    code = getattr(exc, "smtp_code", None)
-    return code if isinstance(code, int) else None
 
 
 def send_batch(
