@@ -46,6 +46,7 @@ bench: install
 	$(BIN)/python -m bench.database
 	$(BIN)/python -m bench.signup_timing
 	$(BIN)/python -m bench.delivery
+	BENCH_VERIFY=1 $(BIN)/python -m bench.delivery
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache

@@ -23,6 +23,22 @@ def peak_rss_kib(pid: int) -> int | None:
     return None
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time a live process has used so far, in seconds; None when gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine spent not idle since boot (all cores, from /proc/stat)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return (sum(values[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def descendants(pid: int) -> list[int]:
     """Every live descendant of `pid` (children, their children, ...)."""
     children: dict[int, list[int]] = {}
@@ -85,11 +101,15 @@ class Worker:
 
     def peak_rss_kib(self) -> dict[str, int | None]:
         """VmHWM of the worker's main process and of each pool process, read while alive."""
+        return {label: peak_rss_kib(pid) for label, pid in self.processes().items()}
+
+    def processes(self) -> dict[str, int]:
+        """The worker's main process and each pool process, by label."""
         assert self.proc is not None
-        peaks = {f"worker main (pid {self.proc.pid})": peak_rss_kib(self.proc.pid)}
+        found = {f"worker main (pid {self.proc.pid})": self.proc.pid}
         for n, pid in enumerate(descendants(self.proc.pid), 1):
-            peaks[f"worker child {n} (pid {pid})"] = peak_rss_kib(pid)
-        return peaks
+            found[f"worker child {n} (pid {pid})"] = pid
+        return found
 
     def stop(self) -> None:
         """Warm shutdown (SIGTERM): pool processes say QUIT to the SMTP server and exit."""

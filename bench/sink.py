@@ -49,6 +49,10 @@ class Sink:
         self._changed = threading.Condition()
 
     @property
+    def pid(self) -> int:
+        return self.proc.pid if self.proc else 0
+
+    @property
     def url(self) -> str:
         return f"smtp://127.0.0.1:{self.port}?starttls=off"
 
