@@ -82,3 +82,20 @@ def test_missing_value_and_header_injection_are_refused() -> None:
         template().render("r@example.org", "<1@x>", {"name": "Ada"})
     with pytest.raises(ValueError):
         template().render("r@example.org\r\nBcc: x@example.org", "<1@x>", {"name": "", "url": ""})
+
+
+def test_a_long_subject_in_any_script_folds_with_crlf() -> None:
+    # Bare line feeds in the head are refused by Postfix (smtpd_forbid_bare_newline) and
+    # would send the message down the slow path.
+    subject = "Новости недели: свобода слова, права журналистов и цензура в мире " * 2
+    raw = MessageTemplate(
+        subject=subject,
+        sender="News <news@example.org>",
+        text=TEXT,
+        html=HTML,
+        marker=MARKER,
+        headers={},
+    ).render("r@example.org", "<1@x>", {"name": "", "url": "https://u/"})
+    assert re.search(rb"(?<!\r)\n", raw) is None
+    assert parse(raw)["Subject"] == subject
+

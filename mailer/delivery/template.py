@@ -32,7 +32,7 @@ def _header_value(value: str) -> str:
     try:
         value.encode("ascii")
     except UnicodeEncodeError:
-        return Header(value, "utf-8").encode()
+        return Header(value, "utf-8").encode(linesep="\r\n")
     return value
 
 
