@@ -99,3 +99,25 @@ def test_a_long_subject_in_any_script_folds_with_crlf() -> None:
     assert re.search(rb"(?<!\r)\n", raw) is None
     assert parse(raw)["Subject"] == subject
 
+
+def test_render_data_is_the_message_dot_stuffed_once() -> None:
+    dotted = MessageTemplate(
+        subject="Dots",
+        sender="News <news@example.org>",
+        text=".starts with a dot\n%%mailer:name%%\n.\n..two\n",
+        html="<p>\n.class { color: red }\n%%mailer:url%%</p>",
+        marker=MARKER,
+        headers={},
+    )
+    values = {"name": ".Ada", "url": ".https://u/"}
+    raw = dotted.render("r@example.org", "<1@x>", values)
+    data = dotted.render_data("r@example.org", "<1@x>", values)
+    # Same Date header: compare without it.
+    strip = re.compile(rb"^Date: .*\r\n", re.MULTILINE)
+    stuffed = strip.sub(b"", raw).replace(b"\r\n.", b"\r\n..")
+    assert strip.sub(b"", data) == stuffed
+    assert b"\r\n..starts with a dot" in data and b"\r\n..Ada" in data
+    assert strip.sub(b"", data.unstuffed()) == strip.sub(b"", raw)
+    text = parse(data.unstuffed()).get_body(("plain",))
+    assert text is not None
+    assert text.get_content().replace("\r\n", "\n") == ".starts with a dot\n.Ada\n.\n..two\n"

@@ -11,6 +11,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from mailer.delivery.message import SmtpData, dot_stuff
 from mailer.delivery.smtp import SmtpServer, SmtpTransport
 from tests.conftest import RecordingHandler
 
@@ -91,3 +92,17 @@ def test_a_refusal_at_the_end_of_data_raises_with_its_code(
         transport.send_raw("b@example.org", "r1@example.org", message(1))
     assert error.value.smtp_code == 451
     transport.close()
+
+
+@pytest.mark.parametrize("pipelining", [True, False])
+def test_data_stuffed_already_arrives_as_the_message_itself(
+    server: tuple[PipeliningHandler, int], monkeypatch: pytest.MonkeyPatch, pipelining: bool
+) -> None:
+    handler, port = server
+    if not pipelining:  # the sendmail path stuffs on its own: it must get the message unstuffed
+        monkeypatch.delattr(PipeliningHandler, "handle_EHLO")
+    transport = SmtpTransport(SmtpServer.from_url(f"smtp://127.0.0.1:{port}?starttls=off"), 5)
+    assert transport._connection().has_extn("pipelining") is pipelining
+    transport.send_raw("b@example.org", "r1@example.org", SmtpData(dot_stuff(message(1))))
+    transport.close()
+    assert handler.received[0].raw.replace(b"\r\n", b"\n") == message(1).replace(b"\r\n", b"\n")

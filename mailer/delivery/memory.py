@@ -6,7 +6,7 @@ from collections.abc import Callable
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 
-from mailer.delivery.message import Email
+from mailer.delivery.message import Email, SmtpData
 
 
 class MemoryTransport:
@@ -24,6 +24,8 @@ class MemoryTransport:
     ) -> None:
         if before is not None:
             before("memory")
+        if isinstance(data, SmtpData):  # what a server would make of it
+            data = data.unstuffed()
         msg = message_from_bytes(data, policy=policy.default)
         assert isinstance(msg, EmailMessage)
         self.outbox.append(msg)

@@ -14,6 +14,26 @@ from email.utils import format_datetime, getaddresses, make_msgid
 SMTP_POLICY = SMTP.clone(max_line_length=998)
 
 
+class SmtpData(bytes):
+    """A message already in the form SMTP DATA carries: CRLF line ends only, every line that
+    starts with "." dot-stuffed (RFC 5321 4.5.2), ending in CRLF; the final "." not included.
+
+    `MessageTemplate.render_data` makes it from parts stuffed once per digest, so the
+    transport neither scans nor copies 40 KB per message to check and stuff it.
+    """
+
+    def unstuffed(self) -> bytes:
+        """The message itself, for a path that stuffs on its own (smtplib's sendmail)."""
+        data = bytes(self).replace(b"\r\n..", b"\r\n.")
+        return data[1:] if data.startswith(b"..") else data
+
+
+def dot_stuff(segment: bytes) -> bytes:
+    """Dot-stuffing of a CRLF segment that starts at the start of a line."""
+    segment = segment.replace(b"\r\n.", b"\r\n..")
+    return b"." + segment if segment.startswith(b".") else segment
+
+
 @dataclass(frozen=True)
 class Email:
     """One message to one recipient: text always, HTML optionally, extra headers."""

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from mailer.delivery.message import Email
+from mailer.delivery.message import Email, SmtpData, dot_stuff
 
 logger = logging.getLogger(__name__)
 
@@ -237,17 +237,19 @@ def transact(conn: smtplib.SMTP, envelope_from: str, to: str, data: bytes) -> No
     """One message over an open session; with PIPELINING, MAIL, RCPT and DATA in one write.
 
     RFC 2920 pipelining saves two round trips per message, and the message (CRLF line ends
-    already) is dot-stuffed with one bytes.replace instead of smtplib's two regex passes.
-    Falls back to smtplib's sendmail for servers without PIPELINING, international
+    already) is dot-stuffed with one bytes.replace instead of smtplib's two regex passes,
+    or not at all when it comes as SmtpData, stuffed already. Falls back to smtplib's sendmail for servers without PIPELINING, international
     addresses, or data with bare line feeds. Errors raise as smtplib's sendmail would.
     """
+    ready = isinstance(data, SmtpData)
     if (
         not conn.does_esmtp
         or not conn.has_extn("pipelining")
         or not _ascii(envelope_from, to)
-        or data.count(b"\n") != data.count(b"\r\n")
+        or not ready
+        and data.count(b"\n") != data.count(b"\r\n")
     ):
-        conn.sendmail(envelope_from, [to], data)
+        conn.sendmail(envelope_from, [to], data.unstuffed() if isinstance(data, SmtpData) else data)
         return
     conn.send(f"MAIL FROM:<{envelope_from}>\r\nRCPT TO:<{to}>\r\nDATA\r\n".encode())
     mail, rcpt, go = conn.getreply(), conn.getreply(), conn.getreply()
@@ -263,12 +265,8 @@ def transact(conn: smtplib.SMTP, envelope_from: str, to: str, data: bytes) -> No
     if go[0] != 354:
         conn.rset()
         raise smtplib.SMTPDataError(*go)
-    body = data.replace(b"\r\n.", b"\r\n..")
-    if body.startswith(b"."):
-        body = b"." + body
-    if not body.endswith(b"\r\n"):
-        body += b"\r\n"
-    conn.send(body + b".\r\n")
+    body = data if ready else dot_stuff(data)
+    conn.send(body + b".\r\n" if body.endswith(b"\r\n") else body + b"\r\n.\r\n")
     code, message = conn.getreply()
     if code != 250:
         conn.rset()

@@ -18,6 +18,8 @@ from collections.abc import Callable, Mapping
 from email.header import Header
 from email.utils import formatdate
 
+from mailer.delivery.message import SmtpData, dot_stuff
+
 CRLF = b"\r\n"
 SOFT_BREAK = b"=\r\n"
 
@@ -43,14 +45,18 @@ class _Part:
         pieces = marker.split(content.replace("\r\n", "\n"))
         # split() with one group alternates: static, slot name, static, slot name, ..., static
         self.static = [_qp(p.encode()) for p in pieces[0::2]]
+        # Every segment starts a line (after the part's head or a soft break), so each can be
+        # dot-stuffed on its own, and the static ones once.
+        self.stuffed = [dot_stuff(p) for p in self.static]
         self.slots = pieces[1::2]
         self.escape = escape
 
-    def render(self, values: Mapping[str, str]) -> bytes:
-        out = [self.static[0]]
-        for slot, static in zip(self.slots, self.static[1:], strict=True):
+    def render(self, values: Mapping[str, str], stuffed: bool = False) -> bytes:
+        statics = self.stuffed if stuffed else self.static
+        out = [statics[0]]
+        for slot, static in zip(self.slots, statics[1:], strict=True):
             value = _qp(self.escape(values[slot]).encode())
-            out += [SOFT_BREAK, value, SOFT_BREAK, static]
+            out += [SOFT_BREAK, dot_stuff(value) if stuffed else value, SOFT_BREAK, static]
         return b"".join(out)
 
 
@@ -93,7 +99,29 @@ class MessageTemplate:
         values: Mapping[str, str],
         headers: Mapping[str, str] | None = None,
     ) -> bytes:
-        """The whole message for one recipient, CRLF line ends, ready for SMTP DATA."""
+        """The whole message for one recipient, CRLF line ends (to sign, or to send)."""
+        return self._render(to, message_id, values, headers, stuffed=False)
+
+    def render_data(
+        self,
+        to: str,
+        message_id: str,
+        values: Mapping[str, str],
+        headers: Mapping[str, str] | None = None,
+    ) -> SmtpData:
+        """`render`, dot-stuffed already: what SMTP DATA carries, with no pass over it to make."""
+        return SmtpData(self._render(to, message_id, values, headers, stuffed=True))
+
+    def _render(
+        self,
+        to: str,
+        message_id: str,
+        values: Mapping[str, str],
+        headers: Mapping[str, str] | None,
+        stuffed: bool,
+    ) -> bytes:
+        # Header lines start with a name, boundary lines with "--": only the parts can hold a
+        # line that starts with ".".
         variable = {"To": to, "Message-ID": message_id, **(headers or {})}
         if any("\r" in v or "\n" in v for v in variable.values()):
             raise ValueError("a header value contains a line break")
@@ -105,9 +133,9 @@ class MessageTemplate:
                 self._fixed_headers,
                 self._content_type,
                 self._text_head,
-                self._text.render(values),
+                self._text.render(values, stuffed),
                 self._html_head,
-                self._html.render(values),
+                self._html.render(values, stuffed),
                 self._end,
             )
         )

@@ -375,7 +375,10 @@ def send_batch(
                 _renew(owner)  # a slow server or a low SEND_RATE must not let the lease lapse
                 renewed = time.monotonic()
             slots = recipient_slots(subscriber, list_id)
-            data = template.render(
+            # Signed messages are signed as they are, then stuffed by the transport; the
+            # rest come out of the template in the form SMTP DATA carries.
+            render = template.render if signer is not None else template.render_data
+            data = render(
                 subscriber.email,
                 f"<{digest_id}.{delivery_id}.{secrets.token_hex(6)}@{domain}>",
                 slots,
