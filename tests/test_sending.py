@@ -417,3 +417,30 @@ def test_expired_leases_of_a_cancelled_digest_end_skipped(app: Flask) -> None:
         db.session.commit()
         assert sending.reap(utcnow() + timedelta(seconds=1)) == []
         assert sending.progress(digest_id).skipped == 2
+
+
+def test_the_record_of_a_sent_message_commits_at_once_and_leaves_the_pool_as_it_was(
+    app: Flask,
+) -> None:
+    add_subscribers(app, 2)
+    digest_id = make_digest(app)
+    start(app, digest_id)
+    with app.app_context():
+        first, second = db.session.scalars(select(Delivery.id).order_by(Delivery.id)).all()
+        db.session.execute(update(Delivery).values(status="sending", lease_owner="me"))
+        db.session.commit()
+        with sending._recorder().open() as mark_sent:
+            mark_sent(first, "me", 1)
+            mark_sent(second, "someone else", 1)  # a lease we no longer hold: not recorded
+            # Committed already: another connection sees it while the batch goes on.
+            with db.engine.connect() as other:
+                rows = other.execute(select(Delivery.id, Delivery.status, Delivery.sent_at))
+                seen = {row.id: (row.status, row.sent_at) for row in rows}
+        assert seen[first][0] == DeliveryStatus.sent and seen[first][1] is not None
+        assert seen[second] == (DeliveryStatus.sending, None)
+        # Every pooled connection is transactional again: a rollback undoes a write.
+        for _ in range(3):
+            with db.engine.connect() as conn:
+                conn.execute(update(Delivery).values(attempts=9))
+                conn.rollback()
+        assert set(db.session.scalars(select(Delivery.attempts))) == {0, 1}
