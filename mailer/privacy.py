@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -31,11 +32,15 @@ def normalise_email(raw: str) -> str:
 
 
 def _key() -> bytes:
-    key = current_app.config.get("ADDRESS_HASH_KEY")
-    if key:
-        return str(key).encode()
-    secret = str(current_app.config["SECRET_KEY"]).encode()
-    return hmac.new(secret, b"mailer.address-hash", hashlib.sha256).digest()
+    cfg = current_app.config
+    return _derive_key(str(cfg.get("ADDRESS_HASH_KEY") or ""), str(cfg["SECRET_KEY"]))
+
+
+@functools.lru_cache(maxsize=8)
+def _derive_key(explicit: str, secret: str) -> bytes:
+    if explicit:
+        return explicit.encode()
+    return hmac.new(secret.encode(), b"mailer.address-hash", hashlib.sha256).digest()
 
 
 def address_hash(email: str) -> str:

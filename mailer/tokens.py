@@ -47,7 +47,8 @@ class _TokenMaker:
 
     def __call__(self, data: dict[str, Any]) -> str:
         payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
-        value = base64_encode(payload) + self._sep + base64_encode(int_to_bytes(self._signer.get_timestamp()))
+        stamp = base64_encode(int_to_bytes(self._signer.get_timestamp()))
+        value = base64_encode(payload) + self._sep + stamp
         signature = base64_encode(self._signer.algorithm.get_signature(self._key, value))
         return (value + self._sep + signature).decode()
 

@@ -238,8 +238,9 @@ def transact(conn: smtplib.SMTP, envelope_from: str, to: str, data: bytes) -> No
 
     RFC 2920 pipelining saves two round trips per message, and the message (CRLF line ends
     already) is dot-stuffed with one bytes.replace instead of smtplib's two regex passes,
-    or not at all when it comes as SmtpData, stuffed already. Falls back to smtplib's sendmail for servers without PIPELINING, international
-    addresses, or data with bare line feeds. Errors raise as smtplib's sendmail would.
+    or not at all when it comes as SmtpData, stuffed already. Falls back to smtplib's
+    sendmail for servers without PIPELINING, international addresses, or data with bare
+    line feeds. Errors raise as smtplib's sendmail would.
     """
     ready = isinstance(data, SmtpData)
     if (

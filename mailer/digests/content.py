@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import formataddr
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import css_inline
@@ -21,8 +21,8 @@ from flask import current_app
 from markupsafe import Markup
 
 from mailer.delivery.message import sender_domain
-from mailer.models import Article, Digest, MailingList, Subscriber, utcnow
-from mailer.subscriptions.service import preferences_token, unsubscribe_token
+from mailer.models import Article, Digest, MailingList, utcnow
+from mailer.subscriptions.service import Addressee, link_tokens
 from mailer.urls import external_url
 
 SLOT = re.compile(r"%%mailer:(\w+)%%")
@@ -80,19 +80,43 @@ def fill_slots(rendered: RenderedDigest, values: Mapping[str, str]) -> tuple[str
     return html, text
 
 
-def recipient_slots(subscriber: Subscriber, mailing_list: MailingList | int) -> dict[str, str]:
+class Reader(Addressee, Protocol):
+    """What a digest's slots need of a subscriber (a Subscriber, or a row of its values)."""
+
+    @property
+    def name(self) -> str | None: ...
+
+
+def recipient_slots(reader: Reader, mailing_list: MailingList | int) -> dict[str, str]:
     """A subscriber's slot values: their unsubscribe (from this list) and preferences links."""
     list_id = mailing_list if isinstance(mailing_list, int) else mailing_list.id
-    name = " ".join((subscriber.name or "").split())
+    name = " ".join((reader.name or "").split())
+    unsubscribe, preferences = link_tokens(reader, list_id)
     return {
-        "unsubscribe_url": external_url(
-            "subscriptions.unsubscribe", token=unsubscribe_token(subscriber, list_id)
-        ),
-        "preferences_url": external_url(
-            "subscriptions.preferences", token=preferences_token(subscriber)
-        ),
+        "unsubscribe_url": _token_url("subscriptions.unsubscribe", unsubscribe),
+        "preferences_url": _token_url("subscriptions.preferences", preferences),
         "name": f" {name}" if name else "",
     }
+
+
+_TOKEN_SPOT = "mailer-token-spot"
+
+
+def _token_url(endpoint: str, token: str) -> str:
+    """external_url(endpoint, token=token), with the URL around the token built once per app.
+
+    The digest engine makes two links per message; werkzeug's build costs more than the rest
+    of them together. Tokens are URL-safe base64 and dots, so they need no quoting.
+    """
+    cache: dict[tuple[str, str], tuple[str, str]] = current_app.extensions.setdefault(
+        "mailer.token_urls", {}
+    )
+    key = (current_app.config["BASE_URL"], endpoint)
+    if key not in cache:
+        before, _, after = external_url(endpoint, token=_TOKEN_SPOT).partition(_TOKEN_SPOT)
+        cache[key] = (before, after)
+    before, after = cache[key]
+    return f"{before}{token}{after}"
 
 
 def sample_slots() -> dict[str, str]:

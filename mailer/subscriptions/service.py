@@ -6,7 +6,7 @@ import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from flask import current_app
 from sqlalchemy import select, update
@@ -82,7 +82,17 @@ def lists_by_slug(slugs: Iterable[str], *, public_only: bool = True) -> list[Mai
 # --- tokens ----------------------------------------------------------------------------------
 
 
-def _token_data(subscriber: Subscriber, **extra: Any) -> dict[str, Any]:
+class Addressee(Protocol):
+    """What a link token needs of a subscriber: a Subscriber, or its values from a query."""
+
+    @property
+    def uid(self) -> str: ...
+
+    @property
+    def email(self) -> str: ...
+
+
+def _token_data(subscriber: Addressee, **extra: Any) -> dict[str, Any]:
     # The keyed address hash ties the token to the address: changing it revokes old links.
     return {"u": subscriber.uid, "h": address_hash(subscriber.email)[:16], **extra}
 
@@ -91,13 +101,19 @@ def confirm_token(subscriber: Subscriber, list_ids: Sequence[int]) -> str:
     return make_token("confirm", _token_data(subscriber, l=sorted(list_ids)))
 
 
-def unsubscribe_token(subscriber: Subscriber, list_id: int | None = None) -> str:
+def unsubscribe_token(subscriber: Addressee, list_id: int | None = None) -> str:
     extra = {"l": list_id} if list_id is not None else {}
     return make_token("unsubscribe", _token_data(subscriber, **extra))
 
 
-def preferences_token(subscriber: Subscriber) -> str:
+def preferences_token(subscriber: Addressee) -> str:
     return make_token("preferences", _token_data(subscriber))
+
+
+def link_tokens(subscriber: Addressee, list_id: int) -> tuple[str, str]:
+    """A digest reader's unsubscribe (from that list) and preferences tokens, hashing once."""
+    data = _token_data(subscriber)
+    return make_token("unsubscribe", {**data, "l": list_id}), make_token("preferences", data)
 
 
 def _subscriber_for(data: dict[str, Any]) -> Subscriber:
