@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import smtplib
 import socket
+import time
 from collections.abc import Iterator
 from email import message_from_bytes, policy
 
@@ -12,7 +13,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from mailer.delivery.message import SmtpData, dot_stuff
-from mailer.delivery.smtp import SmtpServer, SmtpTransport
+from mailer.delivery.smtp import SmtpPool, SmtpServer, SmtpTransport
 from tests.conftest import RecordingHandler
 
 
@@ -20,6 +21,7 @@ class PipeliningHandler(RecordingHandler):
     """aiosmtpd reads commands line by line, so it serves pipelined clients; say so in EHLO."""
 
     refuse: set[str] = set()
+    sessions = 0
 
     async def handle_EHLO(  # noqa: N802 (aiosmtpd's hook name)
         self,
@@ -30,6 +32,7 @@ class PipeliningHandler(RecordingHandler):
         responses: list[str],
     ) -> list[str]:
         session.host_name = hostname
+        self.sessions += 1
         return [*responses[:-1], "250-PIPELINING", responses[-1]]
 
     async def handle_RCPT(  # noqa: N802
@@ -45,6 +48,7 @@ class PipeliningHandler(RecordingHandler):
 def server() -> Iterator[tuple[PipeliningHandler, int]]:
     handler = PipeliningHandler()
     handler.refuse = set()
+    handler.sessions = 0
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -106,3 +110,100 @@ def test_data_stuffed_already_arrives_as_the_message_itself(
     transport.send_raw("b@example.org", "r1@example.org", SmtpData(dot_stuff(message(1))))
     transport.close()
     assert handler.received[0].raw.replace(b"\r\n", b"\n") == message(1).replace(b"\r\n", b"\n")
+
+
+def rcpt(n: int | str) -> str:
+    return f"r{n}@example.org" if isinstance(n, int) else n
+
+
+def chain(
+    transport: SmtpTransport | SmtpPool, names: list[int | str]
+) -> list[BaseException | None]:
+    """Send one message per name, each announcing the next as the engine does."""
+    outcomes: list[BaseException | None] = []
+    for i, name in enumerate(names):
+        then = ("b@example.org", rcpt(names[i + 1])) if i + 1 < len(names) else None
+        try:
+            transport.send_raw("b@example.org", rcpt(name), message(i), then=then)
+            outcomes.append(None)
+        except smtplib.SMTPException as exc:
+            outcomes.append(exc)
+    return outcomes
+
+
+def test_the_next_envelope_rides_with_the_content_and_each_message_arrives_whole(
+    server: tuple[PipeliningHandler, int],
+) -> None:
+    handler, port = server
+    transport = SmtpTransport(SmtpServer.from_url(f"smtp://127.0.0.1:{port}?starttls=off"), 5)
+    assert chain(transport, [1, 2, 3, 4]) == [None] * 4
+    assert transport._announced is None  # the last one announced nothing
+    transport.close()
+    assert [r.rcpt_tos for r in handler.received] == [[rcpt(n)] for n in (1, 2, 3, 4)]
+    assert handler.sessions == 1
+    for n, received in enumerate(handler.received):
+        assert received.raw.replace(b"\r\n", b"\n") == message(n).replace(b"\r\n", b"\n")
+
+
+def test_refusals_of_an_announced_or_a_pipelining_message_keep_the_session(
+    server: tuple[PipeliningHandler, int],
+) -> None:
+    handler, port = server
+    handler.refuse = {"gone@example.org"}
+    # The content of the third message is refused at the end of DATA, after it announced
+    # the fourth.
+    handler.reply = lambda envelope: "451 4.3.0 Later" if "r3@" in envelope.rcpt_tos[0] else None
+    transport = SmtpTransport(SmtpServer.from_url(f"smtp://127.0.0.1:{port}?starttls=off"), 5)
+    outcomes = chain(transport, [1, "gone@example.org", 3, 4])
+    transport.close()
+    assert outcomes[0] is None and outcomes[3] is None
+    assert isinstance(outcomes[1], smtplib.SMTPRecipientsRefused)
+    assert isinstance(outcomes[2], smtplib.SMTPDataError) and outcomes[2].smtp_code == 451
+    assert [r.rcpt_tos for r in handler.received] == [[rcpt(1)], [rcpt(4)]]
+    assert handler.sessions == 1
+
+
+def test_an_announced_message_that_is_not_sent_is_abandoned_with_its_session(
+    server: tuple[PipeliningHandler, int],
+) -> None:
+    handler, port = server
+    transport = SmtpTransport(SmtpServer.from_url(f"smtp://127.0.0.1:{port}?starttls=off"), 5)
+    transport.send_raw("b@example.org", rcpt(1), message(1), then=("b@example.org", rcpt(2)))
+    # The caller stopped (paused, say) and sends something else: the server is waiting for
+    # the announced message's content, and only a new session gets out of that.
+    transport.send_raw("b@example.org", rcpt(9), message(9), then=("b@example.org", rcpt(3)))
+    started = time.monotonic()
+    transport.close()  # inside DATA: no QUIT, whose reply would never come
+    assert time.monotonic() - started < 1
+    time.sleep(0.2)
+    assert [r.rcpt_tos for r in handler.received] == [[rcpt(1)], [rcpt(9)]]
+    assert handler.sessions == 2
+
+
+def test_a_pool_draws_the_next_server_ahead_and_keeps_weights_and_sessions() -> None:
+    handlers = [PipeliningHandler(), PipeliningHandler()]
+    controllers = []
+    for handler in handlers:
+        handler.refuse, handler.sessions = set(), 0
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        controllers.append(Controller(handler, hostname="127.0.0.1", port=port))
+        controllers[-1].start()
+    try:
+        urls = [
+            f"smtp://127.0.0.1:{c.port}?starttls=off&weight={w}"
+            for c, w in zip(controllers, (3, 1), strict=True)
+        ]
+        pool = SmtpPool([SmtpServer.from_url(u) for u in urls], timeout=5, seed=3)
+        names: list[int | str] = list(range(200))
+        assert chain(pool, names) == [None] * 200
+        pool.close()
+    finally:
+        for controller in controllers:
+            controller.stop()
+    got = [r.rcpt_tos[0] for h in handlers for r in h.received]
+    assert sorted(got) == sorted(rcpt(n) for n in range(200))  # each exactly once
+    assert 120 <= len(handlers[0].received) <= 180  # 150 expected
+    # Announcements went only to the server that then got the message: no abandoned session.
+    assert [h.sessions for h in handlers] == [1, 1]

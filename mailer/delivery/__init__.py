@@ -7,6 +7,7 @@ from typing import Protocol
 
 from mailer.delivery.memory import MemoryTransport
 from mailer.delivery.message import Email
+from mailer.delivery.pipelining import Envelope
 from mailer.delivery.smtp import SmtpServer, SmtpTransport, SmtpUrlError, get_smtp_transport
 
 
@@ -19,6 +20,7 @@ class Transport(Protocol):
         to: str,
         data: bytes,
         before: Callable[[str], None] | None = None,
+        then: Envelope | None = None,
     ) -> None: ...
 
     def close(self) -> None: ...

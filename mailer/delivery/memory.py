@@ -21,6 +21,7 @@ class MemoryTransport:
         to: str,
         data: bytes,
         before: Callable[[str], None] | None = None,
+        then: tuple[str, str] | None = None,  # nothing to pipeline in memory
     ) -> None:
         if before is not None:
             before("memory")

@@ -19,7 +19,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from mailer.delivery.message import Email, SmtpData, dot_stuff
+from mailer.delivery.message import Email
+from mailer.delivery.pipelining import Envelope, transact
 
 logger = logging.getLogger(__name__)
 
@@ -120,6 +121,7 @@ class SmtpTransport:
         self.server = server
         self.timeout = timeout
         self._conn: smtplib.SMTP | None = None
+        self._announced: Envelope | None = None  # the envelope sent after the last content
         self._pid = os.getpid()
         self._lock = threading.Lock()
 
@@ -163,7 +165,7 @@ class SmtpTransport:
 
     def _connection(self) -> smtplib.SMTP:
         if self._pid != os.getpid():  # forked: the socket belongs to the parent
-            self._conn, self._pid = None, os.getpid()
+            self._conn, self._announced, self._pid = None, None, os.getpid()
         if self._conn is None:
             try:
                 self._conn = self._connect()
@@ -173,42 +175,75 @@ class SmtpTransport:
 
     def close(self) -> None:
         conn, self._conn = self._conn, None
-        if conn is not None:
-            try:
-                conn.quit()
-            except (smtplib.SMTPException, OSError):
-                conn.close()
+        announced, self._announced = self._announced, None
+        if conn is None:
+            return
+        if announced is not None:  # the server reads anything now as message content
+            conn.close()  # a session that ends inside DATA delivers nothing
+            return
+        try:
+            conn.quit()
+        except (smtplib.SMTPException, OSError):
+            conn.close()
 
-    def _send(self, envelope_from: str, to: str, data: bytes) -> None:
+    def _send(
+        self, envelope_from: str, to: str, data: bytes, then: Envelope | None = None
+    ) -> None:
         """send_raw, but a failure to open the session raises _ConnectFailed."""
         with self._lock:
             for attempt in (1, 2):
                 conn = self._connection()
+                announced, self._announced = self._announced, None
+                if announced is not None and announced != (envelope_from, to):
+                    self.close()  # it waits for another message's content: abandon that
+                    conn, announced = self._connection(), None
                 try:
-                    transact(conn, envelope_from, to, data)
-                    return
+                    reply = transact(
+                        conn, envelope_from, to, data, announced=announced is not None, then=then
+                    )
                 except (smtplib.SMTPServerDisconnected, ConnectionResetError, BrokenPipeError):
                     self._conn = None
                     if attempt == 2:
                         raise
+                    continue
                 except _ANSWERED:
                     raise  # the server answered this message and the session was reset: keep it
                 except (smtplib.SMTPException, OSError):
                     # The connection may be in any state: start the next send afresh.
                     self.close()
                     raise
+                if reply.announced:
+                    self._announced = then
+                if reply.code != 250:
+                    if not reply.announced:
+                        self._reset(conn)
+                    raise smtplib.SMTPDataError(reply.code, reply.message)
+                return
+
+    def _reset(self, conn: smtplib.SMTP) -> None:
+        try:
+            conn.rset()
+        except (smtplib.SMTPException, OSError):
+            self.close()
 
     def send_raw(
-        self, envelope_from: str, to: str, data: bytes, before: BeforeSend | None = None
+        self,
+        envelope_from: str,
+        to: str,
+        data: bytes,
+        before: BeforeSend | None = None,
+        then: Envelope | None = None,
     ) -> None:
         """Send one serialized message; reconnect once if the kept connection went stale.
 
         `before(server_key)` runs right before the message goes out (a rate limiter's wait).
+        `then`: the envelope of the message the caller sends next, pipelined after this one
+        (see `pipelining`); sending another next costs a new session.
         """
         if before is not None:
             before(self.server_key)
         try:
-            self._send(envelope_from, to, data)
+            self._send(envelope_from, to, data, then)
         except _ConnectFailed as failed:
             raise failed.error from None
 
@@ -227,51 +262,6 @@ def smtp_code(exc: BaseException) -> int | None:
 
 # Refusals of one message after which sendmail and `transact` have reset the session.
 _ANSWERED = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError)
-
-
-def _ascii(*values: str) -> bool:
-    return all(v.isascii() for v in values)
-
-
-def transact(conn: smtplib.SMTP, envelope_from: str, to: str, data: bytes) -> None:
-    """One message over an open session; with PIPELINING, MAIL, RCPT and DATA in one write.
-
-    RFC 2920 pipelining saves two round trips per message, and the message (CRLF line ends
-    already) is dot-stuffed with one bytes.replace instead of smtplib's two regex passes,
-    or not at all when it comes as SmtpData, stuffed already. Falls back to smtplib's
-    sendmail for servers without PIPELINING, international addresses, or data with bare
-    line feeds. Errors raise as smtplib's sendmail would.
-    """
-    ready = isinstance(data, SmtpData)
-    if (
-        not conn.does_esmtp
-        or not conn.has_extn("pipelining")
-        or not _ascii(envelope_from, to)
-        or not ready
-        and data.count(b"\n") != data.count(b"\r\n")
-    ):
-        conn.sendmail(envelope_from, [to], data.unstuffed() if isinstance(data, SmtpData) else data)
-        return
-    conn.send(f"MAIL FROM:<{envelope_from}>\r\nRCPT TO:<{to}>\r\nDATA\r\n".encode())
-    mail, rcpt, go = conn.getreply(), conn.getreply(), conn.getreply()
-    if go[0] == 354 and (mail[0] != 250 or rcpt[0] not in (250, 251)):
-        conn.send(b".\r\n")  # a server that accepted DATA anyway gets an empty message back
-        conn.getreply()
-    if mail[0] != 250:
-        conn.rset()
-        raise smtplib.SMTPSenderRefused(mail[0], mail[1], envelope_from)
-    if rcpt[0] not in (250, 251):
-        conn.rset()
-        raise smtplib.SMTPRecipientsRefused({to: rcpt})
-    if go[0] != 354:
-        conn.rset()
-        raise smtplib.SMTPDataError(*go)
-    body = data if ready else dot_stuff(data)
-    conn.send(body + b".\r\n" if body.endswith(b"\r\n") else body + b"\r\n.\r\n")
-    code, message = conn.getreply()
-    if code != 250:
-        conn.rset()
-        raise smtplib.SMTPDataError(code, message)
 
 
 class SmtpPool:
@@ -298,6 +288,7 @@ class SmtpPool:
         self._down_until: dict[str, float] = {}
         self._errors: dict[str, str] = {}  # repr of the last error, not its traceback
         self._rng = random.Random(seed)
+        self._next: SmtpTransport | None = None  # drawn ahead for the next message
         self._pid = os.getpid()
         self._lock = threading.Lock()
 
@@ -345,24 +336,41 @@ class SmtpPool:
         )
 
     def send_raw(
-        self, envelope_from: str, to: str, data: bytes, before: BeforeSend | None = None
+        self,
+        envelope_from: str,
+        to: str,
+        data: bytes,
+        before: BeforeSend | None = None,
+        then: Envelope | None = None,
     ) -> None:
-        """Send one message through a server chosen by weight, failing over while one is down."""
+        """Send one message through a server chosen by weight, failing over while one is down.
+
+        With `then`, the server for the next message is drawn now: when it is this one, the
+        next envelope is pipelined after this message (SmtpTransport.send_raw).
+        """
         tried: list[SmtpTransport] = []
-        transport: SmtpTransport | None = self.pick()
+        transport, self._next = self._next, None
+        if transport is None or transport.server_key in self.down():
+            transport = self.pick()
+        following = self._choose() if then is not None else None
         while transport is not None:
             if before is not None:
                 before(transport.server_key)
+            ahead = then if following is transport else None
             try:
-                transport._send(envelope_from, to, data)
+                transport._send(envelope_from, to, data, ahead)
             except _ConnectFailed as failed:
                 self._mark_down(transport, failed.error)
                 tried.append(transport)
-                transport = self._choose(exclude=tried)
+                transport, following = self._choose(exclude=tried), None
                 if transport is None:
                     raise failed.error from None
                 continue
+            except BaseException:
+                self._next = following  # refused, but the next envelope may have gone ahead
+                raise
             self.last_server = transport.server_key
+            self._next = following
             return
 
     def send(self, email: Email) -> None:

@@ -426,8 +426,14 @@ def send_batch(
             )
             if signer is not None:
                 data = signer.sign(data)
+            # The next message's envelope goes out with this one (RFC 2920), except where
+            # the loop may stop: its content follows only once this one is recorded.
+            ahead = n + 1 < len(claimed) and (n + 1) % CHECK_EVERY != 0
+            then = (verp_address(claimed[n + 1][0]), claimed[n + 1][2].email) if ahead else None
             try:
-                transport.send_raw(verp_address(delivery_id), subscriber.email, data, before=before)
+                transport.send_raw(
+                    verp_address(delivery_id), subscriber.email, data, before=before, then=then
+                )
             except (smtplib.SMTPException, OSError) as exc:
                 _record_failure(result, delivery_id, owner, attempts, exc)
                 continue
