@@ -40,7 +40,7 @@ from sqlalchemy import select, text
 
 from bench import seed
 from bench.database import ensure_database
-from bench.procs import Worker, cpu_seconds, machine_busy_seconds, peak_rss_kib
+from bench.procs import Worker, cpu_by_command, cpu_seconds, machine_busy_seconds, peak_rss_kib
 from bench.profiling import PySpy, cprofile_summary, py_spy_summary
 from bench.sink import Sink, start_sink
 from mailer import config as default_config
@@ -380,6 +380,7 @@ def end_to_end(
         watched[f"redis (pid {opts.redis_pid})"] = opts.redis_pid
     cpu_before = {label: cpu_seconds(pid) for label, pid in watched.items()}
     busy_before = machine_busy_seconds()
+    postgres_before = cpu_by_command("postgres")
     start = time.perf_counter()
     with app.app_context():
         batches = enqueue_batches(digest_id)
@@ -392,6 +393,10 @@ def end_to_end(
             break
     last = sink.last_at - start
     busy = machine_busy_seconds() - busy_before
+    postgres = cpu_by_command("postgres")
+    if postgres:  # the server's processes, the workers' backends among them
+        spent = sum(t - postgres_before.get(pid, 0.0) for pid, t in postgres.items())
+        report.add("CPU per message, PostgreSQL server", f"{spent / opts.n * 1e6:,.0f} µs")
     report.add("CPU per message, whole machine", f"{busy / opts.n * 1e6:,.0f} µs")
     for label, pid in watched.items():
         before, after = cpu_before[label], cpu_seconds(pid)

@@ -32,6 +32,19 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_by_command(command: str) -> dict[int, float]:
+    """CPU seconds so far of every live process whose command is `command` (e.g. postgres)."""
+    found: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == command:
+                    found[int(entry.name)] = cpu_seconds(int(entry.name)) or 0.0
+            except OSError:
+                continue
+    return found
+
+
 def machine_busy_seconds() -> float:
     """CPU seconds the whole machine spent not idle since boot (all cores, from /proc/stat)."""
     values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
