@@ -240,14 +240,20 @@ def _claim(digest_id: int, lo: int, hi: int, owner: str, now: datetime) -> int:
 
 
 def _skip_gone(digest: Digest, owner: str) -> int:
-    """Claimed rows whose subscriber left, was erased or suppressed since the fan-out: skipped."""
-    still = recipients_query(digest.list_id)
+    """Claimed rows whose subscriber left, was erased or suppressed since the fan-out: skipped.
+
+    Correlated, so each claimed row costs an index lookup: a NOT IN over the list's
+    recipients made PostgreSQL build the whole list (a million rows) in every batch.
+    """
+    still = recipients_query(digest.list_id).where(
+        Subscription.subscriber_id == Delivery.subscriber_id
+    )
     return _changed(
         update(Delivery)
         .where(
             Delivery.lease_owner == owner,
             Delivery.status == DeliveryStatus.sending,
-            or_(Delivery.subscriber_id.is_(None), Delivery.subscriber_id.not_in(still)),
+            or_(Delivery.subscriber_id.is_(None), ~still.exists()),
         )
         .values(status=DeliveryStatus.skipped, lease_owner=None, lease_expires_at=None)
         .execution_options(synchronize_session=False)
