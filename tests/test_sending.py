@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from mailer.digests import sending, service
 from mailer.extensions import db
@@ -444,3 +445,15 @@ def test_the_record_of_a_sent_message_commits_at_once_and_leaves_the_pool_as_it_
                 conn.execute(update(Delivery).values(attempts=9))
                 conn.rollback()
         assert set(db.session.scalars(select(Delivery.attempts))) == {0, 1}
+
+
+def test_the_database_refuses_a_second_delivery_of_a_digest_to_a_subscriber(app: Flask) -> None:
+    (reader,) = add_subscribers(app, 1)
+    digest_id = make_digest(app)
+    start(app, digest_id)
+    with app.app_context():
+        db.session.add(Delivery(digest_id=digest_id, subscriber_id=reader, status="pending"))
+        with pytest.raises(IntegrityError):
+            db.session.flush()
+        db.session.rollback()
+        assert sending.progress(digest_id).total == 1

@@ -186,9 +186,7 @@ class SmtpTransport:
         except (smtplib.SMTPException, OSError):
             conn.close()
 
-    def _send(
-        self, envelope_from: str, to: str, data: bytes, then: Envelope | None = None
-    ) -> None:
+    def _send(self, envelope_from: str, to: str, data: bytes, then: Envelope | None = None) -> None:
         """send_raw, but a failure to open the session raises _ConnectFailed."""
         with self._lock:
             for attempt in (1, 2):

@@ -63,6 +63,7 @@ logger = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=5)
 CHECK_EVERY = 50  # messages between looks at the digest's status (pause, cancel) and the lease
+CHECK_SECONDS = 0.5  # ...or seconds, at a low SEND_RATE: a pause stops sending within a second
 
 
 def _changed(statement: Executable) -> int:
@@ -116,15 +117,20 @@ def start(digest_id: int) -> int | None:
 
 
 def recipients_query(list_id: int) -> Select[Any]:
-    """Confirmed, unsuppressed subscribers of a list (ids), as one SELECT."""
-    return (
-        select(Subscription.subscriber_id)
-        .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
-        .where(
-            Subscription.list_id == list_id,
-            Subscription.status == SubscriptionStatus.confirmed,
-            ~exists().where(Suppression.address_hash == Subscriber.address_hash),
-        )
+    """Confirmed, unsuppressed subscribers of a list (ids), as one SELECT.
+
+    Subscribers are looked at only for the few suppressed addresses (through their
+    address_hash index), not joined to every subscription: on PostgreSQL that join was a
+    hash join of a million rows each, a quarter of a 1,000,000-row fan-out.
+    """
+    suppressed = exists().where(
+        Subscriber.id == Subscription.subscriber_id,
+        Suppression.address_hash == Subscriber.address_hash,
+    )
+    return select(Subscription.subscriber_id).where(
+        Subscription.list_id == list_id,
+        Subscription.status == SubscriptionStatus.confirmed,
+        ~suppressed,
     )
 
 
@@ -146,7 +152,7 @@ def fan_out(digest_id: int, list_id: int, now: datetime) -> int:
             literal(now, type_=Delivery.__table__.c.created_at.type),
         )
         .order_by(Subscription.subscriber_id)
-    )  # index-ordered inserts: measured faster
+    )  # index-ordered inserts: measured faster (PostgreSQL reads them off an index, unsorted)
     columns = ["digest_id", "subscriber_id", "status", "attempts", "created_at"]
     statement = insert(Delivery).from_select(
         columns,
@@ -157,16 +163,13 @@ def fan_out(digest_id: int, list_id: int, now: datetime) -> int:
             )
         ),
     )
-    db.session.execute(statement)
-    # psycopg reports no rowcount for INSERT ... SELECT: count the rows made at `now`.
-    return int(
-        db.session.scalar(
-            select(func.count())
-            .select_from(Delivery)
-            .where(Delivery.digest_id == digest_id, Delivery.created_at == now)
-        )
-        or 0
-    )
+    # SQLAlchemy drops the rowcount of an INSERT unless asked to keep it; kept, it is the
+    # driver's (psycopg: the server's "INSERT 0 n"), with no second pass over the rows.
+    result = db.session.execute(statement.execution_options(preserve_rowcount=True))
+    count = int(getattr(result, "rowcount", -1))
+    if count < 0:  # never 0 instead: start() would mark the digest sent
+        raise RuntimeError("the database driver reported no row count for the fan-out")
+    return count
 
 
 def batch_ranges(digest_id: int, size: int) -> list[tuple[int, int]]:
@@ -410,10 +413,13 @@ def send_batch(
     renewed = time.monotonic()
     claimed = list(_claimed(owner))
     db.session.commit()
+    check, checked = False, time.monotonic()
     with _recorder().open() as mark_sent:
         for n, (delivery_id, attempts, subscriber) in enumerate(claimed):
-            if n and n % CHECK_EVERY == 0 and not _still_sending(digest_id):
-                break  # paused or cancelled: the rest goes back to pending below
+            if check:
+                if not _still_sending(digest_id):
+                    break  # paused or cancelled: the rest goes back to pending below
+                checked = time.monotonic()
             if time.monotonic() - renewed > LEASE.total_seconds() / 3:
                 _renew(owner)  # a slow server or a low SEND_RATE must not let the lease lapse
                 renewed = time.monotonic()
@@ -434,7 +440,8 @@ def send_batch(
                 data = signer.sign(data)
             # The next message's envelope goes out with this one (RFC 2920), except where
             # the loop may stop: its content follows only once this one is recorded.
-            ahead = n + 1 < len(claimed) and (n + 1) % CHECK_EVERY != 0
+            check = (n + 1) % CHECK_EVERY == 0 or time.monotonic() - checked > CHECK_SECONDS
+            ahead = n + 1 < len(claimed) and not check
             then = (verp_address(claimed[n + 1][0]), claimed[n + 1][2].email) if ahead else None
             try:
                 transport.send_raw(

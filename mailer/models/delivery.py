@@ -24,8 +24,14 @@ class DeliveryStatus(enum.StrEnum):
 
 class Delivery(Base):
     __tablename__ = "delivery"
+    # Three indexes, each paid for on every row of a fan-out (about 0.4 s per index per
+    # 1,000,000 rows on PostgreSQL): the primary key (batch id ranges); (digest_id, status)
+    # for the per-digest queries (progress, batch_ranges, finish_if_done, reap, cancel) and
+    # the fan-out's "not yet delivered" check; and the uniqueness of digest × subscriber,
+    # subscriber first so that it also finds one subscriber's rows (erase) without an
+    # index of its own.
     __table_args__ = (
-        sa.UniqueConstraint("digest_id", "subscriber_id"),
+        sa.UniqueConstraint("subscriber_id", "digest_id"),
         sa.Index("ix_delivery_digest_status", "digest_id", "status"),
     )
 
@@ -36,7 +42,7 @@ class Delivery(Base):
     # a subscriber unlinks their rows (subscriptions.service.erase): the count of what was
     # sent stays, not who it went to.
     digest_id: Mapped[int] = mapped_column(sa.Integer)
-    subscriber_id: Mapped[int | None] = mapped_column(sa.Integer, index=True)
+    subscriber_id: Mapped[int | None] = mapped_column(sa.Integer)
     status: Mapped[DeliveryStatus] = mapped_column(
         enum_column(DeliveryStatus), default=DeliveryStatus.pending
     )
