@@ -15,8 +15,9 @@ Environment: BENCH_N (10000), BENCH_CONCURRENCY (4), BENCH_BATCH_SIZE (the app's
 DELIVERY_BATCH_SIZE), BENCH_DATABASE_URL (PostgreSQL; default SQLite in a temp dir),
 BENCH_VERIFY (1/0; default off), BENCH_NAIVE_N (300), BENCH_FANOUT_N
 (an extra fan-out-only measurement of that many recipients), BENCH_PROFILE (py-spy or
-cprofile; with BENCH_PROFILE_CPU=1, cProfile counts CPU time, not wall time), BENCH_DKIM (rsa or ed25519: sign with a generated key), BENCH_SQLITE_WAL (1: put
-the SQLite file in WAL mode), BENCH_SINK (aiosmtpd: the fallback sink even when smtp-sink is
+cprofile; with BENCH_PROFILE_CPU=1, cProfile counts CPU time, not wall time), BENCH_DKIM
+(rsa or ed25519: sign with a generated key), BENCH_SQLITE_WAL (1: put the SQLite file in
+WAL mode), BENCH_SINK (aiosmtpd: the fallback sink even when smtp-sink is
 installed), BENCH_KEEP (1: keep the temp dir), REDIS_URL (default: an embedded Redis).
 """
 
