@@ -9,17 +9,28 @@ they only ever sleep a duration that Redis computed.
 Guarantee: the reserved send times put at most `rate * w + burst` messages in any window of
 `w` seconds. Steady traffic sends one message every `1 / rate` seconds; `burst` is only
 reached after the bucket has been idle.
+
+Redis away (a restart, a failover): `wait` waits for it, up to PATIENCE, rather than let the
+message go unthrottled; see `SendRateLimiter.wait`.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 
 import redis
 from flask import Flask, current_app
 
+logger = logging.getLogger(__name__)
+
 KEY_PREFIX = "mailer:rate:"  # + the server key, e.g. "smtp.example.org:587"
+# Seconds `wait` keeps asking while Redis cannot be reached. Far below a third of the
+# delivery lease (sending.LEASE, 5 minutes, renewed every 100 s between messages), so a
+# batch waiting here never outlives its lease.
+PATIENCE = 60.0
+UNREACHABLE = (redis.ConnectionError, redis.TimeoutError)
 
 # KEYS[1] the bucket; ARGV[1] microseconds per token, ARGV[2] burst, ARGV[3] tokens wanted.
 # Stores the theoretical arrival time (TAT, µs): when the bucket would be empty again.
@@ -62,9 +73,16 @@ class Reservation:
 class SendRateLimiter:
     """At most `rate` messages per second per SMTP server, across all workers (GCRA in Redis)."""
 
-    def __init__(self, client: redis.Redis, rate: float, burst: int | None = None) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        rate: float,
+        burst: int | None = None,
+        patience: float = PATIENCE,
+    ) -> None:
         self.client = client
         self.rate = float(rate)
+        self.patience = patience
         self.burst = default_burst(self.rate) if burst is None else int(burst)
         if self.burst < 1:
             raise ValueError("burst must be at least 1")
@@ -93,8 +111,29 @@ class SendRateLimiter:
         return self.reserve(server_key, n).wait
 
     def wait(self, server_key: str, n: int = 1) -> None:
-        """Reserve `n` tokens and sleep until they may be sent."""
-        delay = self.acquire(server_key, n)
+        """Reserve `n` tokens and sleep until they may be sent; wait out a Redis restart.
+
+        While Redis cannot be reached, ask again (every second at most) for up to `patience`
+        seconds, then raise. Sending on without a reservation is not the fallback: SEND_RATE
+        keeps us within the SMTP server's limits, and every worker sending at will while
+        Redis is away would pass them many times over (4xx replies, a throttled or blocked
+        account). So a restart of a few seconds pauses sending; a longer outage stops the
+        batch (send_batch lets the error through) and its rows keep their lease until the
+        reaper hands them out again: no attempt counted, no one failed, no one sent twice.
+        """
+        deadline = time.monotonic() + self.patience
+        pause = 0.05
+        while True:
+            try:
+                delay = self.acquire(server_key, n)
+                break
+            except UNREACHABLE as exc:
+                if time.monotonic() + pause > deadline:
+                    raise
+                if pause == 0.05:
+                    logger.warning("send rate limiter: Redis unreachable, waiting: %s", exc)
+                time.sleep(pause)
+                pause = min(1.0, pause * 2)
         if delay > 0:
             time.sleep(delay)
 

@@ -152,6 +152,34 @@ def test_rate_zero_never_calls_redis() -> None:
     dead.close()
 
 
+def test_wait_rides_out_a_redis_restart_and_gives_up_after_its_patience(
+    client: redis_lib.Redis, key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    limiter = SendRateLimiter(client, rate=100, patience=5)
+    acquire, calls = limiter.acquire, []
+
+    def restarting(server_key: str, n: int = 1) -> float:
+        calls.append(time.monotonic())
+        if len(calls) <= 3:
+            raise redis_lib.ConnectionError("Connection refused")
+        return acquire(server_key, n)
+
+    monkeypatch.setattr(limiter, "acquire", restarting)
+    limiter.wait(key)  # Redis back after three tries: the message goes, with a reservation
+    assert len(calls) == 4 and client.exists(KEY_PREFIX + key)
+    assert calls[-1] - calls[0] < 1.0  # asked again soon, not after the whole patience
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    dead = redis_lib.Redis(port=port, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0))
+    started = time.monotonic()
+    with pytest.raises(redis_lib.ConnectionError):  # never unthrottled
+        SendRateLimiter(dead, rate=10, patience=0.5).wait("smtp:25")
+    assert 0.2 <= time.monotonic() - started < 2.0
+    dead.close()
+
+
 def test_servers_have_separate_buckets(client: redis_lib.Redis, key: str) -> None:
     limiter = SendRateLimiter(client, rate=10, burst=1)
     assert limiter.acquire(key + "-a") == 0.0
