@@ -210,10 +210,12 @@ def start_digest(digest_id: int) -> None:
 )
 def send_digest_batch(self: Task, digest_id: int, lo: int, hi: int) -> None:
     """Send one range of a digest's deliveries; deferred ones come back after their back-off."""
-    result = sending.send_batch(digest_id, lo, hi)
-    if result.retry_in is not None:
+    sending.send_batch(digest_id, lo, hi)
+    # The range's earliest deferred row, of this run or an earlier one (see next_retry_in).
+    retry_in = sending.next_retry_in(digest_id, lo, hi)
+    if retry_in is not None:
         # Below the broker's visibility timeout (an hour): see DELIVERY_RETRY_BASE.
-        send_digest_batch.apply_async((digest_id, lo, hi), countdown=min(result.retry_in, 3000))
+        send_digest_batch.apply_async((digest_id, lo, hi), countdown=min(retry_in, 3000))
 
 
 @shared_task(name="mailer.reap_deliveries")

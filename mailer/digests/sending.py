@@ -531,6 +531,28 @@ def finish_if_done(digest_id: int) -> bool:
     return bool(done)
 
 
+def next_retry_in(digest_id: int, lo: int, hi: int) -> float | None:
+    """Seconds until the range's next deferred delivery is due; None if none, or not sending.
+
+    Of every deferred row of the range, not only those of the last run: a row deferred near
+    the end of one run may not be due yet when the next one claims, and must not be left
+    for the reaper.
+    """
+    due = db.session.scalar(
+        select(func.min(Delivery.next_attempt_at)).where(
+            Delivery.digest_id == digest_id,
+            Delivery.id.between(lo, hi),
+            Delivery.status == DeliveryStatus.pending,
+            Delivery.next_attempt_at.is_not(None),
+        )
+    )
+    sending = _status(digest_id) == DigestStatus.sending
+    db.session.commit()
+    if due is None or not sending:
+        return None
+    return max(0.0, (due - utcnow()).total_seconds())
+
+
 # --- control ----------------------------------------------------------------------------------
 
 

@@ -1,0 +1,179 @@
+"""A real worker at a real send rate: pause, resume and cancel mid-send; an SMTP server in trouble.
+
+Each test starts a worker of its own (SEND_RATE 40, DELIVERY_RETRY_BASE 0.5 s) on a Redis
+database of its own, so retries a test leaves scheduled cannot reach the next one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+
+from mailer import create_app
+from mailer.digests import sending
+from mailer.extensions import db
+from mailer.models import Delivery, Digest, DigestStatus
+from mailer.tasks import enqueue_batches
+from tests.conftest import SmtpServer, base_config, clear_redis, dispose, redis_db, reset_database
+from tests.integration.conftest import Worker
+from tests.integration.test_digest_flow import seed
+from tests.integration.test_send_rate import _new_digest
+
+TOTAL = 200
+# 40 messages a second shared by the worker's two processes: each sends about 20 a second,
+# so a batch checks the digest's status (every sending.CHECK_EVERY messages) less often
+# than once a second unless it also checks by the clock.
+RATE = 40
+BATCH = 60
+RETRY_BASE = 0.5  # seconds: the first retry comes 0.25 to 0.5 s after a 4xx
+
+
+@pytest.fixture
+def faulty(
+    database_url: str,
+    redis_base_url: str,
+    smtp_server: SmtpServer,
+    celery_worker: Worker,
+    tmp_path: Path,
+) -> Iterator[tuple[Flask, Worker]]:
+    redis_url = redis_db(redis_base_url, 7)
+    clear_redis(redis_url)
+    smtp_server.clear()
+    settings = {"SEND_RATE": float(RATE), "DELIVERY_BATCH_SIZE": BATCH}
+    settings["DELIVERY_RETRY_BASE"] = RETRY_BASE
+    app = create_app({**base_config(database_url, redis_url, smtp_server.url), **settings})
+    reset_database(app)
+    env = dict(celery_worker.env, REDIS_URL=redis_url, **{k: str(v) for k, v in settings.items()})
+    worker = Worker(env, tmp_path / "worker.log")
+    try:
+        yield app, worker
+    finally:
+        worker.stop()
+        smtp_server.clear()
+        dispose(app)
+
+
+def send(app: Flask, total: int) -> int:
+    """Start a digest to `total` subscribers and queue its batches; its id."""
+    with app.app_context():
+        assert sending.start(_new_digest()) == total
+        db.session.commit()
+        digest_id = db.session.scalar(select(Digest.id))
+        assert digest_id is not None
+        enqueue_batches(digest_id)
+        return digest_id
+
+
+def control(app: Flask, digest_id: int, action: str) -> float:
+    """`mailer digest <action> <id>`, as an editor would; when it was done (time.time())."""
+    result = app.test_cli_runner().invoke(args=["digest", action, str(digest_id)])
+    assert result.exit_code == 0, result.output
+    return time.time()
+
+
+def settled(app: Flask, digest_id: int, timeout: float = 5) -> sending.Progress:
+    """The digest's progress once no batch holds a row any more."""
+    deadline = time.monotonic() + timeout
+    with app.app_context():
+        while (p := sending.progress(digest_id)).sending:
+            assert time.monotonic() < deadline, p
+            db.session.rollback()
+            time.sleep(0.1)
+        return p
+
+
+def wait_until_sent(app: Flask, digest_id: int, worker: Worker, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    with app.app_context():
+        while db.session.scalar(select(Digest.status)) != DigestStatus.sent:
+            assert time.monotonic() < deadline, (
+                f"{sending.progress(digest_id)}\n{worker.output()[-3000:]}"
+            )
+            db.session.rollback()
+            time.sleep(0.1)
+
+
+def assert_stopped_within_a_second(smtp_server: SmtpServer, since: float, total: int) -> int:
+    """Nothing reached the server later than a second after `since`; how many did before."""
+    time.sleep(2.0)
+    received = smtp_server.received
+    late = sorted(round(r.at - since, 2) for r in received if r.at > since + 1.0)
+    assert not late, f"{len(late)} messages came later than a second after: {late[:5]}..."
+    assert 0 < len(received) < total, "the send was not stopped midway"
+    return len(received)
+
+
+def test_pause_stops_new_messages_within_a_second_and_resume_sends_the_rest(
+    faulty: tuple[Flask, Worker], smtp_server: SmtpServer
+) -> None:
+    app, worker = faulty
+    seed(app, TOTAL)
+    worker.start()
+    digest_id = send(app, TOTAL)
+    smtp_server.wait_for(TOTAL // 5)
+    paused_at = control(app, digest_id, "pause")
+    before = assert_stopped_within_a_second(smtp_server, paused_at, TOTAL)
+    p = settled(app, digest_id)
+    assert (p.sent, p.pending, p.failed) == (before, TOTAL - before, 0)  # all given back
+
+    control(app, digest_id, "resume")
+    wait_until_sent(app, digest_id, worker)
+    time.sleep(0.3)  # anything extra would have arrived by now
+    counts = Counter(r.rcpt_tos[0] for r in smtp_server.received)
+    assert counts == Counter({f"reader{i}@example.org": 1 for i in range(TOTAL)})
+    assert settled(app, digest_id).sent == TOTAL
+
+
+def test_cancel_stops_new_messages_within_a_second_and_skips_the_rest(
+    faulty: tuple[Flask, Worker], smtp_server: SmtpServer
+) -> None:
+    app, worker = faulty
+    seed(app, TOTAL)
+    worker.start()
+    digest_id = send(app, TOTAL)
+    smtp_server.wait_for(TOTAL // 5)
+    cancelled_at = control(app, digest_id, "cancel")
+    before = assert_stopped_within_a_second(smtp_server, cancelled_at, TOTAL)
+    p = settled(app, digest_id)
+    assert (p.sent, p.skipped, p.failed, p.pending) == (before, TOTAL - before, 0, 0)
+    with app.app_context():
+        assert db.session.scalar(select(Digest.status)) == DigestStatus.cancelled
+    counts = Counter(r.rcpt_tos[0] for r in smtp_server.received)
+    assert max(counts.values()) == 1
+
+
+def test_an_smtp_server_answering_4xx_for_a_while_then_recovering_delivers_all(
+    faulty: tuple[Flask, Worker], smtp_server: SmtpServer
+) -> None:
+    app, worker = faulty
+    total = 60
+    seed(app, total)
+    worker.start()
+    refused: list[str] = []
+
+    def busy(envelope: object) -> str | None:
+        # Busy for the first pass (1.5 s): every recipient is refused once, then delivered.
+        rcpt = envelope.rcpt_tos[0]  # type: ignore[attr-defined]
+        if len(refused) >= total:
+            return None
+        refused.append(rcpt)
+        odd = int(rcpt.removeprefix("reader").split("@")[0]) % 2
+        return "421 4.7.0 Too many connections, try later" if odd else "451 4.3.0 Try later"
+
+    smtp_server.handler.reply = busy
+    digest_id = send(app, total)
+    wait_until_sent(app, digest_id, worker)
+    time.sleep(0.3)  # anything extra would have arrived by now
+    counts = Counter(r.rcpt_tos[0] for r in smtp_server.received)
+    assert counts == Counter({f"reader{i}@example.org": 1 for i in range(total)})
+    p = settled(app, digest_id)
+    assert (p.sent, p.failed) == (total, 0)
+    with app.app_context():
+        assert set(db.session.scalars(select(Delivery.attempts))) == {2}  # refused, then sent
+    assert sorted(refused) == sorted(counts)
