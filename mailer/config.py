@@ -68,6 +68,8 @@ SEND_RATE = 0.0  # messages per second per SMTP server; 0 means unlimited
 DELIVERY_BATCH_SIZE = 500  # deliveries per bulk task
 DELIVERY_MAX_ATTEMPTS = 6  # SMTP 4xx or connection errors: tries before a delivery fails
 DELIVERY_RETRY_BASE = 30.0  # seconds; exponential back-off with jitter from here
+# PostgreSQL: wait for each sent message's record to reach the disk (see digests/record.py).
+DELIVERY_SYNC_COMMIT = True
 # Envelope sender of digests (VERP): <local>+<delivery>.<sig>@<domain>; default from MAIL_FROM.
 BOUNCE_DOMAIN: str | None = None
 BOUNCE_LOCAL_PART: str | None = None
@@ -127,6 +129,7 @@ ENV_SETTINGS: dict[str, str] = {
     "DELIVERY_BATCH_SIZE": "int",
     "DELIVERY_MAX_ATTEMPTS": "int",
     "DELIVERY_RETRY_BASE": "float",
+    "DELIVERY_SYNC_COMMIT": "bool",
     "BOUNCE_DOMAIN": "str",
     "BOUNCE_LOCAL_PART": "str",
     "BOUNCE_MAX_BYTES": "int",

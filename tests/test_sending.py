@@ -10,7 +10,7 @@ from flask import Flask
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from mailer.digests import sending, service
+from mailer.digests import record, sending, service
 from mailer.extensions import db
 from mailer.models import (
     Article,
@@ -430,7 +430,7 @@ def test_the_record_of_a_sent_message_commits_at_once_and_leaves_the_pool_as_it_
         first, second = db.session.scalars(select(Delivery.id).order_by(Delivery.id)).all()
         db.session.execute(update(Delivery).values(status="sending", lease_owner="me"))
         db.session.commit()
-        with sending._recorder().open() as mark_sent:
+        with record.recorder().open() as mark_sent:
             mark_sent(first, "me", 1)
             mark_sent(second, "someone else", 1)  # a lease we no longer hold: not recorded
             # Committed already: another connection sees it while the batch goes on.
@@ -457,3 +457,27 @@ def test_the_database_refuses_a_second_delivery_of_a_digest_to_a_subscriber(app:
             db.session.flush()
         db.session.rollback()
         assert sending.progress(digest_id).total == 1
+
+
+def test_records_may_skip_waiting_for_the_disk_and_the_pool_gets_the_setting_back(
+    app: Flask,
+) -> None:
+    add_subscribers(app, 1)
+    digest_id = make_digest(app)
+    start(app, digest_id)
+    with app.app_context():
+        (delivery_id,) = db.session.scalars(select(Delivery.id)).all()
+        db.session.execute(update(Delivery).values(status="sending", lease_owner="me"))
+        db.session.commit()
+        postgres = db.engine.dialect.name == "postgresql"
+        setting = "SHOW synchronous_commit" if postgres else "PRAGMA synchronous"
+        with record.recorder().open(sync=False) as mark_sent:
+            relaxed = mark_sent.cursor.execute(setting).fetchone()[0]
+            mark_sent(delivery_id, "me", 1)
+        with db.engine.connect() as other:  # committed, and visible to everyone
+            assert other.scalar(select(Delivery.status)) == DeliveryStatus.sent
+        # PostgreSQL: off for the records only; SQLite keeps its WAL setting (1 = NORMAL).
+        assert relaxed == ("off" if postgres else 1)
+        for _ in range(3):
+            with db.engine.connect() as conn:
+                assert conn.exec_driver_sql(setting).scalar() == ("on" if postgres else 1)

@@ -17,14 +17,12 @@ import smtplib
 import socket
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from flask import current_app
 from sqlalchemy import (
-    Engine,
     Executable,
     Select,
     and_,
@@ -42,6 +40,7 @@ from mailer.delivery.message import sender_domain
 from mailer.delivery.smtp import smtp_code
 from mailer.delivery.template import MessageTemplate
 from mailer.digests.content import SLOT, list_id, recipient_slots, render_digest
+from mailer.digests.record import recorder
 from mailer.emails import get_transport
 from mailer.extensions import db
 from mailer.models import (
@@ -297,65 +296,6 @@ def _set(delivery_id: int, owner: str, **values: object) -> None:
     db.session.commit()
 
 
-class _Recorder:
-    """Records accepted messages `sent`, one autocommitted single-row UPDATE each.
-
-    The per-message record is the hot path: through the DBAPI connection directly, with the
-    statement written once, it costs the database's own work and little more (SQLAlchemy's
-    execute and a separate COMMIT cost more than the UPDATE; measured with `make bench`,
-    BENCH_PROFILE=cprofile). A single statement in autocommit mode is its own transaction,
-    as durable as BEGIN, UPDATE, COMMIT and one round trip shorter on PostgreSQL.
-    """
-
-    def __init__(self, engine: Engine) -> None:
-        mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
-        table = Delivery.__tablename__
-        self.sql = (
-            f"UPDATE {table} SET status = '{DeliveryStatus.sent.value}', sent_at = {mark}, "
-            f"attempts = {mark}, lease_owner = NULL, lease_expires_at = NULL "
-            f"WHERE id = {mark} AND lease_owner = {mark}"
-        )
-        sent_at = Delivery.__table__.c.sent_at.type.bind_processor(engine.dialect)
-        self.to_db: Callable[[datetime], object] = sent_at or (lambda value: value)
-        self.engine = engine
-
-    @contextmanager
-    def open(self) -> Iterator[Callable[[int, str, int], None]]:
-        """A function that records one delivery, on a pooled connection in autocommit mode."""
-        pooled = self.engine.raw_connection()
-        dbapi: Any = pooled.driver_connection
-        sqlite = type(dbapi).__module__ == "sqlite3"
-        mode = "isolation_level" if sqlite else "autocommit"
-        before = getattr(dbapi, mode)
-        # sqlite3: no implicit BEGIN, so each statement commits; psycopg: autocommit.
-        setattr(dbapi, mode, None if sqlite else True)
-        cursor = dbapi.cursor()
-        sql, to_db = self.sql, self.to_db
-
-        def record(delivery_id: int, owner: str, attempts: int) -> None:
-            cursor.execute(sql, (to_db(utcnow()), attempts, delivery_id, owner))
-
-        try:
-            yield record
-        finally:
-            try:
-                cursor.close()
-                setattr(dbapi, mode, before)
-            except Exception:  # the connection broke (the database went away): drop it
-                pooled.invalidate()
-            pooled.close()  # back to the pool, as the pool found it
-
-
-_recorders: dict[Engine, _Recorder] = {}
-
-
-def _recorder() -> _Recorder:
-    engine = db.engine
-    if engine not in _recorders:
-        _recorders[engine] = _Recorder(engine)
-    return _recorders[engine]
-
-
 def _still_sending(digest_id: int) -> bool:
     """Whether the digest is still sending; ends the read so the next one sees new commits."""
     sending = _status(digest_id) == DigestStatus.sending
@@ -414,7 +354,7 @@ def send_batch(
     claimed = list(_claimed(owner))
     db.session.commit()
     check, checked = False, time.monotonic()
-    with _recorder().open() as mark_sent:
+    with recorder().open(sync=bool(cfg["DELIVERY_SYNC_COMMIT"])) as mark_sent:
         for n, (delivery_id, attempts, subscriber) in enumerate(claimed):
             if check:
                 if not _still_sending(digest_id):
