@@ -16,9 +16,10 @@ DELIVERY_BATCH_SIZE), BENCH_DATABASE_URL (PostgreSQL; default SQLite in a temp d
 BENCH_VERIFY (1/0; default off), BENCH_NAIVE_N (300), BENCH_FANOUT_N
 (an extra fan-out-only measurement of that many recipients), BENCH_PROFILE (py-spy or
 cprofile; with BENCH_PROFILE_CPU=1, cProfile counts CPU time, not wall time), BENCH_DKIM
-(rsa or ed25519: sign with a generated key), BENCH_SQLITE_WAL (1: put the SQLite file in
-WAL mode), BENCH_SINK (aiosmtpd: the fallback sink even when smtp-sink is
-installed), BENCH_KEEP (1: keep the temp dir), REDIS_URL (default: an embedded Redis).
+(rsa or ed25519: sign with a generated key), BENCH_SYNC_COMMIT (0: DELIVERY_SYNC_COMMIT=off),
+BENCH_SQLITE_WAL (1: put the SQLite file in WAL mode), BENCH_SINK (aiosmtpd: the fallback
+sink even when smtp-sink is installed), BENCH_KEEP (1: keep the temp dir), REDIS_URL
+(default: an embedded Redis).
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ class Options:
     profile: str
     dkim: str
     sqlite_wal: bool
+    sync_commit: bool
     keep: bool
     redis_pid: int = 0  # the embedded Redis the benchmark started, for its CPU time
 
@@ -95,6 +97,7 @@ class Options:
             profile=os.environ.get("BENCH_PROFILE", "").strip().lower(),
             dkim=os.environ.get("BENCH_DKIM", "").strip().lower(),
             sqlite_wal=env_flag("BENCH_SQLITE_WAL", False),
+            sync_commit=env_flag("BENCH_SYNC_COMMIT", True),
             keep=env_flag("BENCH_KEEP", False),
         )
 
@@ -154,6 +157,7 @@ def main() -> int:
             "BASE_URL": "https://news.example.org",
             "MAIL_FROM": "Weekly updates <newsletter@news.example.org>",
             "DELIVERY_BATCH_SIZE": opts.batch_size,
+            "DELIVERY_SYNC_COMMIT": opts.sync_commit,
             "RATELIMIT_ENABLED": False,
             **dkim_settings(opts.dkim, workdir),
         }
@@ -223,6 +227,9 @@ def run(
         report.add("messages (N)", f"{opts.n:,}")
         report.add("code", code_version())
         report.add("database", describe_database())
+        if db.engine.dialect.name == "postgresql":
+            commit = "synchronous" if opts.sync_commit else "off (DELIVERY_SYNC_COMMIT=off)"
+            report.add("record commit", commit)
         report.add("concurrency / batch size", f"{opts.concurrency} / {opts.batch_size}")
         report.add("DKIM", {"rsa": "rsa-sha256, 2048 bits", "": "off"}.get(opts.dkim, opts.dkim))
         report.add("seeding (not timed)", f"{seconds:.1f} s")
