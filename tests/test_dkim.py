@@ -97,7 +97,9 @@ def test_signed_message_verifies_and_covers_the_list_headers(
     assert signed.startswith(b"DKIM-Signature: ") and signed.endswith(raw)
     assert dkim.verify(signed, dnsfunc=dnsfunc)
     tags = signature_tags(signed)
-    assert tags["c"] == "relaxed/relaxed" and tags["d"] == DOMAIN and tags["s"] == SELECTOR
+    # Body "simple", as Amazon SES signs: half the cost of "relaxed" on a 40 KB digest, and
+    # our bodies (quoted-printable, CRLF, no trailing blanks) are the same either way.
+    assert tags["c"] == "relaxed/simple" and tags["d"] == DOMAIN and tags["s"] == SELECTOR
     assert tags["a"] == ("rsa-sha256" if make_key is rsa_key else "ed25519-sha256")
     signed_headers = tags["h"].split(":")
     for name in ("from", "to", "subject", "date", "message-id", "list-id", "list-unsubscribe"):
@@ -117,8 +119,10 @@ def test_tampering_breaks_the_signature() -> None:
     assert added != signed and not dkim.verify(added, dnsfunc=dnsfunc)
     body = signed.replace(b"A line of the digest.", b"A line of the digest!", 1)
     assert not dkim.verify(body, dnsfunc=dnsfunc)
-    # relaxed/relaxed: re-folding and trailing blanks on the way do not break it
+    # relaxed headers: trailing blanks on the way do not break it; nor do empty lines that a
+    # relay adds at the end of the body (simple body canonicalization drops them)
     assert dkim.verify(signed.replace(b"\r\n\r\n", b"  \r\n\r\n", 1), dnsfunc=dnsfunc)
+    assert dkim.verify(signed + b"\r\n\r\n", dnsfunc=dnsfunc)
 
 
 def test_key_file_and_bad_keys(tmp_path: Path) -> None:
