@@ -93,6 +93,8 @@ FEEDS: list[str] = []  # env: URLs separated by whitespace or commas
 FEED_TIMEOUT = 20.0  # seconds for fetching one feed
 FEED_MAX_BYTES = 10 * 1024 * 1024  # larger feeds are refused
 FEED_MAX_ENTRIES = 1000  # feeds with more entries are refused, nothing imported
+# Fetch feeds from loopback and private networks too (off: an editor cannot reach Redis etc.)
+FEED_PRIVATE_ADDRESSES = False
 
 DKIM_SELECTOR: str | None = None
 DKIM_DOMAIN: str | None = None
@@ -144,6 +146,7 @@ ENV_SETTINGS: dict[str, str] = {
     "FEED_TIMEOUT": "float",
     "FEED_MAX_BYTES": "int",
     "FEED_MAX_ENTRIES": "int",
+    "FEED_PRIVATE_ADDRESSES": "bool",
     "DKIM_SELECTOR": "str",
     "DKIM_DOMAIN": "str",
     "DKIM_PRIVATE_KEY_PATH": "str",

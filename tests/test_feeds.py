@@ -74,6 +74,16 @@ class FeedServer(ThreadingHTTPServer):
     block_on_close = False
 
 
+# The test feed server is on loopback, which the importer refuses by default (see
+# test_a_feed_on_a_private_address_is_refused_by_default).
+LOOPBACK_ALLOWED = {"FEED_PRIVATE_ADDRESSES": True}
+
+
+@pytest.fixture
+def config_overrides() -> dict[str, Any]:
+    return LOOPBACK_ALLOWED
+
+
 @pytest.fixture(scope="module")
 def feed_server() -> Iterator[str]:
     """A real HTTP server on loopback; yields its base URL."""
@@ -394,10 +404,34 @@ def test_url_oversize_is_refused(app: Flask, feed_server: str, route: str) -> No
         assert count() == 0
 
 
+class TestPrivateAddresses:
+    @pytest.fixture
+    def config_overrides(self) -> dict[str, Any]:
+        return {}  # the default: FEED_PRIVATE_ADDRESSES off
+
+    @pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+    def test_a_feed_on_a_private_address_is_refused_by_default(
+        self, app: Flask, feed_server: str, host: str
+    ) -> None:
+        url = feed_server.replace("127.0.0.1", host) + "/feeds/rss.xml"
+        with app.app_context():
+            with pytest.raises(FeedError, match="private or local network address"):
+                import_feed(url)
+            assert count() == 0
+
+    def test_the_address_check_covers_the_private_ranges(self) -> None:
+        from mailer.articles.fetch import _public
+
+        for address in ("10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "::1"):
+            assert not _public(address), address
+        assert not _public("::ffff:127.0.0.1") and not _public("100.64.0.1")
+        assert _public("93.184.216.34") and _public("2606:4700::1111")
+
+
 class TestTimeout:
     @pytest.fixture
     def config_overrides(self) -> dict[str, Any]:
-        return {"FEED_TIMEOUT": 0.3}
+        return {**LOOPBACK_ALLOWED, "FEED_TIMEOUT": 0.3}
 
     def test_slow_server_times_out(self, app: Flask, feed_server: str) -> None:
         with app.app_context():
@@ -436,11 +470,12 @@ class TestPollFeeds:
     @pytest.fixture
     def config_overrides(self, feed_server: str) -> dict[str, Any]:
         return {
+            **LOOPBACK_ALLOWED,
             "FEEDS": [
                 f"{feed_server}/feeds/rss.xml",
                 f"{feed_server}/feeds/missing.xml",
                 f"{feed_server}/feeds/atom.xml",
-            ]
+            ],
         }
 
     def test_polls_each_feed_and_goes_past_a_broken_one(

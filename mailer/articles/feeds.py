@@ -64,7 +64,9 @@ def import_feed(source: str, *, progress: Progress | None = None) -> ImportRepor
     """
     config = current_app.config
     max_bytes, max_entries = int(config["FEED_MAX_BYTES"]), int(config["FEED_MAX_ENTRIES"])
-    data = read_source(source, float(config["FEED_TIMEOUT"]), max_bytes)
+    data = read_source(
+        source, float(config["FEED_TIMEOUT"]), max_bytes, bool(config["FEED_PRIVATE_ADDRESSES"])
+    )
     label, base = (f"The document at {source}", source) if is_url(source) else ("The file", "")
     if len(_ENTRY_TAG.findall(data)) > max_entries:
         raise _too_many(max_entries)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import http.client
 import io
+import ipaddress
+import socket
 import time
 import urllib.error
 import urllib.request
+from typing import Any
 from urllib.parse import urlsplit
 
 CHUNK = 64 * 1024
@@ -21,11 +24,65 @@ def is_url(source: str) -> bool:
     return urlsplit(source).scheme.lower() in ("http", "https")
 
 
-def read_source(source: str, timeout: float, max_bytes: int) -> bytes:
-    """The bytes at an http(s) URL or in a file; FeedError past `max_bytes` or `timeout`."""
+def read_source(
+    source: str, timeout: float, max_bytes: int, private_addresses: bool = False
+) -> bytes:
+    """The bytes at an http(s) URL or in a file; FeedError past `max_bytes` or `timeout`.
+
+    A URL whose host is on a loopback, private, link-local or otherwise non-public address
+    is refused unless `private_addresses` (FEED_PRIVATE_ADDRESSES): an editor's import must
+    not reach the services next to mailer (Redis, the database, cloud metadata). The
+    address checked is the one connected to, on every redirect, so DNS cannot switch it
+    after the check.
+    """
     if is_url(source):
-        return _fetch(source, timeout, max_bytes)
+        return _fetch(source, timeout, max_bytes, private_addresses)
     return _read_file(source, max_bytes)
+
+
+class PrivateAddress(OSError):
+    """The feed's host is on a non-public network address."""
+
+    def __str__(self) -> str:
+        return (
+            "its host is on a private or local network address, which mailer does not fetch "
+            "from (FEED_PRIVATE_ADDRESSES=on allows it)"
+        )
+
+
+def _public(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global
+
+
+def _check_peer(sock: socket.socket | None) -> None:
+    if sock is None or not _public(sock.getpeername()[0]):
+        raise PrivateAddress()
+
+
+class _PublicHTTPConnection(http.client.HTTPConnection):
+    def connect(self) -> None:
+        super().connect()
+        _check_peer(self.sock)
+
+
+class _PublicHTTPSConnection(http.client.HTTPSConnection):
+    def connect(self) -> None:
+        super().connect()  # TLS is set up before the check; no request has gone out yet
+        _check_peer(self.sock)
+
+
+class _PublicHTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_PublicHTTPConnection, req)
+
+
+class _PublicHTTPSHandler(urllib.request.HTTPSHandler):
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        options: dict[str, Any] = {"context": getattr(self, "_context", None)}
+        return self.do_open(_PublicHTTPSConnection, req, **options)
 
 
 def _size(n: int) -> str:
@@ -57,14 +114,20 @@ def _read_file(path: str, max_bytes: int) -> bytes:
         raise FeedError(f"Cannot read {path}: {exc.strerror or exc}.") from exc
 
 
-def _opener() -> urllib.request.OpenerDirector:
-    """http and https only (no file:, ftp: or data:, also not through a redirect)."""
+def _opener(private_addresses: bool) -> urllib.request.OpenerDirector:
+    """http and https only (no file:, ftp: or data:, also not through a redirect).
+
+    No proxy from the environment: the address check needs the real peer. A site that
+    must go through a proxy to reach feeds sets FEED_PRIVATE_ADDRESSES and lets the
+    proxy keep the private networks out.
+    """
     opener = urllib.request.OpenerDirector()
+    guarded = not private_addresses
     for handler in (
-        urllib.request.ProxyHandler(),
+        urllib.request.ProxyHandler({} if guarded else None),
         urllib.request.UnknownHandler(),
-        urllib.request.HTTPHandler(),
-        urllib.request.HTTPSHandler(),
+        _PublicHTTPHandler() if guarded else urllib.request.HTTPHandler(),
+        _PublicHTTPSHandler() if guarded else urllib.request.HTTPSHandler(),
         urllib.request.HTTPDefaultErrorHandler(),
         urllib.request.HTTPRedirectHandler(),
         urllib.request.HTTPErrorProcessor(),
@@ -73,7 +136,7 @@ def _opener() -> urllib.request.OpenerDirector:
     return opener
 
 
-def _fetch(url: str, timeout: float, max_bytes: int) -> bytes:
+def _fetch(url: str, timeout: float, max_bytes: int, private_addresses: bool) -> bytes:
     request = urllib.request.Request(
         url,
         headers={
@@ -83,7 +146,7 @@ def _fetch(url: str, timeout: float, max_bytes: int) -> bytes:
     )
     deadline = time.monotonic() + timeout
     try:
-        with _opener().open(request, timeout=timeout) as response:
+        with _opener(private_addresses).open(request, timeout=timeout) as response:
             length = response.headers.get("Content-Length", "")
             if length.isdigit() and int(length) > max_bytes:
                 raise FeedError(f"The feed is larger than {_size(max_bytes)}.")
