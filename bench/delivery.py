@@ -2,7 +2,7 @@
 
 Real worker processes (`celery -A worker worker -Q bulk,celery,mail`), a real Redis and a
 real SMTP server on loopback (Postfix's smtp-sink; `scripts/ensure-smtp-sink.sh`). Times the
-fan-out (`sending.start`), then end to end from `enqueue_batches` to the last message the
+fan-out (`outbox.start`), then end to end from `enqueue_batches` to the last message the
 sink accepted, next to a naive baseline (full Jinja render and a new SMTP connection per
 message). Exits non-zero when the sink did not get exactly N messages or, when verifying,
 when any recipient did not get exactly one. Run: `make bench`.
@@ -49,7 +49,7 @@ from mailer import config as default_config
 from mailer import create_app
 from mailer.delivery import Email
 from mailer.dev.runner import free_port, start_redis
-from mailer.digests import sending
+from mailer.digests import control, outbox, sending
 from mailer.digests.content import fill_slots, list_headers, recipient_slots, render_digest
 from mailer.extensions import db
 from mailer.models import Delivery, Digest, DigestStatus, Subscriber
@@ -304,7 +304,7 @@ def describe_database() -> str:
 
 
 def fan_out(digest_id: int) -> int:
-    count = sending.start(digest_id)
+    count = outbox.start(digest_id)
     db.session.commit()
     return int(count or 0)
 
@@ -440,7 +440,7 @@ def check_sink(app: Flask, opts: Options, digest_id: int, sink: Sink, report: Re
     if sink.count != expected:
         report.fail(f"the sink accepted {sink.count} messages, not {expected}")
     with app.app_context():
-        progress = sending.progress(digest_id)
+        progress = control.progress(digest_id)
         report.add(
             "deliveries sent / failed / open",
             f"{progress.sent:,} / {progress.failed:,} / {progress.remaining:,}",

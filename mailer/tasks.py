@@ -19,7 +19,7 @@ from mailer.bounces import service as bounces
 from mailer.delivery import Email
 from mailer.delivery.smtp import close_all as close_smtp_connections
 from mailer.delivery.smtp import smtp_code
-from mailer.digests import sending
+from mailer.digests import control, outbox, sending
 from mailer.digests.content import fill_slots, list_headers, render_digest, sample_slots
 from mailer.digests.schedule import create_due_digests
 from mailer.emails import get_transport, render_email
@@ -183,7 +183,7 @@ def _days(delta: timedelta) -> int:
 
 def enqueue_batches(digest_id: int) -> int:
     """Queue one bulk task per range of open deliveries (after the caller's commit)."""
-    ranges = sending.batch_ranges(digest_id, int(current_app.config["DELIVERY_BATCH_SIZE"]))
+    ranges = outbox.batch_ranges(digest_id, int(current_app.config["DELIVERY_BATCH_SIZE"]))
     for lo, hi in ranges:
         send_digest_batch.delay(digest_id, lo, hi)
     return len(ranges)
@@ -192,7 +192,7 @@ def enqueue_batches(digest_id: int) -> int:
 @shared_task(name="mailer.start_digest", acks_late=True)
 def start_digest(digest_id: int) -> None:
     """Claim the digest, render it once, write its outbox, then queue the batches."""
-    count = sending.start(digest_id)
+    count = outbox.start(digest_id)
     db.session.commit()
     if count is None:
         logger.info("digest %s: already started", digest_id)
@@ -212,7 +212,7 @@ def send_digest_batch(self: Task, digest_id: int, lo: int, hi: int) -> None:
     """Send one range of a digest's deliveries; deferred ones come back after their back-off."""
     sending.send_batch(digest_id, lo, hi)
     # The range's earliest deferred row, of this run or an earlier one (see next_retry_in).
-    retry_in = sending.next_retry_in(digest_id, lo, hi)
+    retry_in = control.next_retry_in(digest_id, lo, hi)
     if retry_in is not None:
         # Below the broker's visibility timeout (an hour): see DELIVERY_RETRY_BASE.
         send_digest_batch.apply_async((digest_id, lo, hi), countdown=min(retry_in, 3000))
@@ -221,7 +221,7 @@ def send_digest_batch(self: Task, digest_id: int, lo: int, hi: int) -> None:
 @shared_task(name="mailer.reap_deliveries")
 def reap_deliveries() -> int:
     """Re-queue work no task carries: expired leases, batches lost with Redis."""
-    stalled = sending.reap()
+    stalled = control.reap()
     if stalled and _bulk_queue_length() > 0:
         return 0  # batches are still waiting for a worker: not lost, just queued
     for digest_id in stalled:
@@ -242,7 +242,7 @@ def send_scheduled_digests() -> int:
     """Make this week's digest for lists whose slot passed, then start every due digest."""
     create_due_digests(utcnow(), current_app.config["SCHEDULE_GRACE"])
     db.session.commit()
-    due = sending.auto_send_due()
+    due = control.auto_send_due()
     for digest_id in due:
         start_digest.delay(digest_id)
     return len(due)

@@ -10,7 +10,7 @@ from flask import Flask
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from mailer.digests import record, sending, service
+from mailer.digests import control, outbox, record, sending, service
 from mailer.extensions import db
 from mailer.models import (
     Article,
@@ -67,7 +67,7 @@ def make_digest(app: Flask) -> int:
 
 def start(app: Flask, digest_id: int) -> int | None:
     with app.app_context():
-        count = sending.start(digest_id)
+        count = outbox.start(digest_id)
         db.session.commit()
         return count
 
@@ -75,7 +75,7 @@ def start(app: Flask, digest_id: int) -> int | None:
 def send_all(app: Flask, digest_id: int, size: int = 1000) -> sending.BatchResult:
     total = sending.BatchResult()
     with app.app_context():
-        for lo, hi in sending.batch_ranges(digest_id, size):
+        for lo, hi in outbox.batch_ranges(digest_id, size):
             r = sending.send_batch(digest_id, lo, hi)
             total.sent += r.sent
             total.failed += r.failed
@@ -122,7 +122,7 @@ def test_fan_out_is_one_set_based_insert_of_confirmed_unsuppressed_subscribers(
         digest = db.session.get(Digest, digest_id)
         assert digest is not None and digest.status == DigestStatus.sending
         assert digest.rendered_html and "A poet walks free" in digest.rendered_html
-        again = sending.fan_out(digest_id, digest.list_id, utcnow())
+        again = outbox.fan_out(digest_id, digest.list_id, utcnow())
         db.session.commit()
         assert again == 0  # a repeated fan-out adds nothing
     assert statuses(app, digest_id) == {"pending": 4}
@@ -133,7 +133,7 @@ def test_batches_cover_every_delivery_once(app: Flask) -> None:
     digest_id = make_digest(app)
     start(app, digest_id)
     with app.app_context():
-        ranges = sending.batch_ranges(digest_id, 5)
+        ranges = outbox.batch_ranges(digest_id, 5)
         ids = db.session.scalars(
             select(Delivery.id).where(Delivery.digest_id == digest_id).order_by(Delivery.id)
         ).all()
@@ -278,7 +278,7 @@ def test_a_worker_that_died_mid_batch_leaves_rows_the_reaper_frees(
     # While the lease lives, nobody else sends those rows.
     assert send_all(app, digest_id).sent == 0
     with app.app_context():
-        stalled = sending.reap(utcnow() + timedelta(minutes=6))
+        stalled = control.reap(utcnow() + timedelta(minutes=6))
         assert stalled == [digest_id]
     assert send_all(app, digest_id).sent == 3
     rcpts = sorted(r.rcpt_tos[0] for r in smtp_server.received)
@@ -313,19 +313,19 @@ def test_pause_resume_cancel(app: Flask, smtp_server: SmtpServer) -> None:
     digest_id = make_digest(app)
     start(app, digest_id)
     with app.app_context():
-        sending.pause(digest_id)
+        control.pause(digest_id)
         db.session.commit()
     assert send_all(app, digest_id).sent == 0
     with app.app_context():
-        with pytest.raises(sending.NotSendable):
-            sending.pause(digest_id)
-        sending.resume(digest_id)
+        with pytest.raises(control.NotSendable):
+            control.pause(digest_id)
+        control.resume(digest_id)
         db.session.commit()
-        lo, hi = sending.batch_ranges(digest_id, 1)[0]
+        lo, hi = outbox.batch_ranges(digest_id, 1)[0]
         assert sending.send_batch(digest_id, lo, hi).sent == 1
-        assert sending.cancel(digest_id) == 2
+        assert control.cancel(digest_id) == 2
         db.session.commit()
-        p = sending.progress(digest_id)
+        p = control.progress(digest_id)
         assert (p.sent, p.skipped, p.remaining) == (1, 2, 0)
     assert digest_status(app, digest_id) == DigestStatus.cancelled
     assert len(smtp_server.received) == 1
@@ -381,7 +381,7 @@ def test_erasing_a_subscriber_unlinks_their_deliveries_and_keeps_the_counts(
             select(Delivery.subscriber_id).where(Delivery.digest_id == digest_id)
         ).all()
         assert sorted(linked, key=lambda v: v or 0) == [None, ids[1]]
-        assert sending.progress(digest_id).sent == 2
+        assert control.progress(digest_id).sent == 2
 
 
 def test_cancelling_mid_batch_leaves_no_delivery_open(app: Flask, smtp_server: SmtpServer) -> None:
@@ -392,14 +392,14 @@ def test_cancelling_mid_batch_leaves_no_delivery_open(app: Flask, smtp_server: S
 
     def cancel_once(delivery_id: int) -> None:
         if digest_status(app, digest_id) == DigestStatus.sending:
-            sending.cancel(digest_id)
+            control.cancel(digest_id)
             db.session.commit()
 
     with app.app_context():
-        ((lo, hi),) = sending.batch_ranges(digest_id, 1000)
+        ((lo, hi),) = outbox.batch_ranges(digest_id, 1000)
         result = sending.send_batch(digest_id, lo, hi, on_sent=cancel_once)
         assert result.sent == sending.CHECK_EVERY  # it noticed at its next check
-        p = sending.progress(digest_id)
+        p = control.progress(digest_id)
         assert (p.remaining, p.sent, p.skipped) == (0, sending.CHECK_EVERY, 10)
     assert digest_status(app, digest_id) == DigestStatus.cancelled
 
@@ -414,10 +414,10 @@ def test_expired_leases_of_a_cancelled_digest_end_skipped(app: Flask) -> None:
                 status=DeliveryStatus.sending, lease_owner="dead", lease_expires_at=utcnow()
             )
         )
-        sending.cancel(digest_id)
+        control.cancel(digest_id)
         db.session.commit()
-        assert sending.reap(utcnow() + timedelta(seconds=1)) == []
-        assert sending.progress(digest_id).skipped == 2
+        assert control.reap(utcnow() + timedelta(seconds=1)) == []
+        assert control.progress(digest_id).skipped == 2
 
 
 def test_the_record_of_a_sent_message_commits_at_once_and_leaves_the_pool_as_it_was(
@@ -456,7 +456,7 @@ def test_the_database_refuses_a_second_delivery_of_a_digest_to_a_subscriber(app:
         with pytest.raises(IntegrityError):
             db.session.flush()
         db.session.rollback()
-        assert sending.progress(digest_id).total == 1
+        assert control.progress(digest_id).total == 1
 
 
 def test_records_may_skip_waiting_for_the_disk_and_the_pool_gets_the_setting_back(

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from mailer.admin.forms import DigestForm, TestSendForm
 from mailer.admin.views import bp
 from mailer.bounces import reports
-from mailer.digests import sending, service
+from mailer.digests import control, outbox, sending, service
 from mailer.digests.content import fill_slots, render_digest, sample_slots
 from mailer.extensions import db
 from mailer.models import Digest, DigestStatus, MailingList, utcnow
@@ -93,9 +93,9 @@ def edit_digest(digest_id: int) -> ResponseReturnValue:
         form=form,
         addable=addable,
         test_form=TestSendForm(),
-        progress=sending.progress(digest.id),
+        progress=control.progress(digest.id),
         bounces=reports.for_digest(digest.id),
-        recipients=sending.recipient_count(digest.list_id) if digest.editable else 0,
+        recipients=outbox.recipient_count(digest.list_id) if digest.editable else 0,
     ), 422 if form.errors else 200
 
 
@@ -164,7 +164,7 @@ def control_digest(digest_id: int, action: str) -> ResponseReturnValue:
     digest = _digest(digest_id)
     try:
         getattr(sending, action)(digest.id)
-    except sending.NotSendable as exc:
+    except control.NotSendable as exc:
         db.session.rollback()
         return render_template("error.html", code=409, message=str(exc)), 409
     db.session.commit()
@@ -177,7 +177,7 @@ def control_digest(digest_id: int, action: str) -> ResponseReturnValue:
 @bp.get("/digests/<int:digest_id>/progress.json")
 def digest_progress(digest_id: int) -> ResponseReturnValue:
     digest = _digest(digest_id)
-    p = sending.progress(digest.id)
+    p = control.progress(digest.id)
     bounces = reports.for_digest(digest.id)
     return jsonify(
         bounced=bounces.hard + bounces.soft if bounces else 0,

@@ -8,7 +8,7 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from mailer.digests import sending, service
+from mailer.digests import control, outbox, service
 from mailer.extensions import db
 from mailer.models import Digest, DigestStatus, MailingList
 
@@ -35,7 +35,7 @@ def send_command(slug: str, dry_run: bool, wait: bool) -> None:
     if not articles:
         click.echo(f"No new articles since the last digest of {slug}: nothing to send.")
         return
-    recipients = sending.recipient_count(mailing_list.id)
+    recipients = outbox.recipient_count(mailing_list.id)
     click.echo(f"{len(articles)} articles for {recipients} confirmed subscribers of {slug}:")
     for article in articles:
         click.echo(f"  - {article.title}")
@@ -44,7 +44,7 @@ def send_command(slug: str, dry_run: bool, wait: bool) -> None:
         return
     digest = service.create_digest(mailing_list, articles)
     db.session.flush()
-    count = sending.start(digest.id)
+    count = outbox.start(digest.id)
     db.session.commit()
     enqueue_batches(digest.id)
     click.echo(f"Digest {digest.id} ({digest.slug}): {count} deliveries queued.")
@@ -54,13 +54,13 @@ def send_command(slug: str, dry_run: bool, wait: bool) -> None:
 
 def _watch(digest_id: int) -> None:
     """A progress bar over the digest's deliveries until none is open."""
-    start = sending.progress(digest_id)
+    start = control.progress(digest_id)
     with click.progressbar(length=start.total, label="Sending", show_pos=True) as bar:
         shown = start.done
         bar.update(shown)
         while True:
             db.session.rollback()  # see other processes' commits
-            now = sending.progress(digest_id)
+            now = control.progress(digest_id)
             bar.update(now.done - shown)
             shown = now.done
             status = db.session.scalar(select(Digest.status).where(Digest.id == digest_id))
@@ -80,7 +80,7 @@ def status_command(digest_id: int) -> None:
     digest = db.session.get(Digest, digest_id)
     if digest is None:
         raise click.ClickException(f"No digest {digest_id}.")
-    p = sending.progress(digest_id)
+    p = control.progress(digest_id)
     click.echo(
         f"Digest {digest_id} ({digest.status.value}): sent {p.sent}, failed {p.failed}, "
         f"skipped {p.skipped}, remaining {p.remaining} of {p.total}."
@@ -92,12 +92,12 @@ def _control(digest_id: int, action: str) -> None:
 
     try:
         if action == "pause":
-            sending.pause(digest_id)
+            control.pause(digest_id)
         elif action == "resume":
-            sending.resume(digest_id)
+            control.resume(digest_id)
         else:
-            sending.cancel(digest_id)
-    except sending.NotSendable as exc:
+            control.cancel(digest_id)
+    except control.NotSendable as exc:
         raise click.ClickException(str(exc)) from None
     db.session.commit()
     if action == "resume":

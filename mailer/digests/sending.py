@@ -1,10 +1,9 @@
-"""The delivery engine: claim a digest, fan it out to an outbox, send batches exactly once.
+"""Sending: bulk tasks send one id range of a digest's outbox each, exactly once.
 
-The database is the truth. `start` claims the digest and writes one Delivery row per
-recipient in one INSERT ... SELECT; `send_batch` claims rows with a lease, sends each over
-the worker's kept SMTP connection and records it `sent` in its own short transaction before
-the next, so a crash can repeat at most the one message in flight. `reap` puts rows whose
-lease expired back to pending and finds work no task is carrying.
+`send_batch` claims its rows with a lease, fills the message built once per digest for
+each recipient, sends it over the worker's kept SMTP connection and records it `sent`
+(mailer.digests.record) before the next message goes out, so a crash can repeat at most
+the one message in flight.
 """
 
 from __future__ import annotations
@@ -19,17 +18,11 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from flask import current_app
 from sqlalchemy import (
-    Executable,
-    Select,
     and_,
-    exists,
-    func,
-    insert,
-    literal,
     or_,
     select,
     update,
@@ -39,20 +32,19 @@ from mailer.delivery.dkim import DkimSigner
 from mailer.delivery.message import sender_domain
 from mailer.delivery.smtp import smtp_code
 from mailer.delivery.template import MessageTemplate
-from mailer.digests.content import SLOT, list_id, recipient_slots, render_digest
+from mailer.digests.content import SLOT, list_id, recipient_slots
+from mailer.digests.control import finish_if_done
+from mailer.digests.outbox import changed, digest_status, recipients_query
 from mailer.digests.record import recorder
 from mailer.emails import get_transport
 from mailer.extensions import db
 from mailer.models import (
-    EDITABLE,
     Delivery,
     DeliveryStatus,
     Digest,
     DigestStatus,
     Subscriber,
     Subscription,
-    SubscriptionStatus,
-    Suppression,
     utcnow,
 )
 from mailer.ratelimit import get_limiter
@@ -65,15 +57,6 @@ CHECK_EVERY = 50  # messages between looks at the digest's status (pause, cancel
 CHECK_SECONDS = 0.5  # ...or seconds, at a low SEND_RATE: a pause stops sending within a second
 
 
-def _changed(statement: Executable) -> int:
-    """Run an UPDATE; the number of rows it changed."""
-    return int(getattr(db.session.execute(statement), "rowcount", 0) or 0)
-
-
-class NotSendable(Exception):
-    """The digest cannot start, pause, resume or be cancelled from its current status."""
-
-
 @dataclass
 class BatchResult:
     sent: int = 0
@@ -81,115 +64,6 @@ class BatchResult:
     deferred: int = 0
     skipped: int = 0
     retry_in: float | None = None  # seconds until the earliest deferred row is due
-
-
-# --- starting ---------------------------------------------------------------------------------
-
-
-def start(digest_id: int) -> int | None:
-    """Claim a draft or scheduled digest, render it once and fan it out; None if claimed before.
-
-    Flushes; the caller commits, so the claim, the rendered parts and the outbox land together.
-    """
-    now = utcnow()
-    claimed = _changed(
-        update(Digest)
-        .where(Digest.id == digest_id, Digest.status.in_(EDITABLE))
-        .values(status=DigestStatus.sending, started_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    if not claimed:
-        return None
-    digest = db.session.get(Digest, digest_id)
-    assert digest is not None
-    db.session.refresh(digest)
-    rendered = render_digest(digest)
-    digest.rendered_subject = rendered.subject
-    digest.rendered_html = rendered.html
-    digest.rendered_text = rendered.text
-    count = fan_out(digest.id, digest.list_id, now)
-    if count == 0:
-        digest.status, digest.sent_at = DigestStatus.sent, now
-    db.session.flush()
-    logger.info("digest %s: claimed, %d deliveries", digest_id, count)
-    return count
-
-
-def recipients_query(list_id: int) -> Select[Any]:
-    """Confirmed, unsuppressed subscribers of a list (ids), as one SELECT.
-
-    Subscribers are looked at only for the few suppressed addresses (through their
-    address_hash index), not joined to every subscription: on PostgreSQL that join was a
-    hash join of a million rows each, a quarter of a 1,000,000-row fan-out.
-    """
-    suppressed = exists().where(
-        Subscriber.id == Subscription.subscriber_id,
-        Suppression.address_hash == Subscriber.address_hash,
-    )
-    return select(Subscription.subscriber_id).where(
-        Subscription.list_id == list_id,
-        Subscription.status == SubscriptionStatus.confirmed,
-        ~suppressed,
-    )
-
-
-def recipient_count(list_id: int) -> int:
-    """How many subscribers a digest to this list would go to now."""
-    query = select(func.count()).select_from(recipients_query(list_id).subquery())
-    return int(db.session.scalar(query) or 0)
-
-
-def fan_out(digest_id: int, list_id: int, now: datetime) -> int:
-    """One pending Delivery per recipient, set-based; a repeated fan-out adds nothing."""
-    source = (
-        recipients_query(list_id)
-        .with_only_columns(
-            literal(digest_id),
-            Subscription.subscriber_id,
-            literal(DeliveryStatus.pending.value),
-            literal(0),
-            literal(now, type_=Delivery.__table__.c.created_at.type),
-        )
-        .order_by(Subscription.subscriber_id)
-    )  # index-ordered inserts: measured faster (PostgreSQL reads them off an index, unsorted)
-    columns = ["digest_id", "subscriber_id", "status", "attempts", "created_at"]
-    statement = insert(Delivery).from_select(
-        columns,
-        source.where(
-            ~exists().where(
-                Delivery.digest_id == digest_id,
-                Delivery.subscriber_id == Subscription.subscriber_id,
-            )
-        ),
-    )
-    # SQLAlchemy drops the rowcount of an INSERT unless asked to keep it; kept, it is the
-    # driver's (psycopg: the server's "INSERT 0 n"), with no second pass over the rows.
-    result = db.session.execute(statement.execution_options(preserve_rowcount=True))
-    count = int(getattr(result, "rowcount", -1))
-    if count < 0:  # never 0 instead: start() would mark the digest sent
-        raise RuntimeError("the database driver reported no row count for the fan-out")
-    return count
-
-
-def batch_ranges(digest_id: int, size: int) -> list[tuple[int, int]]:
-    """Id ranges of at most `size` open deliveries each, in id order (one query)."""
-    open_rows = (
-        select(
-            Delivery.id,
-            ((func.row_number().over(order_by=Delivery.id) - 1) // size).label("chunk"),
-        )
-        .where(
-            Delivery.digest_id == digest_id,
-            Delivery.status.in_([DeliveryStatus.pending, DeliveryStatus.sending]),
-        )
-        .subquery()
-    )
-    rows = db.session.execute(
-        select(func.min(open_rows.c.id), func.max(open_rows.c.id))
-        .group_by(open_rows.c.chunk)
-        .order_by(func.min(open_rows.c.id))
-    ).all()
-    return [(int(lo), int(hi)) for lo, hi in rows]
 
 
 # --- sending ----------------------------------------------------------------------------------
@@ -226,7 +100,7 @@ def _owner() -> str:
 
 def _claim(digest_id: int, lo: int, hi: int, owner: str, now: datetime) -> int:
     due = or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now)
-    return _changed(
+    return changed(
         update(Delivery)
         .where(
             Delivery.digest_id == digest_id,
@@ -250,7 +124,7 @@ def _skip_gone(digest: Digest, owner: str) -> int:
     still = recipients_query(digest.list_id).where(
         Subscription.subscriber_id == Delivery.subscriber_id
     )
-    return _changed(
+    return changed(
         update(Delivery)
         .where(
             Delivery.lease_owner == owner,
@@ -298,14 +172,14 @@ def _set(delivery_id: int, owner: str, **values: object) -> None:
 
 def _still_sending(digest_id: int) -> bool:
     """Whether the digest is still sending; ends the read so the next one sees new commits."""
-    sending = _status(digest_id) == DigestStatus.sending
+    sending = digest_status(digest_id) == DigestStatus.sending
     db.session.commit()
     return sending
 
 
 def _release(owner: str, digest_id: int) -> None:
     """Give back the rows a batch did not send: pending, or skipped if the digest was cancelled."""
-    cancelled = _status(digest_id) == DigestStatus.cancelled
+    cancelled = digest_status(digest_id) == DigestStatus.cancelled
     db.session.execute(
         update(Delivery)
         .where(Delivery.lease_owner == owner, Delivery.status == DeliveryStatus.sending)
@@ -319,13 +193,41 @@ def _release(owner: str, digest_id: int) -> None:
     db.session.commit()
 
 
-def _status(digest_id: int) -> DigestStatus | None:
-    return db.session.scalar(select(Digest.status).where(Digest.id == digest_id))
-
-
 def backoff(attempt: int, base: float, cap: float = 3600.0) -> float:
     """Exponential back-off with full jitter: attempt 1 waits up to `base` seconds."""
     return random.uniform(base / 2, min(cap, base * 2 ** (attempt - 1)))
+
+
+@dataclass
+class _Composer:
+    """Each recipient's message, from the digest's template (signed when DKIM_* is set)."""
+
+    digest_id: int
+    list_id: int
+    template: MessageTemplate
+    signer: DkimSigner | None
+    domain: str
+
+    @classmethod
+    def of(cls, digest: Digest) -> _Composer:
+        domain = sender_domain(current_app.config["MAIL_FROM"])
+        return cls(digest.id, digest.list_id, message_template(digest), dkim_signer(), domain)
+
+    def message(self, delivery_id: int, reader: _Reader) -> bytes:
+        slots = recipient_slots(reader, self.list_id)
+        # Signed messages are signed as they are, then stuffed by the transport; the rest
+        # come out of the template in the form SMTP DATA carries.
+        render = self.template.render if self.signer is not None else self.template.render_data
+        data = render(
+            reader.email,
+            f"<{self.digest_id}.{delivery_id}.{secrets.token_hex(6)}@{self.domain}>",
+            slots,
+            headers={
+                "List-Unsubscribe": f"<{slots['unsubscribe_url']}>, "
+                f"<{unsubscribe_mailto(delivery_id)}>"
+            },
+        )
+        return self.signer.sign(data) if self.signer is not None else data
 
 
 def send_batch(
@@ -333,67 +235,19 @@ def send_batch(
 ) -> BatchResult:
     """Send the open deliveries of one id range; each is recorded before the next is sent."""
     result = BatchResult()
-    if _status(digest_id) != DigestStatus.sending:
+    if digest_status(digest_id) != DigestStatus.sending:
         return result
-    owner, now = _owner(), utcnow()
-    if not _claim(digest_id, lo, hi, owner, now):
+    owner = _owner()
+    if not _claim(digest_id, lo, hi, owner, utcnow()):
         db.session.commit()
         return result
     digest = db.session.get(Digest, digest_id)
     assert digest is not None
     result.skipped = _skip_gone(digest, owner)
-    db.session.commit()
-    cfg = current_app.config
-    template, signer = message_template(digest), dkim_signer()
-    list_id = digest.list_id  # a plain value: `digest` expires at every commit below
-    transport = get_transport()
-    limiter = get_limiter()
-    before = limiter.wait if limiter.enabled else None
-    domain = sender_domain(cfg["MAIL_FROM"])
-    renewed = time.monotonic()
+    composer = _Composer.of(digest)  # plain values: `digest` expires at every commit below
     claimed = list(_claimed(owner))
     db.session.commit()
-    check, checked = False, time.monotonic()
-    with recorder().open(sync=bool(cfg["DELIVERY_SYNC_COMMIT"])) as mark_sent:
-        for n, (delivery_id, attempts, subscriber) in enumerate(claimed):
-            if check:
-                if not _still_sending(digest_id):
-                    break  # paused or cancelled: the rest goes back to pending below
-                checked = time.monotonic()
-            if time.monotonic() - renewed > LEASE.total_seconds() / 3:
-                _renew(owner)  # a slow server or a low SEND_RATE must not let the lease lapse
-                renewed = time.monotonic()
-            slots = recipient_slots(subscriber, list_id)
-            # Signed messages are signed as they are, then stuffed by the transport; the
-            # rest come out of the template in the form SMTP DATA carries.
-            render = template.render if signer is not None else template.render_data
-            data = render(
-                subscriber.email,
-                f"<{digest_id}.{delivery_id}.{secrets.token_hex(6)}@{domain}>",
-                slots,
-                headers={
-                    "List-Unsubscribe": f"<{slots['unsubscribe_url']}>, "
-                    f"<{unsubscribe_mailto(delivery_id)}>"
-                },
-            )
-            if signer is not None:
-                data = signer.sign(data)
-            # The next message's envelope goes out with this one (RFC 2920), except where
-            # the loop may stop: its content follows only once this one is recorded.
-            check = (n + 1) % CHECK_EVERY == 0 or time.monotonic() - checked > CHECK_SECONDS
-            ahead = n + 1 < len(claimed) and not check
-            then = (verp_address(claimed[n + 1][0]), claimed[n + 1][2].email) if ahead else None
-            try:
-                transport.send_raw(
-                    verp_address(delivery_id), subscriber.email, data, before=before, then=then
-                )
-            except (smtplib.SMTPException, OSError) as exc:
-                _record_failure(result, delivery_id, owner, attempts, exc)
-                continue
-            mark_sent(delivery_id, owner, attempts + 1)
-            result.sent += 1
-            if on_sent is not None:
-                on_sent(delivery_id)
+    _send_claimed(composer, owner, claimed, result, on_sent)
     _release(owner, digest_id)
     finish_if_done(digest_id)
     logger.info(
@@ -407,6 +261,47 @@ def send_batch(
         result.skipped,
     )
     return result
+
+
+def _send_claimed(
+    composer: _Composer,
+    owner: str,
+    claimed: list[tuple[int, int, _Reader]],
+    result: BatchResult,
+    on_sent: Callable[[int], None] | None,
+) -> None:
+    """Send and record the claimed rows in order, looking at the digest's status as it goes."""
+    transport, limiter = get_transport(), get_limiter()
+    before = limiter.wait if limiter.enabled else None
+    check, checked = False, time.monotonic()
+    renewed = time.monotonic()
+    sync = bool(current_app.config["DELIVERY_SYNC_COMMIT"])
+    with recorder().open(sync=sync) as mark_sent:
+        for n, (delivery_id, attempts, reader) in enumerate(claimed):
+            if check:
+                if not _still_sending(composer.digest_id):
+                    break  # paused or cancelled: the rest goes back to pending
+                checked = time.monotonic()
+            if time.monotonic() - renewed > LEASE.total_seconds() / 3:
+                _renew(owner)  # a slow server or a low SEND_RATE must not let the lease lapse
+                renewed = time.monotonic()
+            data = composer.message(delivery_id, reader)
+            # The next message's envelope goes out with this one (RFC 2920), except where
+            # the loop may stop: its content follows only once this one is recorded.
+            check = (n + 1) % CHECK_EVERY == 0 or time.monotonic() - checked > CHECK_SECONDS
+            ahead = n + 1 < len(claimed) and not check
+            then = (verp_address(claimed[n + 1][0]), claimed[n + 1][2].email) if ahead else None
+            try:
+                transport.send_raw(
+                    verp_address(delivery_id), reader.email, data, before=before, then=then
+                )
+            except (smtplib.SMTPException, OSError) as exc:
+                _record_failure(result, delivery_id, owner, attempts, exc)
+                continue
+            mark_sent(delivery_id, owner, attempts + 1)
+            result.sent += 1
+            if on_sent is not None:
+                on_sent(delivery_id)
 
 
 def _record_failure(
@@ -451,179 +346,3 @@ def dkim_signer() -> DkimSigner | None:
     if key not in _signers:
         _signers[key] = DkimSigner.from_file(path, selector, domain)
     return _signers[key]
-
-
-def finish_if_done(digest_id: int) -> bool:
-    """Mark a sending digest `sent` once no delivery is pending or sending."""
-    open_rows = exists().where(
-        Delivery.digest_id == digest_id,
-        Delivery.status.in_([DeliveryStatus.pending, DeliveryStatus.sending]),
-    )
-    done = _changed(
-        update(Digest)
-        .where(Digest.id == digest_id, Digest.status == DigestStatus.sending, ~open_rows)
-        .values(status=DigestStatus.sent, sent_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    db.session.commit()
-    if done:
-        logger.info("digest %s: sent", digest_id)
-    return bool(done)
-
-
-def next_retry_in(digest_id: int, lo: int, hi: int) -> float | None:
-    """Seconds until the range's next deferred delivery is due; None if none, or not sending.
-
-    Of every deferred row of the range, not only those of the last run: a row deferred near
-    the end of one run may not be due yet when the next one claims, and must not be left
-    for the reaper.
-    """
-    due = db.session.scalar(
-        select(func.min(Delivery.next_attempt_at)).where(
-            Delivery.digest_id == digest_id,
-            Delivery.id.between(lo, hi),
-            Delivery.status == DeliveryStatus.pending,
-            Delivery.next_attempt_at.is_not(None),
-        )
-    )
-    sending = _status(digest_id) == DigestStatus.sending
-    db.session.commit()
-    if due is None or not sending:
-        return None
-    return max(0.0, (due - utcnow()).total_seconds())
-
-
-# --- control ----------------------------------------------------------------------------------
-
-
-def _move(digest_id: int, sources: tuple[DigestStatus, ...], target: DigestStatus) -> None:
-    changed = _changed(
-        update(Digest)
-        .where(Digest.id == digest_id, Digest.status.in_(sources))
-        .values(status=target)
-        .execution_options(synchronize_session=False)
-    )
-    if not changed:
-        status = _status(digest_id)
-        raise NotSendable(
-            f"This digest is {status.value if status else 'gone'}: it cannot be {target.value}."
-        )
-
-
-def pause(digest_id: int) -> None:
-    """Stop claiming new deliveries; batches in flight stop at their next check."""
-    _move(digest_id, (DigestStatus.sending,), DigestStatus.paused)
-
-
-def resume(digest_id: int) -> None:
-    """Continue a paused digest; the caller enqueues its open ranges after the commit."""
-    _move(digest_id, (DigestStatus.paused,), DigestStatus.sending)
-
-
-def cancel(digest_id: int) -> int:
-    """Cancel a scheduled, sending or paused digest; its open deliveries become skipped."""
-    _move(
-        digest_id,
-        (DigestStatus.scheduled, DigestStatus.sending, DigestStatus.paused),
-        DigestStatus.cancelled,
-    )
-    return _changed(
-        update(Delivery)
-        .where(Delivery.digest_id == digest_id, Delivery.status == DeliveryStatus.pending)
-        .values(status=DeliveryStatus.skipped)
-        .execution_options(synchronize_session=False)
-    )
-
-
-@dataclass
-class Progress:
-    total: int
-    sent: int
-    failed: int
-    skipped: int
-    pending: int
-    sending: int
-
-    @property
-    def remaining(self) -> int:
-        return self.pending + self.sending
-
-    @property
-    def done(self) -> int:
-        return self.sent + self.failed + self.skipped
-
-
-def progress(digest_id: int) -> Progress:
-    """Counts of the digest's deliveries by status (one GROUP BY)."""
-    counts = dict(
-        db.session.execute(
-            select(Delivery.status, func.count())
-            .where(Delivery.digest_id == digest_id)
-            .group_by(Delivery.status)
-        ).all()
-    )
-    get = lambda s: int(counts.get(s, 0))  # noqa: E731
-    return Progress(
-        total=sum(int(v) for v in counts.values()),
-        sent=get(DeliveryStatus.sent),
-        failed=get(DeliveryStatus.failed),
-        skipped=get(DeliveryStatus.skipped),
-        pending=get(DeliveryStatus.pending),
-        sending=get(DeliveryStatus.sending),
-    )
-
-
-# --- the reaper -------------------------------------------------------------------------------
-
-
-def reap(now: datetime | None = None) -> list[int]:
-    """Expired leases back to pending; return sending digests with due work and no live lease."""
-    now = now or utcnow()
-    cancelled = select(Digest.id).where(Digest.status == DigestStatus.cancelled)
-    for target, in_cancelled in ((DeliveryStatus.skipped, True), (DeliveryStatus.pending, False)):
-        in_digest = Delivery.digest_id.in_(cancelled)
-        db.session.execute(
-            update(Delivery)
-            .where(
-                Delivery.status == DeliveryStatus.sending,
-                Delivery.lease_expires_at < now,
-                in_digest if in_cancelled else ~in_digest,
-            )
-            .values(status=target, lease_owner=None, lease_expires_at=None)
-            .execution_options(synchronize_session=False)
-        )
-    db.session.commit()
-    sending = db.session.scalars(select(Digest.id).where(Digest.status == DigestStatus.sending))
-    stalled = []
-    for digest_id in list(sending):
-        if finish_if_done(digest_id):
-            continue
-        live = db.session.scalar(
-            select(func.count())
-            .select_from(Delivery)
-            .where(Delivery.digest_id == digest_id, Delivery.status == DeliveryStatus.sending)
-        )
-        due = db.session.scalar(
-            select(func.count())
-            .select_from(Delivery)
-            .where(
-                Delivery.digest_id == digest_id,
-                Delivery.status == DeliveryStatus.pending,
-                or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now),
-            )
-        )
-        if due and not live:
-            stalled.append(digest_id)
-    return stalled
-
-
-def auto_send_due(now: datetime | None = None) -> list[int]:
-    """Scheduled digests whose time has come, to be started."""
-    now = now or utcnow()
-    return list(
-        db.session.scalars(
-            select(Digest.id).where(
-                Digest.status == DigestStatus.scheduled, Digest.scheduled_at <= now
-            )
-        )
-    )

@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from mailer import create_app
 from mailer.dev.runner import start_redis
-from mailer.digests import sending
+from mailer.digests import control, outbox
 from mailer.extensions import db
 from mailer.models import Digest, DigestStatus
 from mailer.tasks import enqueue_batches, reap_deliveries
@@ -87,7 +87,7 @@ def test_a_redis_restart_mid_send_loses_no_one_and_doubles_no_one(
     seed(app, TOTAL)
     worker.start()
     with app.app_context():
-        assert sending.start(_new_digest()) == TOTAL
+        assert outbox.start(_new_digest()) == TOTAL
         db.session.commit()
         digest_id = db.session.scalar(select(Digest.id))
         assert digest_id is not None
@@ -96,7 +96,7 @@ def test_a_redis_restart_mid_send_loses_no_one_and_doubles_no_one(
     redis.kill()
     time.sleep(OUTAGE)
     with app.app_context():
-        during = sending.progress(digest_id)
+        during = control.progress(digest_id)
     assert during.remaining > TOTAL // 2, "the send was nearly over when Redis went"
     redis.start()  # empty: the queued batches are gone
 
@@ -104,11 +104,11 @@ def test_a_redis_restart_mid_send_loses_no_one_and_doubles_no_one(
     with app.app_context():
         while _status(digest_id) != DigestStatus.sent:
             assert time.monotonic() < deadline, (
-                f"{sending.progress(digest_id)}\n{worker.output()[-3000:]}"
+                f"{control.progress(digest_id)}\n{worker.output()[-3000:]}"
             )
             reap_deliveries()  # beat's job, every minute in production
             time.sleep(0.5)
-        p = sending.progress(digest_id)
+        p = control.progress(digest_id)
     assert (p.sent, p.failed, p.total) == (TOTAL, 0, TOTAL)
     time.sleep(0.3)  # anything extra would have arrived by now
     counts = Counter(r.rcpt_tos[0] for r in smtp_server.received)

@@ -16,7 +16,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from mailer import create_app
-from mailer.digests import sending
+from mailer.digests import control, outbox
 from mailer.extensions import db
 from mailer.models import Delivery, Digest, DigestStatus
 from mailer.tasks import enqueue_batches
@@ -62,7 +62,7 @@ def faulty(
 def send(app: Flask, total: int) -> int:
     """Start a digest to `total` subscribers and queue its batches; its id."""
     with app.app_context():
-        assert sending.start(_new_digest()) == total
+        assert outbox.start(_new_digest()) == total
         db.session.commit()
         digest_id = db.session.scalar(select(Digest.id))
         assert digest_id is not None
@@ -70,18 +70,18 @@ def send(app: Flask, total: int) -> int:
         return digest_id
 
 
-def control(app: Flask, digest_id: int, action: str) -> float:
+def run_control(app: Flask, digest_id: int, action: str) -> float:
     """`mailer digest <action> <id>`, as an editor would; when it was done (time.time())."""
     result = app.test_cli_runner().invoke(args=["digest", action, str(digest_id)])
     assert result.exit_code == 0, result.output
     return time.time()
 
 
-def settled(app: Flask, digest_id: int, timeout: float = 5) -> sending.Progress:
+def settled(app: Flask, digest_id: int, timeout: float = 5) -> control.Progress:
     """The digest's progress once no batch holds a row any more."""
     deadline = time.monotonic() + timeout
     with app.app_context():
-        while (p := sending.progress(digest_id)).sending:
+        while (p := control.progress(digest_id)).sending:
             assert time.monotonic() < deadline, p
             db.session.rollback()
             time.sleep(0.1)
@@ -93,7 +93,7 @@ def wait_until_sent(app: Flask, digest_id: int, worker: Worker, timeout: float =
     with app.app_context():
         while db.session.scalar(select(Digest.status)) != DigestStatus.sent:
             assert time.monotonic() < deadline, (
-                f"{sending.progress(digest_id)}\n{worker.output()[-3000:]}"
+                f"{control.progress(digest_id)}\n{worker.output()[-3000:]}"
             )
             db.session.rollback()
             time.sleep(0.1)
@@ -117,12 +117,12 @@ def test_pause_stops_new_messages_within_a_second_and_resume_sends_the_rest(
     worker.start()
     digest_id = send(app, TOTAL)
     smtp_server.wait_for(TOTAL // 5)
-    paused_at = control(app, digest_id, "pause")
+    paused_at = run_control(app, digest_id, "pause")
     before = assert_stopped_within_a_second(smtp_server, paused_at, TOTAL)
     p = settled(app, digest_id)
     assert (p.sent, p.pending, p.failed) == (before, TOTAL - before, 0)  # all given back
 
-    control(app, digest_id, "resume")
+    run_control(app, digest_id, "resume")
     wait_until_sent(app, digest_id, worker)
     time.sleep(0.3)  # anything extra would have arrived by now
     counts = Counter(r.rcpt_tos[0] for r in smtp_server.received)
@@ -138,7 +138,7 @@ def test_cancel_stops_new_messages_within_a_second_and_skips_the_rest(
     worker.start()
     digest_id = send(app, TOTAL)
     smtp_server.wait_for(TOTAL // 5)
-    cancelled_at = control(app, digest_id, "cancel")
+    cancelled_at = run_control(app, digest_id, "cancel")
     before = assert_stopped_within_a_second(smtp_server, cancelled_at, TOTAL)
     p = settled(app, digest_id)
     assert (p.sent, p.skipped, p.failed, p.pending) == (before, TOTAL - before, 0, 0)

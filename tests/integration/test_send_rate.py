@@ -11,7 +11,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from mailer import create_app
-from mailer.digests import sending
+from mailer.digests import outbox
 from mailer.extensions import db
 from mailer.models import Digest, DigestStatus
 from mailer.tasks import enqueue_batches
@@ -62,7 +62,7 @@ def test_send_rate_holds_across_two_worker_processes(
     total = 60
     seed(app, total)
     with app.app_context():
-        weekly_digest = sending.start(_new_digest())
+        weekly_digest = outbox.start(_new_digest())
         db.session.commit()
         assert weekly_digest == total
         digest_id = db.session.scalar(select(Digest.id))

@@ -20,7 +20,7 @@ from flask import Flask
 from sqlalchemy import select, update
 
 from mailer import create_app
-from mailer.digests import sending
+from mailer.digests import control, outbox
 from mailer.extensions import db
 from mailer.models import Delivery, DeliveryStatus, Digest, DigestStatus, utcnow
 from mailer.tasks import enqueue_batches, reap_deliveries
@@ -110,7 +110,7 @@ def test_a_killed_worker_loses_no_one_and_repeats_at_most_the_message_in_flight(
     smtp_server.handler.reply = kill_at_halfway
     try:
         with app.app_context():
-            assert sending.start(_new_digest()) == TOTAL
+            assert outbox.start(_new_digest()) == TOTAL
             db.session.commit()
             digest_id = db.session.scalar(select(Digest.id))
             assert digest_id is not None
@@ -125,7 +125,7 @@ def test_a_killed_worker_loses_no_one_and_repeats_at_most_the_message_in_flight(
     assert got < TOTAL * 3 // 4, "the worker was not killed about halfway"
 
     with app.app_context():
-        p = sending.progress(digest_id)
+        p = control.progress(digest_id)
         assert p.sending > 0, "the kill landed between batches"
         # Accepted by the server, not recorded: at most the one message in flight on each
         # connection, and at least the one the sink accepted as the worker died.
@@ -160,5 +160,5 @@ def test_a_killed_worker_loses_no_one_and_repeats_at_most_the_message_in_flight(
     assert max(counts.values()) <= 2
     assert sum(n - 1 for n in counts.values()) == unrecorded <= CONCURRENCY
     with app.app_context():
-        p = sending.progress(digest_id)
+        p = control.progress(digest_id)
         assert (p.sent, p.total) == (TOTAL, TOTAL)
