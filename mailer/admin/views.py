@@ -9,7 +9,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import login_required, logout_user
 from sqlalchemy import func, select
 
-from mailer.admin import auth
+from mailer.admin import auth, chart, stats
 from mailer.admin.forms import WEEKDAY_CHOICES, ListForm, LoginForm
 from mailer.digests.schedule import valid_timezone
 from mailer.extensions import db, limiter
@@ -60,6 +60,7 @@ def dashboard() -> ResponseReturnValue:
         ).all()
     )
     recent = db.session.scalars(select(Digest).order_by(Digest.id.desc()).limit(5)).all()
+    history = stats.weekly_history()
     return render_template(
         "admin/dashboard.html",
         confirmed=counts.get(SubscriptionStatus.confirmed, 0),
@@ -70,6 +71,9 @@ def dashboard() -> ResponseReturnValue:
         sent=db.session.scalar(
             select(func.count(Digest.id)).where(Digest.status == DigestStatus.sent)
         ),
+        history=history,
+        growth=None if history.empty else chart.growth_chart(history),
+        churn=None if history.empty else chart.churn_chart(history),
     )
 
 
