@@ -95,6 +95,7 @@ def dev_command(host: str, port: int, smtp_port: int) -> None:
 
 def register(app: Flask) -> None:
     from mailer.bounces.cli import bounces_group, suppress_group
+    from mailer.subscriptions.cli import subscribers_group
 
     app.cli.add_command(demo_command)
     app.cli.add_command(create_editor_command)
@@ -103,6 +104,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(dev_command)
     app.cli.add_command(bounces_group)
     app.cli.add_command(suppress_group)
+    app.cli.add_command(subscribers_group)
 
 
 def main() -> None:

@@ -58,6 +58,8 @@ DEFAULT_LANGUAGE = "en"
 # Public pages refuse bodies over this size (413); the sign-up form needs a few KB.
 PUBLIC_MAX_CONTENT_LENGTH = 256 * 1024
 MAX_CONTENT_LENGTH = 16 * 1024 * 1024
+# Subscriber CSV imports (command line and admin upload) refuse files over this size.
+SUBSCRIBER_IMPORT_MAX_BYTES = 5 * 1024 * 1024
 # Who may put the sign-up form (?embed=1) in a frame: CSP frame-ancestors sources.
 EMBED_FRAME_ANCESTORS = "*"
 
@@ -125,6 +127,7 @@ ENV_SETTINGS: dict[str, str] = {
     "RATELIMIT_LOGIN": "str",
     "DIGEST_MAX_ARTICLES": "int",
     "CONSENT_VERSION": "str",
+    "SUBSCRIBER_IMPORT_MAX_BYTES": "int",
     "EMBED_FRAME_ANCESTORS": "str",
     "TRUSTED_PROXIES": "int",
     "SEND_RATE": "float",

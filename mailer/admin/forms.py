@@ -11,11 +11,13 @@ from wtforms import (
     IntegerField,
     PasswordField,
     SelectField,
+    SelectMultipleField,
     StringField,
     TextAreaField,
     URLField,
 )
 from wtforms.validators import URL, DataRequired, Email, Length, NumberRange, Optional, Regexp
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from mailer.digests.schedule import WEEKDAYS
 
@@ -79,3 +81,27 @@ class ListForm(FlaskForm):
     schedule_weekday = SelectField("Weekly digest on", validators=[Optional()])
     schedule_hour = IntegerField("at hour (0–23)", validators=[Optional(), NumberRange(0, 23)])
     schedule_timezone = StringField("Time zone", validators=[DataRequired(), Length(max=64)])
+
+
+class AddSubscriberForm(FlaskForm):
+    email = EmailField("Email address", validators=[DataRequired(), Length(max=254)])
+    name = StringField(
+        "Name (optional)",
+        validators=[Optional(), Length(max=100, message="Keep the name under 100 characters.")],
+    )
+    language = SelectField("Language")
+    # Choices are set by the view (every list, public or private).
+    lists = SelectMultipleField(
+        "Lists", widget=ListWidget(prefix_label=False), option_widget=CheckboxInput()
+    )
+    consented = BooleanField(
+        "They already consented elsewhere (subscribe them confirmed, send no confirmation email)"
+    )
+
+
+class SubscriberImportForm(FlaskForm):
+    file = FileField("CSV file (columns email, name, language, with a header row)")
+    list = SelectField("Import into list")
+    confirmed = BooleanField(
+        "They already consented elsewhere (subscribe them confirmed, send no confirmation emails)"
+    )

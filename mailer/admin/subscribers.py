@@ -106,3 +106,6 @@ def erase_subscriber(subscriber_id: int) -> ResponseReturnValue:
     logger.info("editor %s erased subscriber %s", current_user.id, subscriber_id)
     flash(f"Subscriber {subscriber_id} erased; only a suppression hash of the address is kept.")
     return redirect(url_for("admin.subscribers"), 303)
+
+
+from mailer.admin import subscriber_io  # noqa: E402,F401  (add, import, export routes on bp)

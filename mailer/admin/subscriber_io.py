@@ -1,0 +1,172 @@
+"""Admin: add one subscriber, import a CSV into a list, export the current search as CSV."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import (
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from mailer.admin.forms import AddSubscriberForm, SubscriberImportForm
+from mailer.admin.subscribers import _filtered
+from mailer.admin.views import bp
+from mailer.extensions import db
+from mailer.models import MailingList, Subscriber, SubscriptionStatus, utcnow
+from mailer.privacy import InvalidAddress, normalise_email
+from mailer.subscriptions import importing
+from mailer.subscriptions.queueing import enqueue_confirmations
+
+logger = logging.getLogger(__name__)
+
+
+def _all_lists() -> list[MailingList]:
+    return list(db.session.scalars(select(MailingList).order_by(MailingList.id)))
+
+
+def _editor() -> str:
+    return f"editor {current_user.id}"
+
+
+@bp.route("/subscribers/new", methods=["GET", "POST"])
+def add_subscriber() -> ResponseReturnValue:
+    lists = _all_lists()
+    form = AddSubscriberForm()
+    form.lists.choices = [(lst.slug, lst.name) for lst in lists]
+    form.language.choices = list(current_app.config["LANGUAGES"].items())
+    if not form.is_submitted():
+        form.language.data = current_app.config["DEFAULT_LANGUAGE"]
+    if not form.validate_on_submit():
+        return render_template("admin/subscriber_new.html", form=form), (
+            422 if form.is_submitted() else 200
+        )
+    try:
+        email = normalise_email(form.email.data or "")
+    except InvalidAddress:
+        form.email.errors = ["Enter a valid email address, like name@example.org."]
+        return render_template("admin/subscriber_new.html", form=form), 422
+    chosen = [lst for lst in lists if lst.slug in (form.lists.data or [])]
+    if not chosen:
+        form.lists.errors = ["Choose at least one list."]
+        return render_template("admin/subscriber_new.html", form=form), 422
+    consented = bool(form.consented.data)
+    report = importing.add_subscriber(
+        email,
+        name=(form.name.data or "").strip() or None,
+        language=form.language.data or "en",
+        lists=chosen,
+        consented=consented,
+        source=f"added by {_editor()}",
+    )
+    if report.refused:
+        db.session.rollback()
+        why = report.refused[0][1]
+        form.email.errors = [
+            "This address is on the suppression list; it cannot be added."
+            if why == "suppressed"
+            else f"Not added: they {why}. They can sign up again themselves."
+        ]
+        return render_template("admin/subscriber_new.html", form=form), 422
+    db.session.commit()
+    subscriber_id = db.session.scalar(select(Subscriber.id).where(Subscriber.email == email))
+    logger.info("editor %s added subscriber %s", current_user.id, subscriber_id)
+    enqueue_confirmations(report.to_confirm)
+    if report.already:
+        flash("Already a confirmed subscriber of every list chosen; nothing changed.")
+    elif consented:
+        flash("Subscriber added, confirmed.")
+    else:
+        flash("Subscriber added, pending: a confirmation email is on its way.")
+    return redirect(url_for("admin.subscriber", subscriber_id=subscriber_id), 303)
+
+
+@bp.route("/subscribers/import", methods=["GET", "POST"])
+def import_subscribers() -> ResponseReturnValue:
+    form = SubscriberImportForm()
+    form.list.choices = [(lst.slug, lst.name) for lst in _all_lists()]
+    if request.method == "GET":
+        return render_template("admin/subscriber_import.html", form=form)
+    if not form.validate():
+        return render_template("admin/subscriber_import.html", form=form), 422
+    upload = form.file.data
+    if upload is None or not getattr(upload, "filename", ""):
+        form.file.errors = ["Choose a CSV file."]
+        return render_template("admin/subscriber_import.html", form=form), 422
+    mailing_list = db.session.scalar(select(MailingList).where(MailingList.slug == form.list.data))
+    if mailing_list is None:
+        abort(422)
+    limit = int(current_app.config["SUBSCRIBER_IMPORT_MAX_BYTES"])
+    data = upload.stream.read(limit + 1)
+    try:
+        report = importing.import_csv(
+            data,
+            mailing_list,
+            confirmed=bool(form.confirmed.data),
+            source=f"import, by {_editor()}",
+        )
+        db.session.commit()
+    except importing.BadFile as exc:
+        db.session.rollback()
+        form.file.errors = [f"Nothing imported: {exc}"]
+        status = 413 if isinstance(exc, importing.FileTooLarge) else 422
+        return render_template("admin/subscriber_import.html", form=form), status
+    except IntegrityError:
+        db.session.rollback()
+        form.file.errors = [
+            "Nothing imported: someone signed up with one of these addresses meanwhile. "
+            "Import the file again."
+        ]
+        return render_template("admin/subscriber_import.html", form=form), 409
+    logger.info(
+        "editor %s imported into list %s: %d imported, %d already, %d refused",
+        current_user.id,
+        mailing_list.id,
+        report.imported,
+        report.already,
+        len(report.refused),
+    )
+    enqueue_confirmations(report.to_confirm)
+    return render_template(
+        "admin/subscriber_import.html", form=form, report=report, mailing_list=mailing_list
+    )
+
+
+@bp.get("/subscribers/export")
+def export_subscribers() -> ResponseReturnValue:
+    q = request.args.get("q", "").strip()[:200]
+    slug = request.args.get("list") or None
+    status = request.args.get("status") or None
+    if status is not None and status not in SubscriptionStatus.__members__:
+        abort(404)
+    mailing_list = None
+    if slug is not None:
+        mailing_list = db.session.scalar(select(MailingList).where(MailingList.slug == slug))
+        if mailing_list is None:
+            abort(404)
+    query = importing.export_query(
+        mailing_list=mailing_list,
+        status=SubscriptionStatus(status) if status else None,
+        subscriber_ids=_filtered(q, None, None) if q else None,
+    )
+    logger.info("editor %s exported subscribers", current_user.id)
+    filename = f"subscribers-{slug or 'all'}-{utcnow():%Y%m%d}.csv"
+    return Response(
+        stream_with_context(importing.export_csv(query)),
+        mimetype="text/csv",
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Cache-Control": "no-store",
+        },
+    )

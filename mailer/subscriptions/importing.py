@@ -1,0 +1,378 @@
+"""Subscriber CSV import and export, and adding one subscriber by hand.
+
+Services flush; callers commit.
+
+An import validates every row like the sign-up form, reports each refused row with its line
+and a reason, and writes the valid ones in the caller's transaction. It keeps only the
+address, the name and the language: no extra column, no IP.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import Select, select
+from sqlalchemy.orm import selectinload
+
+from mailer.extensions import db
+from mailer.models import (
+    ConsentRecord,
+    MailingList,
+    Subscriber,
+    Subscription,
+    SubscriptionStatus,
+    Suppression,
+    utcnow,
+)
+from mailer.privacy import InvalidAddress, address_hash, normalise_email
+
+COLUMNS = ("email", "name", "language")
+EXPORT_COLUMNS = ("email", "name", "language", "list", "status", "subscribed_at", "confirmed_at")
+# An export can be imported again: its other columns are read past, never stored.
+IGNORED = EXPORT_COLUMNS[len(COLUMNS) :]
+MAX_NAME = 100
+CHUNK = 500
+# A cell starting with one of these is a formula in a spreadsheet (CSV injection): export
+# prefixes it with "'", import takes that prefix off again.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+class BadFile(ValueError):
+    """The whole file is refused (not CSV, wrong header, not UTF-8, too large): nothing written."""
+
+
+class FileTooLarge(BadFile):
+    """The file is over the size limit."""
+
+
+@dataclass(frozen=True)
+class Row:
+    line: int
+    email: str
+    name: str | None
+    language: str
+
+
+@dataclass
+class ImportReport:
+    """What an import did: rows imported, already subscribed, refused (line, why)."""
+
+    imported: int = 0
+    already: int = 0
+    refused: list[tuple[int, str]] = field(default_factory=list)
+    # New pending subscribers to mail a confirmation link to, after the commit.
+    to_confirm: list[int] = field(default_factory=list)
+
+
+# --- reading and validating ------------------------------------------------------------------
+
+
+def read_csv(data: bytes, max_bytes: int) -> list[tuple[int, dict[str, str]]]:
+    """(line, {column: value}) per record of a CSV with an `email[,name][,language]` header."""
+    if len(data) > max_bytes:
+        raise FileTooLarge(f"The file is larger than {max_bytes // (1024 * 1024) or 1} MB.")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise BadFile("The file is not UTF-8 text; save it as “CSV UTF-8”.") from None
+    if "\x00" in text:
+        raise BadFile("The file is not a CSV text file.")
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header = next(reader, None)
+        if header is None:
+            raise BadFile("The file is empty.")
+        columns = [cell.strip().lower() for cell in header]
+        if "email" not in columns or any(c not in EXPORT_COLUMNS for c in columns):
+            raise BadFile(
+                "The first line must be a header of the columns email, name, language "
+                "(name and language optional, no other columns)."
+            )
+        if len(set(columns)) != len(columns):
+            raise BadFile("A column is named twice in the header.")
+        rows: list[tuple[int, dict[str, str]]] = []
+        start = reader.line_num + 1
+        for record in reader:
+            line, start = start, reader.line_num + 1
+            if not any(cell.strip() for cell in record):
+                continue
+            if len(record) > len(columns):
+                rows.append((line, {"": "too many columns"}))
+                continue
+            cells = dict(zip(columns, record, strict=False))
+            rows.append((line, {k: v for k, v in cells.items() if k in COLUMNS}))
+    except csv.Error as exc:
+        raise BadFile(f"The file is not valid CSV (line {reader.line_num}): {exc}.") from None
+    return rows
+
+
+def validate(
+    records: Sequence[tuple[int, dict[str, str]]], default_language: str
+) -> tuple[list[Row], list[tuple[int, str]]]:
+    """Rows that pass the sign-up form's checks, and the refused ones (line, why)."""
+    languages = current_app.config["LANGUAGES"]
+    valid: list[Row] = []
+    refused: list[tuple[int, str]] = []
+    seen: dict[str, int] = {}
+    for line, cells in records:
+        if "" in cells:
+            refused.append((line, cells[""]))
+            continue
+        try:
+            email = normalise_email(cells.get("email", ""))
+        except InvalidAddress:
+            refused.append((line, "invalid address"))
+            continue
+        if email in seen:
+            refused.append((line, f"duplicate of line {seen[email]}"))
+            continue
+        seen[email] = line
+        name = unescape_cell(cells.get("name", "").strip()) or None
+        language = cells.get("language", "").strip().lower() or default_language
+        if name is not None and len(name) > MAX_NAME:
+            refused.append((line, f"name longer than {MAX_NAME} characters"))
+        elif language not in languages:
+            refused.append((line, f"unknown language “{language[:16]}”"))
+        else:
+            valid.append(Row(line, email, name, language))
+    return valid, refused
+
+
+def unescape_cell(value: str) -> str:
+    if value.startswith("'") and value[1:2] and value[1] in FORMULA_START:
+        return value[1:]
+    return value
+
+
+def escape_cell(value: str) -> str:
+    return "'" + value if value.startswith(FORMULA_START) else value
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+
+def import_rows(
+    rows: Sequence[Row],
+    lists: Sequence[MailingList],
+    *,
+    confirmed: bool,
+    source: str,
+    report: ImportReport | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> ImportReport:
+    """Subscribe valid rows to `lists`: pending (double opt-in) or, with `confirmed`, confirmed.
+
+    Suppressed addresses and people who unsubscribed from one of the lists are refused; people
+    already confirmed on every list are counted and left as they are, and an existing
+    subscriber's name and language are theirs to change, not the importer's.
+    """
+    report = report if report is not None else ImportReport()
+    to_confirm: list[Subscriber] = []
+    for start in range(0, len(rows), CHUNK):
+        chunk = rows[start : start + CHUNK]
+        hashes = {row.email: address_hash(row.email) for row in chunk}
+        suppressed = set(
+            db.session.scalars(
+                select(Suppression.address_hash).where(
+                    Suppression.address_hash.in_(hashes.values())
+                )
+            )
+        )
+        existing = {
+            s.email: s
+            for s in db.session.scalars(
+                select(Subscriber)
+                .where(Subscriber.email.in_(hashes))
+                .options(selectinload(Subscriber.subscriptions))
+            )
+        }
+        for row in chunk:
+            if hashes[row.email] in suppressed:
+                report.refused.append((row.line, "suppressed"))
+                continue
+            pending = _import_one(row, existing.get(row.email), lists, confirmed, source, report)
+            if pending is not None:
+                to_confirm.append(pending)
+        db.session.flush()
+        if progress is not None:
+            progress(len(chunk))
+    report.to_confirm.extend(s.id for s in to_confirm)
+    report.refused.sort()
+    return report
+
+
+def _import_one(
+    row: Row,
+    subscriber: Subscriber | None,
+    lists: Sequence[MailingList],
+    confirmed: bool,
+    source: str,
+    report: ImportReport,
+) -> Subscriber | None:
+    """Import one row; the subscriber when it needs a confirmation mail."""
+    current = {s.list_id: s for s in subscriber.subscriptions} if subscriber else {}
+    left = [lst.slug for lst in lists if _status(current, lst) == SubscriptionStatus.unsubscribed]
+    if left:
+        report.refused.append((row.line, f"unsubscribed earlier from {', '.join(left)}"))
+        return None
+    todo = [lst for lst in lists if _status(current, lst) != SubscriptionStatus.confirmed]
+    if not todo:
+        report.already += 1
+        return None
+    if subscriber is None:
+        subscriber = Subscriber(
+            email=row.email,
+            address_hash=address_hash(row.email),
+            name=row.name,
+            language=row.language,
+        )
+        db.session.add(subscriber)
+    now = utcnow()
+    for lst in todo:
+        sub = current.get(lst.id)
+        if sub is None:
+            sub = Subscription(mailing_list=lst, list_id=lst.id)
+            subscriber.subscriptions.append(sub)
+        if confirmed:
+            sub.status, sub.confirmed_at = SubscriptionStatus.confirmed, now
+    subscriber.consents.append(
+        ConsentRecord(
+            # Confirmed: consent given elsewhere, to wording that is not ours.
+            action="import" if confirmed else "signup",
+            consent_version="external" if confirmed else current_app.config["CONSENT_VERSION"],
+            source=source[:64],
+            lists=",".join(lst.slug for lst in todo)[:500],
+            ip_hash=None,
+        )
+    )
+    report.imported += 1
+    if confirmed:
+        return None
+    subscriber.confirm_requested_at = subscriber.confirm_queued_at = now
+    return subscriber
+
+
+def _status(current: dict[int, Subscription], lst: MailingList) -> SubscriptionStatus | None:
+    sub = current.get(lst.id)
+    return sub.status if sub is not None else None
+
+
+def import_csv(
+    data: bytes,
+    mailing_list: MailingList,
+    *,
+    confirmed: bool,
+    source: str,
+) -> ImportReport:
+    """Read, validate and import a CSV into one list; raise BadFile for a refused file."""
+    records = read_csv(data, int(current_app.config["SUBSCRIBER_IMPORT_MAX_BYTES"]))
+    return import_records(records, mailing_list, confirmed=confirmed, source=source)
+
+
+def import_records(
+    records: Sequence[tuple[int, dict[str, str]]],
+    mailing_list: MailingList,
+    *,
+    confirmed: bool,
+    source: str,
+    progress: Callable[[int], None] | None = None,
+) -> ImportReport:
+    """Validate and import the records of read_csv into one list."""
+    if not records:
+        raise BadFile("The file has a header but no rows.")
+    rows, refused = validate(records, _default_language(mailing_list))
+    if progress is not None and refused:
+        progress(len(refused))
+    report = ImportReport(refused=refused)
+    return import_rows(
+        rows, [mailing_list], confirmed=confirmed, source=source, report=report, progress=progress
+    )
+
+
+def _default_language(mailing_list: MailingList) -> str:
+    if mailing_list.language in current_app.config["LANGUAGES"]:
+        return mailing_list.language
+    return str(current_app.config["DEFAULT_LANGUAGE"])
+
+
+def add_subscriber(
+    email: str,
+    *,
+    name: str | None,
+    language: str,
+    lists: Sequence[MailingList],
+    consented: bool,
+    source: str,
+) -> ImportReport:
+    """An editor adds one person (already-normalised address): one row imported into `lists`."""
+    row = Row(line=1, email=email, name=name, language=language)
+    return import_rows([row], lists, confirmed=consented, source=source)
+
+
+# --- export ----------------------------------------------------------------------------------
+
+
+def export_query(
+    *,
+    mailing_list: MailingList | None = None,
+    status: SubscriptionStatus | None = None,
+    subscriber_ids: Select[Any] | None = None,
+) -> Select[*tuple[Any, ...]]:
+    """One row per subscription: EXPORT_COLUMNS, in subscription order."""
+    query: Select[*tuple[Any, ...]] = (
+        select(
+            Subscriber.email,
+            Subscriber.name,
+            Subscriber.language,
+            MailingList.slug,
+            Subscription.status,
+            Subscription.created_at,
+            Subscription.confirmed_at,
+        )
+        .join(Subscription, Subscription.subscriber_id == Subscriber.id)
+        .join(MailingList, MailingList.id == Subscription.list_id)
+        .order_by(Subscription.id)
+    )
+    if mailing_list is not None:
+        query = query.where(Subscription.list_id == mailing_list.id)
+    if status is not None:
+        query = query.where(Subscription.status == status)
+    if subscriber_ids is not None:
+        query = query.where(Subscriber.id.in_(subscriber_ids))
+    return query
+
+
+def export_csv(query: Select[*tuple[Any, ...]], batch: int = 1000) -> Iterator[str]:
+    """The CSV text of `query`, a header then one line per row, streamed from the database."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(EXPORT_COLUMNS)
+    for email, name, language, slug, status, created_at, confirmed_at in db.session.execute(
+        query.execution_options(yield_per=batch)
+    ):
+        writer.writerow(
+            [
+                escape_cell(email),
+                escape_cell(name or ""),
+                language,
+                slug,
+                SubscriptionStatus(status).value,
+                created_at.isoformat(),
+                confirmed_at.isoformat() if confirmed_at else "",
+            ]
+        )
+        if out.tell() > 64 * 1024:
+            yield _drain(out)
+    yield _drain(out)
+
+
+def _drain(out: io.StringIO) -> str:
+    text = out.getvalue()
+    out.seek(0)
+    out.truncate()
+    return text
