@@ -77,6 +77,10 @@ def celery_init_app(app: Flask) -> Celery:
                     "schedule": 60.0,
                 },
                 "reap-deliveries": {"task": "mailer.reap_deliveries", "schedule": 60.0},
+                "sweep-subscriber-imports": {
+                    "task": "mailer.sweep_subscriber_imports",
+                    "schedule": 300.0,
+                },
                 "process-bounces": {"task": "mailer.process_bounces", "schedule": 120.0},
                 "poll-bounce-mailbox": {"task": "mailer.poll_bounce_mailbox", "schedule": 60.0},
                 "scheduled-digests": {"task": "mailer.send_scheduled_digests", "schedule": 300.0},

@@ -1,4 +1,4 @@
-"""Admin: add one subscriber, import a CSV into a list, export the current search as CSV."""
+"""Admin: add one subscriber, export the current search as CSV (import: subscriber_imports)."""
 
 from __future__ import annotations
 
@@ -18,9 +18,8 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
-from mailer.admin.forms import AddSubscriberForm, SubscriberImportForm
+from mailer.admin.forms import AddSubscriberForm
 from mailer.admin.subscribers import _filtered
 from mailer.admin.views import bp
 from mailer.extensions import db
@@ -92,57 +91,6 @@ def add_subscriber() -> ResponseReturnValue:
     return redirect(url_for("admin.subscriber", subscriber_id=subscriber_id), 303)
 
 
-@bp.route("/subscribers/import", methods=["GET", "POST"])
-def import_subscribers() -> ResponseReturnValue:
-    form = SubscriberImportForm()
-    form.list.choices = [(lst.slug, lst.name) for lst in _all_lists()]
-    if request.method == "GET":
-        return render_template("admin/subscriber_import.html", form=form)
-    if not form.validate():
-        return render_template("admin/subscriber_import.html", form=form), 422
-    upload = form.file.data
-    if upload is None or not getattr(upload, "filename", ""):
-        form.file.errors = ["Choose a CSV file."]
-        return render_template("admin/subscriber_import.html", form=form), 422
-    mailing_list = db.session.scalar(select(MailingList).where(MailingList.slug == form.list.data))
-    if mailing_list is None:
-        abort(422)
-    limit = int(current_app.config["SUBSCRIBER_IMPORT_MAX_BYTES"])
-    data = upload.stream.read(limit + 1)
-    try:
-        report = importing.import_csv(
-            data,
-            mailing_list,
-            confirmed=bool(form.confirmed.data),
-            source=f"import, by {_editor()}",
-        )
-        db.session.commit()
-    except importing.BadFile as exc:
-        db.session.rollback()
-        form.file.errors = [f"Nothing imported: {exc}"]
-        status = 413 if isinstance(exc, importing.FileTooLarge) else 422
-        return render_template("admin/subscriber_import.html", form=form), status
-    except IntegrityError:
-        db.session.rollback()
-        form.file.errors = [
-            "Nothing imported: someone signed up with one of these addresses meanwhile. "
-            "Import the file again."
-        ]
-        return render_template("admin/subscriber_import.html", form=form), 409
-    logger.info(
-        "editor %s imported into list %s: %d imported, %d already, %d refused",
-        current_user.id,
-        mailing_list.id,
-        report.imported,
-        report.already,
-        len(report.refused),
-    )
-    enqueue_confirmations(report.to_confirm)
-    return render_template(
-        "admin/subscriber_import.html", form=form, report=report, mailing_list=mailing_list
-    )
-
-
 @bp.get("/subscribers/export")
 def export_subscribers() -> ResponseReturnValue:
     q = request.args.get("q", "").strip()[:200]
@@ -170,3 +118,6 @@ def export_subscribers() -> ResponseReturnValue:
             "Cache-Control": "no-store",
         },
     )
+
+
+from mailer.admin import subscriber_imports  # noqa: E402,F401  (import routes on bp)

@@ -5,6 +5,7 @@ from mailer.models.bounces import BounceEvent, BounceKind, InboundMessage
 from mailer.models.content import EDITABLE, Article, Digest, DigestItem, DigestStatus
 from mailer.models.delivery import Delivery, DeliveryStatus
 from mailer.models.editors import Editor
+from mailer.models.imports import ImportStatus, SubscriberImport
 from mailer.models.subscribers import (
     ConsentRecord,
     MailingList,
@@ -27,9 +28,11 @@ __all__ = [
     "DigestItem",
     "DigestStatus",
     "Editor",
+    "ImportStatus",
     "InboundMessage",
     "MailingList",
     "Subscriber",
+    "SubscriberImport",
     "Subscription",
     "SubscriptionStatus",
     "Suppression",

@@ -112,35 +112,49 @@ def read_csv(data: bytes, max_bytes: int) -> list[tuple[int, dict[str, str]]]:
 
 
 def validate(
-    records: Sequence[tuple[int, dict[str, str]]], default_language: str
+    records: Sequence[tuple[int, dict[str, str]]],
+    default_language: str,
+    progress: Callable[[int], None] | None = None,
 ) -> tuple[list[Row], list[tuple[int, str]]]:
     """Rows that pass the sign-up form's checks, and the refused ones (line, why)."""
     languages = current_app.config["LANGUAGES"]
     valid: list[Row] = []
     refused: list[tuple[int, str]] = []
     seen: dict[str, int] = {}
-    for line, cells in records:
-        if "" in cells:
-            refused.append((line, cells[""]))
-            continue
-        try:
-            email = normalise_email(cells.get("email", ""))
-        except InvalidAddress:
-            refused.append((line, "invalid address"))
-            continue
-        if email in seen:
-            refused.append((line, f"duplicate of line {seen[email]}"))
-            continue
-        seen[email] = line
-        name = unescape_cell(cells.get("name", "").strip()) or None
-        language = cells.get("language", "").strip().lower() or default_language
-        if name is not None and len(name) > MAX_NAME:
-            refused.append((line, f"name longer than {MAX_NAME} characters"))
-        elif language not in languages:
-            refused.append((line, f"unknown language “{language[:16]}”"))
+    for index, (line, cells) in enumerate(records, 1):
+        checked = _check(line, cells, seen, default_language, languages)
+        if isinstance(checked, Row):
+            valid.append(checked)
         else:
-            valid.append(Row(line, email, name, language))
+            refused.append((line, checked))
+        if progress is not None and (index % CHUNK == 0 or index == len(records)):
+            progress(index % CHUNK or CHUNK)
     return valid, refused
+
+
+def _check(
+    line: int, cells: dict[str, str], seen: dict[str, int], default_language: str, languages: Any
+) -> Row | str:
+    """The valid row, or why it is refused (never quoting an address: reports are kept)."""
+    if "" in cells:
+        return cells[""]
+    try:
+        email = normalise_email(cells.get("email", ""))
+    except InvalidAddress:
+        return "invalid address"
+    if email in seen:
+        return f"duplicate of line {seen[email]}"
+    seen[email] = line
+    name = unescape_cell(cells.get("name", "").strip()) or None
+    language = cells.get("language", "").strip().lower() or default_language
+    if name is not None and len(name) > MAX_NAME:
+        return f"name longer than {MAX_NAME} characters"
+    if language not in languages:
+        # Quote a language code, not whatever else was in the cell (an address, say).
+        if language[:16].replace("-", "").isalnum():
+            return f"unknown language “{language[:16]}”"
+        return "unknown language"
+    return Row(line, email, name, language)
 
 
 def unescape_cell(value: str) -> str:
@@ -285,7 +299,7 @@ def import_records(
     """Validate and import the records of read_csv into one list."""
     if not records:
         raise BadFile("The file has a header but no rows.")
-    rows, refused = validate(records, _default_language(mailing_list))
+    rows, refused = validate(records, list_language(mailing_list))
     if progress is not None and refused:
         progress(len(refused))
     report = ImportReport(refused=refused)
@@ -294,7 +308,8 @@ def import_records(
     )
 
 
-def _default_language(mailing_list: MailingList) -> str:
+def list_language(mailing_list: MailingList) -> str:
+    """The language of rows that give none: the list's, if the site offers it."""
     if mailing_list.language in current_app.config["LANGUAGES"]:
         return mailing_list.language
     return str(current_app.config["DEFAULT_LANGUAGE"])

@@ -1,0 +1,41 @@
+"""Celery tasks of the admin's subscriber import: run a job, sweep up jobs left behind."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from celery import shared_task
+
+from mailer.subscriptions import import_jobs
+from mailer.subscriptions.queueing import enqueue_confirmations
+
+logger = logging.getLogger(__name__)
+
+# A job waiting this long had its task lost (Redis restarted, the web died before enqueueing):
+# queue it again; the claim in import_jobs.run makes a second copy harmless.
+REQUEUE_AFTER = timedelta(minutes=10)
+# A running job commits progress every few hundred rows; this long silent, its worker died.
+STALLED_AFTER = timedelta(minutes=30)
+
+
+# Not acks_late: a redelivered message would find the job running and leave it; the sweeper
+# fails a job whose worker died (its import transaction rolled back, nothing written).
+@shared_task(name="mailer.run_subscriber_import")
+def run_subscriber_import(import_id: int) -> None:
+    """Import an uploaded CSV, then queue the confirmation mails of its pending subscribers."""
+    to_confirm = import_jobs.run(import_id)
+    enqueue_confirmations(to_confirm)
+
+
+@shared_task(name="mailer.sweep_subscriber_imports")
+def sweep_subscriber_imports() -> int:
+    """Queue again the imports whose task was lost; fail those whose worker died."""
+    queued, stalled = import_jobs.stale_jobs(REQUEUE_AFTER, STALLED_AFTER)
+    for import_id in stalled:
+        import_jobs.fail(import_id, import_jobs.STALLED)
+    for import_id in queued:
+        import_jobs.touch(import_id)
+        run_subscriber_import.delay(import_id)
+        logger.warning("subscriber import %s: still queued, queued again", import_id)
+    return len(queued) + len(stalled)
