@@ -25,7 +25,7 @@ from mailer.admin.views import bp
 from mailer.extensions import db
 from mailer.models import MailingList, Subscriber, SubscriptionStatus, utcnow
 from mailer.privacy import InvalidAddress, normalise_email
-from mailer.subscriptions import importing
+from mailer.subscriptions import exporting, importing
 from mailer.subscriptions.queueing import enqueue_confirmations
 
 logger = logging.getLogger(__name__)
@@ -103,7 +103,7 @@ def export_subscribers() -> ResponseReturnValue:
         mailing_list = db.session.scalar(select(MailingList).where(MailingList.slug == slug))
         if mailing_list is None:
             abort(404)
-    query = importing.export_query(
+    query = exporting.export_query(
         mailing_list=mailing_list,
         status=SubscriptionStatus(status) if status else None,
         subscriber_ids=_filtered(q, None, None) if q else None,
@@ -111,7 +111,7 @@ def export_subscribers() -> ResponseReturnValue:
     logger.info("editor %s exported subscribers", current_user.id)
     filename = f"subscribers-{slug or 'all'}-{utcnow():%Y%m%d}.csv"
     return Response(
-        stream_with_context(importing.export_csv(query)),
+        stream_with_context(exporting.export_csv(query)),
         mimetype="text/csv",
         headers={
             "Content-Disposition": f'attachment; filename="{filename}"',

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from mailer.extensions import db
 from mailer.models import MailingList, SubscriptionStatus
-from mailer.subscriptions import importing
+from mailer.subscriptions import exporting, importing
 from mailer.subscriptions.queueing import enqueue_confirmations
 
 logger = logging.getLogger(__name__)
@@ -103,9 +103,9 @@ def import_command(path: Path, slug: str, confirmed: bool) -> None:
 )
 def export_command(slug: str | None, status: str | None, output: IO[str]) -> None:
     """Write subscriptions as CSV: email,name,language,list,status,subscribed_at,confirmed_at."""
-    query = importing.export_query(
+    query = exporting.export_query(
         mailing_list=_list(slug) if slug else None,
         status=SubscriptionStatus(status) if status else None,
     )
-    for chunk in importing.export_csv(query):
+    for chunk in exporting.export_csv(query):
         output.write(chunk)
