@@ -420,16 +420,21 @@ def test_expired_leases_of_a_cancelled_digest_end_skipped(app: Flask) -> None:
         assert control.progress(digest_id).skipped == 2
 
 
+def leased_deliveries(app: Flask, n: int, owner: str) -> list[int]:
+    """A started digest to n readers whose deliveries `owner` holds (status sending)."""
+    add_subscribers(app, n)
+    start(app, make_digest(app))
+    with app.app_context():
+        db.session.execute(update(Delivery).values(status="sending", lease_owner=owner))
+        db.session.commit()
+        return list(db.session.scalars(select(Delivery.id).order_by(Delivery.id)))
+
+
 def test_the_record_of_a_sent_message_commits_at_once_and_leaves_the_pool_as_it_was(
     app: Flask,
 ) -> None:
-    add_subscribers(app, 2)
-    digest_id = make_digest(app)
-    start(app, digest_id)
+    first, second = leased_deliveries(app, 2, owner="me")
     with app.app_context():
-        first, second = db.session.scalars(select(Delivery.id).order_by(Delivery.id)).all()
-        db.session.execute(update(Delivery).values(status="sending", lease_owner="me"))
-        db.session.commit()
         with record.recorder().open() as mark_sent:
             mark_sent(first, "me", 1)
             mark_sent(second, "someone else", 1)  # a lease we no longer hold: not recorded
@@ -462,13 +467,8 @@ def test_the_database_refuses_a_second_delivery_of_a_digest_to_a_subscriber(app:
 def test_records_may_skip_waiting_for_the_disk_and_the_pool_gets_the_setting_back(
     app: Flask,
 ) -> None:
-    add_subscribers(app, 1)
-    digest_id = make_digest(app)
-    start(app, digest_id)
+    (delivery_id,) = leased_deliveries(app, 1, owner="me")
     with app.app_context():
-        (delivery_id,) = db.session.scalars(select(Delivery.id)).all()
-        db.session.execute(update(Delivery).values(status="sending", lease_owner="me"))
-        db.session.commit()
         postgres = db.engine.dialect.name == "postgresql"
         setting = "SHOW synchronous_commit" if postgres else "PRAGMA synchronous"
         with record.recorder().open(sync=False) as mark_sent:

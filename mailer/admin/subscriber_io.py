@@ -6,12 +6,10 @@ import logging
 
 from flask import (
     Response,
-    abort,
     current_app,
     flash,
     redirect,
     render_template,
-    request,
     stream_with_context,
     url_for,
 )
@@ -20,7 +18,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from mailer.admin.forms import AddSubscriberForm
-from mailer.admin.subscribers import _filtered
+from mailer.admin.subscribers import _filtered, search_args
 from mailer.admin.views import bp
 from mailer.extensions import db
 from mailer.models import MailingList, Subscriber, SubscriptionStatus, utcnow
@@ -93,23 +91,15 @@ def add_subscriber() -> ResponseReturnValue:
 
 @bp.get("/subscribers/export")
 def export_subscribers() -> ResponseReturnValue:
-    q = request.args.get("q", "").strip()[:200]
-    slug = request.args.get("list") or None
-    status = request.args.get("status") or None
-    if status is not None and status not in SubscriptionStatus.__members__:
-        abort(404)
-    mailing_list = None
-    if slug is not None:
-        mailing_list = db.session.scalar(select(MailingList).where(MailingList.slug == slug))
-        if mailing_list is None:
-            abort(404)
+    q, mailing_list, status = search_args()
     query = exporting.export_query(
         mailing_list=mailing_list,
         status=SubscriptionStatus(status) if status else None,
         subscriber_ids=_filtered(q, None, None) if q else None,
     )
     logger.info("editor %s exported subscribers", current_user.id)
-    filename = f"subscribers-{slug or 'all'}-{utcnow():%Y%m%d}.csv"
+    slug = mailing_list.slug if mailing_list else "all"
+    filename = f"subscribers-{slug}-{utcnow():%Y%m%d}.csv"
     return Response(
         stream_with_context(exporting.export_csv(query)),
         mimetype="text/csv",

@@ -37,19 +37,27 @@ def _filtered(q: str, mailing_list: MailingList | None, status: str | None) -> S
     return query
 
 
-@bp.get("/subscribers")
-def subscribers() -> ResponseReturnValue:
+def search_args() -> tuple[str, MailingList | None, str | None]:
+    """The subscriber search of the query string (q, list, status); 404 for an unknown one."""
     q = request.args.get("q", "").strip()[:200]
     slug = request.args.get("list") or None
     status = request.args.get("status") or None
-    page = request.args.get("page", 1, type=int) or 1
-    if page < 1 or (status is not None and status not in SubscriptionStatus.__members__):
+    if status is not None and status not in SubscriptionStatus.__members__:
         abort(404)
     mailing_list = None
     if slug is not None:
         mailing_list = db.session.scalar(select(MailingList).where(MailingList.slug == slug))
         if mailing_list is None:
             abort(404)
+    return q, mailing_list, status
+
+
+@bp.get("/subscribers")
+def subscribers() -> ResponseReturnValue:
+    q, mailing_list, status = search_args()
+    page = request.args.get("page", 1, type=int) or 1
+    if page < 1:
+        abort(404)
     ids = _filtered(q, mailing_list, status)
     total = db.session.scalar(select(func.count()).select_from(ids.subquery())) or 0
     if page > 1 and (page - 1) * PER_PAGE >= total:
@@ -68,7 +76,7 @@ def subscribers() -> ResponseReturnValue:
         lists=db.session.scalars(select(MailingList).order_by(MailingList.id)).all(),
         statuses=list(SubscriptionStatus),
         q=q,
-        slug=slug,
+        slug=mailing_list.slug if mailing_list else None,
         status=status,
         page=page,
         pages=max(1, -(-total // PER_PAGE)),

@@ -276,8 +276,10 @@ def _send_claimed(
     check, checked = False, time.monotonic()
     renewed = time.monotonic()
     sync = bool(current_app.config["DELIVERY_SYNC_COMMIT"])
+    then: tuple[str, str] | None = None  # the envelope announced with the last message
     with recorder().open(sync=sync) as mark_sent:
         for n, (delivery_id, attempts, reader) in enumerate(claimed):
+            sender = then[0] if then is not None else verp_address(delivery_id)
             if check:
                 if not _still_sending(composer.digest_id):
                     break  # paused or cancelled: the rest goes back to pending
@@ -292,9 +294,7 @@ def _send_claimed(
             ahead = n + 1 < len(claimed) and not check
             then = (verp_address(claimed[n + 1][0]), claimed[n + 1][2].email) if ahead else None
             try:
-                transport.send_raw(
-                    verp_address(delivery_id), reader.email, data, before=before, then=then
-                )
+                transport.send_raw(sender, reader.email, data, before=before, then=then)
             except (smtplib.SMTPException, OSError) as exc:
                 _record_failure(result, delivery_id, owner, attempts, exc)
                 continue
