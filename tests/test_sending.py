@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -384,24 +386,58 @@ def test_erasing_a_subscriber_unlinks_their_deliveries_and_keeps_the_counts(
         assert control.progress(digest_id).sent == 2
 
 
-def test_cancelling_mid_batch_leaves_no_delivery_open(app: Flask, smtp_server: SmtpServer) -> None:
-    smtp_server.clear()
-    add_subscribers(app, sending.CHECK_EVERY + 10)
-    digest_id = make_digest(app)
-    start(app, digest_id)
-
+def cancel_at_first_message(app: Flask, digest_id: int) -> Callable[[int], None]:
     def cancel_once(delivery_id: int) -> None:
         if digest_status(app, digest_id) == DigestStatus.sending:
             control.cancel(digest_id)
             db.session.commit()
 
+    return cancel_once
+
+
+def test_cancelling_mid_batch_leaves_no_delivery_open(
+    app: Flask, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The loop's clock stands still, so only the message count decides when it looks: a busy
+    # machine cannot make the half-second check fire first (it once did, after 37 messages).
+    monkeypatch.setattr(sending, "clock", lambda: 0.0)
+    smtp_server.clear()
+    add_subscribers(app, sending.CHECK_EVERY + 10)
+    digest_id = make_digest(app)
+    start(app, digest_id)
+
     with app.app_context():
         ((lo, hi),) = outbox.batch_ranges(digest_id, 1000)
-        result = sending.send_batch(digest_id, lo, hi, on_sent=cancel_once)
+        result = sending.send_batch(
+            digest_id, lo, hi, on_sent=cancel_at_first_message(app, digest_id)
+        )
         assert result.sent == sending.CHECK_EVERY  # it noticed at its next check
         p = control.progress(digest_id)
         assert (p.remaining, p.sent, p.skipped) == (0, sending.CHECK_EVERY, 10)
     assert digest_status(app, digest_id) == DigestStatus.cancelled
+    assert len(smtp_server.received) == sending.CHECK_EVERY
+
+
+def test_a_slow_batch_looks_at_the_digest_by_the_clock_too(
+    app: Flask, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each look at the clock is a second later: at a low SEND_RATE the loop must not wait for
+    # CHECK_EVERY messages before it sees a cancel.
+    ticks = itertools.count()
+    monkeypatch.setattr(sending, "clock", lambda: float(next(ticks)))
+    smtp_server.clear()
+    add_subscribers(app, 10)
+    digest_id = make_digest(app)
+    start(app, digest_id)
+
+    with app.app_context():
+        ((lo, hi),) = outbox.batch_ranges(digest_id, 1000)
+        result = sending.send_batch(
+            digest_id, lo, hi, on_sent=cancel_at_first_message(app, digest_id)
+        )
+        assert result.sent == 1
+        p = control.progress(digest_id)
+        assert (p.remaining, p.sent, p.skipped) == (0, 1, 9)
 
 
 def test_expired_leases_of_a_cancelled_digest_end_skipped(app: Flask) -> None:

@@ -55,6 +55,7 @@ logger = logging.getLogger(__name__)
 LEASE = timedelta(minutes=5)
 CHECK_EVERY = 50  # messages between looks at the digest's status (pause, cancel) and the lease
 CHECK_SECONDS = 0.5  # ...or seconds, at a low SEND_RATE: a pause stops sending within a second
+clock = time.monotonic  # the batch loop's clock; tests replace it to decide when it looks
 
 
 @dataclass
@@ -273,8 +274,8 @@ def _send_claimed(
     """Send and record the claimed rows in order, looking at the digest's status as it goes."""
     transport, limiter = get_transport(), get_limiter()
     before = limiter.wait if limiter.enabled else None
-    check, checked = False, time.monotonic()
-    renewed = time.monotonic()
+    check, checked = False, clock()
+    renewed = clock()
     sync = bool(current_app.config["DELIVERY_SYNC_COMMIT"])
     then: tuple[str, str] | None = None  # the envelope announced with the last message
     with recorder().open(sync=sync) as mark_sent:
@@ -283,14 +284,14 @@ def _send_claimed(
             if check:
                 if not _still_sending(composer.digest_id):
                     break  # paused or cancelled: the rest goes back to pending
-                checked = time.monotonic()
-            if time.monotonic() - renewed > LEASE.total_seconds() / 3:
+                checked = clock()
+            if clock() - renewed > LEASE.total_seconds() / 3:
                 _renew(owner)  # a slow server or a low SEND_RATE must not let the lease lapse
-                renewed = time.monotonic()
+                renewed = clock()
             data = composer.message(delivery_id, reader)
             # The next message's envelope goes out with this one (RFC 2920), except where
             # the loop may stop: its content follows only once this one is recorded.
-            check = (n + 1) % CHECK_EVERY == 0 or time.monotonic() - checked > CHECK_SECONDS
+            check = (n + 1) % CHECK_EVERY == 0 or clock() - checked > CHECK_SECONDS
             ahead = n + 1 < len(claimed) and not check
             then = (verp_address(claimed[n + 1][0]), claimed[n + 1][2].email) if ahead else None
             try:
