@@ -41,7 +41,7 @@ def measure(floor: float) -> None:
     app = create_app(
         {
             "TESTING": True,
-            "SECRET_KEY": "bench",
+            "SECRET_KEY": "bench-secret-key-not-for-production",
             "DATABASE_URL": database_url,
             "REDIS_URL": redis_url,
             "SIGNUP_CHALLENGE": False,

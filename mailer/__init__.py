@@ -16,6 +16,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from mailer import config as default_config
 from mailer.extensions import celery_init_app, csrf, db, limiter, migrate
+from mailer.keys import check_keys
 from mailer.privacy import install_log_redaction
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,6 +109,7 @@ def _derive_settings(app: Flask) -> None:
                 "(for example: python -c 'import secrets; print(secrets.token_urlsafe(48))')."
             )
         cfg["SECRET_KEY"] = _development_secret(Path(app.instance_path))
+    check_keys(cfg)
     if not cfg.get("DATABASE_URL"):
         cfg["DATABASE_URL"] = f"sqlite:///{Path(app.instance_path) / 'mailer.db'}"
     cfg["SQLALCHEMY_DATABASE_URI"] = _sqlalchemy_url(cfg["DATABASE_URL"])

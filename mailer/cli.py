@@ -93,6 +93,22 @@ def dev_command(host: str, port: int, smtp_port: int) -> None:
     run_dev(ROOT, host, port, smtp_port, editor)
 
 
+@click.group("keys")
+def keys_group() -> None:
+    """Key rotation helpers (README, Keys and rotation)."""
+
+
+@keys_group.command("address-hash-key")
+@with_appcontext
+def address_hash_key_command() -> None:
+    """Print the ADDRESS_HASH_KEY that keeps today's address hashes (before a rotation)."""
+    from flask import current_app
+
+    from mailer.keys import address_hash_key_setting
+
+    click.echo(address_hash_key_setting(current_app.config))
+
+
 def register(app: Flask) -> None:
     from mailer.bounces.cli import bounces_group, suppress_group
     from mailer.subscriptions.cli import subscribers_group
@@ -105,6 +121,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(bounces_group)
     app.cli.add_command(suppress_group)
     app.cli.add_command(subscribers_group)
+    app.cli.add_command(keys_group)
 
 
 def main() -> None:

@@ -7,10 +7,13 @@ from datetime import timedelta
 # "production" or "development". Development enables /dev/outbox and a generated SECRET_KEY.
 MAILER_ENV = "production"
 
-SECRET_KEY: str | None = None
+SECRET_KEY: str | None = None  # at least 32 bytes in production
+# Old keys, newest first: they still verify links, VERP addresses and sessions, never sign.
+# Env: separated by whitespace or commas. Needs ADDRESS_HASH_KEY (README, Keys and rotation).
+SECRET_KEY_FALLBACKS: list[str] = []
 # Key for the keyed hashes of addresses and IPs (suppression list, tokens, consent).
-# Defaults to a key derived from SECRET_KEY; set it explicitly to rotate SECRET_KEY
-# without losing the suppression list.
+# Defaults to a key derived from SECRET_KEY; must be set to rotate SECRET_KEY (fallbacks),
+# or the suppression list would be lost: `mailer keys address-hash-key` prints today's.
 ADDRESS_HASH_KEY: str | None = None
 
 DATABASE_URL: str | None = None  # default: sqlite:///<instance>/mailer.db
@@ -110,6 +113,7 @@ WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session cookie
 ENV_SETTINGS: dict[str, str] = {
     "MAILER_ENV": "str",
     "SECRET_KEY": "str",
+    "SECRET_KEY_FALLBACKS": "list",
     "ADDRESS_HASH_KEY": "str",
     "DATABASE_URL": "str",
     "REDIS_URL": "str",

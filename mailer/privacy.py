@@ -39,7 +39,8 @@ def _key() -> bytes:
 @functools.lru_cache(maxsize=8)
 def _derive_key(explicit: str, secret: str) -> bytes:
     if explicit:
-        return explicit.encode()
+        # "hex:..." is what `mailer keys address-hash-key` prints: a derived key kept as is.
+        return bytes.fromhex(explicit[4:]) if explicit.startswith("hex:") else explicit.encode()
     return hmac.new(secret.encode(), b"mailer.address-hash", hashlib.sha256).digest()
 
 

@@ -8,8 +8,16 @@ from datetime import timedelta
 from typing import Any
 
 from flask import current_app
-from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
+from itsdangerous import (
+    BadData,
+    BadSignature,
+    SignatureExpired,
+    TimestampSigner,
+    URLSafeTimedSerializer,
+)
 from itsdangerous.encoding import base64_encode, int_to_bytes, want_bytes
+
+from mailer.keys import verification_keys
 
 
 class InvalidToken(Exception):
@@ -24,8 +32,9 @@ class ExpiredToken(InvalidToken):
         self.data = data
 
 
-def _serializer(purpose: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=f"mailer.{purpose}")
+@functools.lru_cache(maxsize=64)
+def _serializer(secret_key: str, purpose: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(secret_key, salt=f"mailer.{purpose}")
 
 
 class _TokenMaker:
@@ -64,18 +73,25 @@ def make_token(purpose: str, data: dict[str, Any]) -> str:
 
 
 def read_token(purpose: str, token: str, max_age: timedelta | None = None) -> dict[str, Any]:
-    """Verify a token and return its payload; raise InvalidToken or ExpiredToken."""
-    serializer = _serializer(purpose)
+    """Verify a token and return its payload; raise InvalidToken or ExpiredToken.
+
+    Made with SECRET_KEY or any of SECRET_KEY_FALLBACKS (links mailed before a rotation).
+    """
     if len(token) > 512:
         raise InvalidToken("token too long")
-    try:
-        seconds = int(max_age.total_seconds()) if max_age is not None else None
-        data = serializer.loads(token, max_age=seconds)
-    except SignatureExpired as exc:
-        # The signature was checked before the age, so the payload is genuine.
-        raise ExpiredToken(serializer.load_payload(exc.payload or b"")) from None
-    except (BadSignature, UnicodeError, ValueError):
-        raise InvalidToken("bad token") from None
-    if not isinstance(data, dict):
-        raise InvalidToken("bad payload")
-    return data
+    seconds = int(max_age.total_seconds()) if max_age is not None else None
+    for key in verification_keys():
+        serializer = _serializer(key, purpose)
+        try:
+            data = serializer.loads(token, max_age=seconds)
+        except SignatureExpired as exc:
+            # The signature was checked before the age, so the payload is genuine.
+            raise ExpiredToken(serializer.load_payload(exc.payload or b"")) from None
+        except BadSignature:
+            continue  # perhaps signed with an older key
+        except (BadData, UnicodeError, ValueError):
+            raise InvalidToken("bad token") from None
+        if not isinstance(data, dict):
+            raise InvalidToken("bad payload")
+        return data
+    raise InvalidToken("bad token")

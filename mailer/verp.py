@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from flask import current_app
 
 from mailer.delivery.message import sender_address
+from mailer.keys import verification_keys
 
 _TOKEN = re.compile(r"^(?P<kind>[cu]?)(?P<id>\d{1,18})\.(?P<sig>[0-9a-f]{12})$")
 _KINDS = {"": "delivery", "c": "confirmation", "u": "unsubscribe"}
@@ -33,9 +34,16 @@ class VerpToken:
     signature: str
 
 
-def _signature(message: str) -> str:
-    key = str(current_app.config["SECRET_KEY"]).encode()
-    return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()[:12]
+def _signature(message: str, key: str | None = None) -> str:
+    secret = key if key is not None else str(current_app.config["SECRET_KEY"])
+    return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()[:12]
+
+
+def _signed(signature: str, message: str) -> bool:
+    """Whether SECRET_KEY or one of its fallbacks (mail sent before a rotation) signed it."""
+    return any(
+        hmac.compare_digest(signature, _signature(message, key)) for key in verification_keys()
+    )
 
 
 @functools.lru_cache(maxsize=8)
@@ -66,7 +74,7 @@ def unsubscribe_from_verp(address: str) -> int | None:
     token = read_verp(address)
     if token is None or token.kind != "unsubscribe":
         return None
-    if not hmac.compare_digest(token.signature, _signature(f"verp-u:{token.id}")):
+    if not _signed(token.signature, f"verp-u:{token.id}"):
         return None
     return token.id
 
@@ -92,12 +100,12 @@ def delivery_from_verp(address: str) -> int | None:
     token = read_verp(address)
     if token is None or token.kind != "delivery":
         return None
-    if not hmac.compare_digest(token.signature, _signature(f"verp:{token.id}")):
+    if not _signed(token.signature, f"verp:{token.id}"):
         return None
     return token.id
 
 
 def confirmation_token_valid(token: VerpToken, address_hash: str) -> bool:
     """Whether a confirmation token was signed for this subscriber's address hash."""
-    expected = _signature(f"verp-c:{token.id}:{address_hash}")
-    return token.kind == "confirmation" and hmac.compare_digest(token.signature, expected)
+    message = f"verp-c:{token.id}:{address_hash}"
+    return token.kind == "confirmation" and _signed(token.signature, message)

@@ -45,7 +45,7 @@ def test_header_injection_is_refused() -> None:
 @pytest.mark.parametrize(
     ("url", "host", "port", "tls", "starttls", "user"),
     [
-        ("smtp://mail.example.org", "mail.example.org", 25, False, "auto", None),
+        ("smtp://mail.example.org", "mail.example.org", 25, False, "require", None),
         ("smtps://u%40x:p%3Aw@mail.example.org", "mail.example.org", 465, True, "off", "u@x"),
         ("smtp://u:p@127.0.0.1:2525?starttls=require", "127.0.0.1", 2525, False, "require", "u"),
     ],

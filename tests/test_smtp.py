@@ -13,7 +13,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from flask import Flask
 
-from mailer.delivery import Email, SmtpServer, SmtpTransport
+from mailer.delivery import Email, SmtpServer, SmtpTransport, SmtpUrlError
+from mailer.delivery.smtp import PlaintextAuthRefused
 from mailer.extensions import db
 from mailer.models import Subscriber
 from mailer.subscriptions import service
@@ -177,3 +178,117 @@ def test_healthz(client: Any) -> None:
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.get_json() == {"status": "ok", "checks": {"database": True, "redis": True}}
+
+
+# --- TLS policy (audit M7): no AUTH and no message over a plaintext session -------------------
+
+
+class AuthRecorder:
+    """Records every AUTH attempt, with whether the session was encrypted at the time."""
+
+    def __init__(self) -> None:
+        self.attempts: list[tuple[bytes, bytes, bool]] = []
+
+    def __call__(
+        self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
+    ) -> AuthResult:
+        if isinstance(auth_data, LoginPassword):
+            self.attempts.append((auth_data.login, auth_data.password, session.ssl is not None))
+        return authenticator(server, session, envelope, mechanism, auth_data)
+
+
+@pytest.fixture
+def plaintext_server() -> Iterator[tuple[RecordingHandler, AuthRecorder, int]]:
+    """What a man in the middle shows: no STARTTLS, and AUTH gladly taken in plaintext."""
+    handler, auth, port = RecordingHandler(), AuthRecorder(), _free_port()
+    controller = Controller(
+        handler, hostname="127.0.0.1", port=port, authenticator=auth, auth_require_tls=False
+    )
+    controller.start()
+    yield handler, auth, port
+    controller.stop()
+
+
+@pytest.mark.parametrize("query", ["", "?starttls=auto", "?starttls=auto&verify=off"])
+def test_credentials_never_go_to_a_server_without_starttls(
+    plaintext_server: tuple[RecordingHandler, AuthRecorder, int], query: str
+) -> None:
+    handler, auth, port = plaintext_server
+    transport = SmtpTransport(
+        SmtpServer.from_url(f"smtp://mailer:s3cret@127.0.0.1:{port}{query}"), timeout=5
+    )
+    with pytest.raises(smtplib.SMTPNotSupportedError, match="STARTTLS"):
+        transport.send(email())
+    assert auth.attempts == [] and handler.received == []
+
+
+def test_starttls_off_with_credentials_is_refused_when_parsed() -> None:
+    with pytest.raises(SmtpUrlError, match="never sends AUTH in plaintext"):
+        SmtpServer.from_url("smtp://mailer:s3cret@127.0.0.1:2525?starttls=off")
+
+
+def test_a_plaintext_session_never_logs_in_even_if_the_url_check_is_bypassed(
+    plaintext_server: tuple[RecordingHandler, AuthRecorder, int],
+) -> None:
+    handler, auth, port = plaintext_server
+    server = SmtpServer("127.0.0.1", port, False, "off", "mailer", "s3cret", True)
+    with pytest.raises(PlaintextAuthRefused, match="not encrypted"):
+        SmtpTransport(server, timeout=5).send(email())
+    assert auth.attempts == [] and handler.received == []
+
+
+def test_a_loopback_relay_without_credentials_may_stay_plaintext(
+    plaintext_server: tuple[RecordingHandler, AuthRecorder, int],
+) -> None:
+    handler, _auth, port = plaintext_server
+    transport = SmtpTransport(SmtpServer.from_url(f"smtp://127.0.0.1:{port}"), timeout=5)
+    transport.send(email())
+    transport.close()
+    assert len(handler.received) == 1
+
+
+def test_auth_goes_over_tls(
+    tls: tuple[ssl.SSLContext, trustme.CA], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handler, auth, port = RecordingHandler(), AuthRecorder(), _free_port()
+    controller = Controller(
+        handler, hostname="127.0.0.1", port=port, tls_context=tls[0], authenticator=auth
+    )
+    controller.start()
+    trusting = ssl.create_default_context()
+    tls[1].configure_trust(trusting)
+    monkeypatch.setattr(SmtpTransport, "_tls_context", lambda self: trusting)
+    try:
+        transport = SmtpTransport(
+            SmtpServer.from_url(f"smtp://mailer:s3cret@127.0.0.1:{port}"), timeout=5
+        )
+        transport.send(email())  # no query: credentials alone ask for STARTTLS
+        transport.close()
+    finally:
+        controller.stop()
+    assert auth.attempts == [(b"mailer", b"s3cret", True)]
+    assert len(handler.received) == 1
+
+
+@pytest.mark.parametrize(
+    ("url", "starttls"),
+    [
+        ("smtp://mail.example.org", "require"),
+        ("smtp://mail.example.org:587", "require"),
+        ("smtp://[2001:db8::25]", "require"),
+        ("smtp://localhost.example.org", "require"),
+        ("smtp://mail.example.org?starttls=auto", "auto"),  # the operator's explicit choice
+        ("smtp://mail.example.org?starttls=off", "off"),
+        ("smtp://u:p@mail.example.org?starttls=auto", "require"),
+        ("smtp://127.0.0.1", "auto"),
+        ("smtp://127.0.0.2:2525", "auto"),
+        ("smtp://localhost", "auto"),
+        ("smtp://[::1]", "auto"),
+        ("smtp://u:p@127.0.0.1", "require"),
+        ("smtp://u:p@localhost?starttls=auto", "require"),
+        ("smtps://u:p@mail.example.org", "off"),  # implicit TLS: already encrypted
+    ],
+)
+def test_tls_is_required_off_loopback_and_with_credentials(url: str, starttls: str) -> None:
+    """Decided from the URL alone: nothing is resolved or connected."""
+    assert SmtpServer.from_url(url).starttls == starttls

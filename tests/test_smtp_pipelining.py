@@ -13,7 +13,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from mailer.delivery.message import SmtpData, dot_stuff
-from mailer.delivery.smtp import SmtpPool, SmtpServer, SmtpTransport
+from mailer.delivery.smtp import SmtpServer, SmtpTransport
+from mailer.delivery.smtp_pool import SmtpPool
 from tests.conftest import RecordingHandler
 
 

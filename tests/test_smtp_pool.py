@@ -10,15 +10,8 @@ from collections.abc import Iterator
 import pytest
 from aiosmtpd.controller import Controller
 
-from mailer.delivery.smtp import (
-    SmtpPool,
-    SmtpServer,
-    SmtpTransport,
-    SmtpUnavailable,
-    SmtpUrlError,
-    close_all,
-    get_smtp_transport,
-)
+from mailer.delivery.smtp import SmtpServer, SmtpTransport, SmtpUrlError, close_all
+from mailer.delivery.smtp_pool import SmtpPool, SmtpUnavailable, get_smtp_transport
 from tests.conftest import RecordingHandler, _free_port
 
 MESSAGE = b"From: news@example.org\r\nTo: r@example.org\r\nSubject: Hi\r\n\r\nBody\r\n"

@@ -8,7 +8,9 @@ from typing import Protocol
 from mailer.delivery.memory import MemoryTransport
 from mailer.delivery.message import Email
 from mailer.delivery.pipelining import Envelope
-from mailer.delivery.smtp import SmtpServer, SmtpTransport, SmtpUrlError, get_smtp_transport
+from mailer.delivery.smtp import SmtpTransport
+from mailer.delivery.smtp_pool import get_smtp_transport
+from mailer.delivery.smtp_url import SmtpServer, SmtpUrlError
 
 
 class Transport(Protocol):

@@ -1,0 +1,116 @@
+"""Key handling: SECRET_KEY's strength, the old keys that still verify, per-purpose keys.
+
+Rotation (audit L5): the new key goes in SECRET_KEY and the old ones in
+SECRET_KEY_FALLBACKS (newest first). Everything is signed with SECRET_KEY only, and verified
+with SECRET_KEY and then each fallback, so a link or a VERP address in mail already sent
+keeps working: link tokens (`tokens`), VERP signatures (`verp`) and session cookies (Flask's
+own SECRET_KEY_FALLBACKS).
+
+The keyed address hash (suppression list, the address hash in every link token) must not
+change with SECRET_KEY, or rotating it would forget who asked never to be mailed again. It
+is keyed by ADDRESS_HASH_KEY, or by a key derived from SECRET_KEY when that is unset; so a
+rotation (any fallback listed) needs ADDRESS_HASH_KEY set, and `mailer keys
+address-hash-key` prints the value that keeps today's hashes.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+import ipaddress
+from collections.abc import Mapping, MutableMapping
+from typing import Any
+
+from flask import current_app, request
+
+MIN_SECRET_KEY_BYTES = 32
+
+
+class KeyConfigError(RuntimeError):
+    """SECRET_KEY, SECRET_KEY_FALLBACKS or ADDRESS_HASH_KEY cannot be used as set."""
+
+
+def check_keys(cfg: MutableMapping[str, Any]) -> None:
+    """Refuse weak or inconsistent keys at start; normalise SECRET_KEY_FALLBACKS to a list."""
+    fallbacks = cfg.get("SECRET_KEY_FALLBACKS") or []
+    if isinstance(fallbacks, str):
+        fallbacks = fallbacks.replace(",", " ").split()
+    cfg["SECRET_KEY_FALLBACKS"] = [str(key) for key in fallbacks if key]
+    if cfg.get("MAILER_ENV") == "development":
+        return
+    if len(str(cfg["SECRET_KEY"]).encode()) < MIN_SECRET_KEY_BYTES:
+        raise KeyConfigError(
+            f"SECRET_KEY is shorter than {MIN_SECRET_KEY_BYTES} bytes: it signs every link in"
+            " mail and every session. Use a long random value, for example: python -c"
+            " 'import secrets; print(secrets.token_urlsafe(48))'. To keep links already"
+            " mailed working, list the old key in SECRET_KEY_FALLBACKS (see README, Keys"
+            " and rotation)."
+        )
+    explicit = str(cfg.get("ADDRESS_HASH_KEY") or "")
+    if explicit.startswith("hex:") and not _is_hex(explicit[4:]):
+        raise KeyConfigError("ADDRESS_HASH_KEY starts with hex: but is not hexadecimal after it.")
+    if cfg["SECRET_KEY_FALLBACKS"] and not explicit:
+        raise KeyConfigError(
+            "SECRET_KEY_FALLBACKS is set but ADDRESS_HASH_KEY is not. The suppression list"
+            " and the links already mailed are keyed by a key derived from SECRET_KEY, so a"
+            " new SECRET_KEY would forget them. With the old SECRET_KEY in place (no"
+            " fallbacks), run `mailer keys address-hash-key`, set ADDRESS_HASH_KEY to what"
+            " it prints, then rotate (see README, Keys and rotation)."
+        )
+
+
+def _is_hex(value: str) -> bool:
+    try:
+        return bool(bytes.fromhex(value))
+    except ValueError:
+        return False
+
+
+def verification_keys(cfg: Mapping[str, Any] | None = None) -> list[str]:
+    """SECRET_KEY, then the fallbacks: every key a signature may have been made with."""
+    cfg = cfg if cfg is not None else current_app.config
+    return [str(cfg["SECRET_KEY"]), *(cfg.get("SECRET_KEY_FALLBACKS") or ())]
+
+
+@functools.lru_cache(maxsize=16)
+def _derive(secret: str, purpose: str) -> bytes:
+    return hmac.new(secret.encode(), f"mailer.{purpose}".encode(), hashlib.sha256).digest()
+
+
+def derived_key(purpose: str) -> bytes:
+    """A key for one purpose only, derived from SECRET_KEY (HMAC-SHA256 as the KDF)."""
+    return _derive(str(current_app.config["SECRET_KEY"]), purpose)
+
+
+def address_hash_key_setting(cfg: Mapping[str, Any]) -> str:
+    """The ADDRESS_HASH_KEY value that keeps the address hashes made with today's settings."""
+    explicit = cfg.get("ADDRESS_HASH_KEY")
+    if explicit:
+        return str(explicit)
+    return "hex:" + _derive(str(cfg["SECRET_KEY"]), "address-hash").hex()
+
+
+def client_network(ip: str) -> str:
+    """The address a per-IP limit counts: an IPv4 address, or the /64 of an IPv6 one.
+
+    An IPv6 host usually holds a whole /64, so counting single addresses would let it
+    pick a new one per request.
+    """
+    try:
+        addr = ipaddress.ip_address(ip.split("%", 1)[0])
+    except ValueError:
+        return ip
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is None:
+        return str(ipaddress.ip_network(f"{addr}/64", strict=False))
+    return str(addr.ipv4_mapped if isinstance(addr, ipaddress.IPv6Address) else addr)
+
+
+def rate_limit_key() -> str:
+    """Flask-Limiter's key: a keyed hash of the client's address, never the address (L2).
+
+    `request.remote_addr` is the real client only behind TRUSTED_PROXIES (ProxyFix).
+    """
+    network = client_network(request.remote_addr or "unknown")
+    digest = hmac.new(derived_key("rate-limit"), network.encode(), hashlib.sha256)
+    return digest.hexdigest()[:24]
