@@ -63,10 +63,12 @@ PUBLIC_MAX_CONTENT_LENGTH = 256 * 1024
 MAX_CONTENT_LENGTH = 16 * 1024 * 1024
 # Subscriber CSV imports (command line and admin upload) refuse files over this size.
 SUBSCRIBER_IMPORT_MAX_BYTES = 5 * 1024 * 1024
-# Who may put the sign-up form (?embed=1) in a frame: CSP frame-ancestors sources.
-EMBED_FRAME_ANCESTORS = "*"
+# Who may put the sign-up form (?embed=1) in a frame: CSP frame-ancestors sources. Unset:
+# our own origin plus BASE_URL's parent domain and its subdomains (see security.py).
+EMBED_FRAME_ANCESTORS: str | None = None
 
-# Number of reverse proxies in front of the app whose X-Forwarded-For is trusted.
+# Number of reverse proxies in front of the app whose X-Forwarded-For/-Proto/-Host are
+# trusted (ProxyFix). 0: those headers are ignored and the socket's peer is the client.
 TRUSTED_PROXIES = 0
 
 SEND_RATE = 0.0  # messages per second per SMTP server; 0 means unlimited
@@ -108,6 +110,9 @@ DKIM_PRIVATE_KEY_PATH: str | None = None
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session cookie
+# Flask-WTF's https check needs a Referer, which our no-referrer policy never sends; the
+# same-origin check (mailer/same_origin.py) takes its place. The token stays required.
+WTF_CSRF_SSL_STRICT = False
 
 # Settings read from the environment, with how to parse them.
 ENV_SETTINGS: dict[str, str] = {

@@ -1,12 +1,27 @@
-"""Response headers: a strict CSP, no referrer (links carry tokens), no caching of token pages."""
+"""Response headers: a strict CSP, no referrer (links carry tokens), no caching of token pages,
+HSTS over https, and framing only for the embeddable sign-up form."""
 
 from __future__ import annotations
 
+import functools
+import ipaddress
+from urllib.parse import urlsplit
+
 from flask import Flask, Response, current_app, request
+
+from mailer import same_origin
 
 CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
     "form-action 'self'; base-uri 'none'; object-src 'none'; frame-ancestors {ancestors}"
+)
+# Two years, every subdomain (audit M8). Not `preload`: that is a promise about the whole
+# domain that only its owner can make (README, "HTTPS headers").
+HSTS = "max-age=63072000; includeSubDomains"
+# `?embed=1` lets other pages frame these and nothing else: the form, its answer when the
+# input needs another look (the same endpoint), and "check your inbox" (audit L1).
+EMBED_ENDPOINTS = frozenset(
+    {"subscriptions.subscribe_form", "subscriptions.subscribe", "subscriptions.check_inbox"}
 )
 
 
@@ -16,20 +31,62 @@ def limit_public_bodies() -> None:
         request.max_content_length = int(current_app.config["PUBLIC_MAX_CONTENT_LENGTH"])
 
 
-def register(app: Flask) -> None:
-    # First of all before-request hooks: CSRF protection reads the form in its own hook.
-    app.before_request_funcs.setdefault(None, []).insert(0, limit_public_bodies)
+@functools.lru_cache(maxsize=8)
+def default_frame_ancestors(base_url: str) -> str:
+    """Our own origin and BASE_URL's parent domain with its subdomains, e.g. for
+    https://newsletter.example.org: 'self' https://example.org https://*.example.org.
 
-    @app.after_request
-    def security_headers(response: Response) -> Response:
-        embed = request.args.get("embed") == "1"
-        ancestors = current_app.config["EMBED_FRAME_ANCESTORS"] if embed else "'none'"
-        response.headers.setdefault("Content-Security-Policy", CSP.format(ancestors=ancestors))
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        # Confirmation, unsubscribe and preferences URLs are credentials: never leak them.
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
-        if not embed:
-            response.headers.setdefault("X-Frame-Options", "DENY")
-        if request.view_args and "token" in request.view_args or request.method == "POST":
-            response.headers["Cache-Control"] = "no-store"
-        return response
+    Only pages of the same site can use the embedded form anyway: the session cookie is
+    SameSite=Lax, so a form framed by another site cannot pass the CSRF check.
+    """
+    parts = urlsplit(base_url)
+    host = (parts.hostname or "").lower()
+    try:
+        ipaddress.ip_address(host)
+        return "'self'"
+    except ValueError:
+        pass
+    labels = host.split(".")
+    if len(labels) < 3:  # example.org itself (or localhost): its parent is a public suffix
+        return "'self'"
+    parent = ".".join(labels[1:])
+    return f"'self' {parts.scheme}://{parent} {parts.scheme}://*.{parent}"
+
+
+def frame_ancestors() -> str:
+    """CSP frame-ancestors sources for the embeddable pages (EMBED_FRAME_ANCESTORS or derived)."""
+    configured = current_app.config.get("EMBED_FRAME_ANCESTORS")
+    return (
+        str(configured) if configured else default_frame_ancestors(current_app.config["BASE_URL"])
+    )
+
+
+def embedding_allowed() -> bool:
+    return request.args.get("embed") == "1" and request.endpoint in EMBED_ENDPOINTS
+
+
+def security_headers(response: Response) -> Response:
+    """Add the headers every response gets (a view may have set its own CSP or framing)."""
+    embed = embedding_allowed()
+    ancestors = frame_ancestors() if embed else "'none'"
+    response.headers.setdefault("Content-Security-Policy", CSP.format(ancestors=ancestors))
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    # Confirmation, unsubscribe and preferences URLs are credentials: never leak them.
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    if not embed:
+        response.headers.setdefault("X-Frame-Options", "DENY")
+    if str(current_app.config["BASE_URL"]).startswith("https://"):
+        response.headers.setdefault("Strict-Transport-Security", HSTS)
+    token_page = bool(request.view_args and "token" in request.view_args)
+    # Admin pages list subscribers' addresses: keep them out of editors' browser caches (L8).
+    if token_page or request.method == "POST" or request.blueprint == "admin":
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def register(app: Flask) -> None:
+    # Before-request hooks run in list order, and CSRF protection (registered earlier) reads
+    # the form in its own: the body limit first, then the same-origin check, then the rest.
+    same_origin.register(app)
+    app.before_request_funcs.setdefault(None, []).insert(0, limit_public_bodies)
+    app.after_request(security_headers)
