@@ -1,4 +1,7 @@
-"""Keyed hashes of addresses and IPs, and the log filter that keeps addresses out of logs."""
+"""Keyed hashes of addresses and IPs, and the log filter that keeps addresses out of logs.
+
+`redact` lives in mailer.redaction and is re-exported here.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +10,11 @@ import hashlib
 import hmac
 import ipaddress
 import logging
-import re
 
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
+
+from mailer.redaction import redact
 
 MAX_ADDRESS_LENGTH = 254
 
@@ -61,20 +65,6 @@ def ip_hash(ip: str | None) -> str | None:
     network = ipaddress.ip_network(f"{addr}/{prefix}", strict=False)
     digest = hmac.new(_key(), b"ip:" + str(network).encode(), hashlib.sha256).hexdigest()
     return digest[:16]
-
-
-_ADDRESS_RE = re.compile(r"[^\s<>\"'(),;:@/]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
-_ENCODED_RE = re.compile(r"[^\s&?=/]+%40[A-Za-z0-9.-]+\.[A-Za-z]{2,}", re.IGNORECASE)
-
-
-# Links in mail carry credentials (preferences pages can download or erase data).
-_TOKEN_PATH_RE = re.compile(r"/(confirm|unsubscribe|preferences)/[A-Za-z0-9_.\-]{16,}")
-
-
-def redact(text: str) -> str:
-    """Replace addresses and link tokens in a log message."""
-    text = _TOKEN_PATH_RE.sub(r"/\1/[token]", text)
-    return _ENCODED_RE.sub("[address]", _ADDRESS_RE.sub("[address]", text))
 
 
 class RedactingLogRecord(logging.LogRecord):

@@ -17,6 +17,7 @@ from mailer.articles.feeds import FeedError, import_feed
 from mailer.bounces import imap
 from mailer.bounces import service as bounces
 from mailer.delivery import Email
+from mailer.delivery.errors import describe, sanitized
 from mailer.delivery.smtp import close_all as close_smtp_connections
 from mailer.delivery.smtp import smtp_code
 from mailer.digests import control, outbox, sending
@@ -49,12 +50,18 @@ def _is_transient(exc: smtplib.SMTPException | OSError) -> bool:
 
 
 def _retry(task: Task, exc: smtplib.SMTPException | OSError, what: str) -> None:
-    """Retry a transient SMTP failure with back-off; log a permanent one. `what`: ids only."""
+    """Retry a transient SMTP failure with back-off; log a permanent one.
+
+    `what` names ids only, and the error is logged (and handed to Celery, which logs it
+    too) by its class, code and enhanced status: smtplib's exceptions carry the recipient.
+    """
     if _is_transient(exc) and task.request.retries < (task.max_retries or 0):
         countdown = min(600, 5 * 2**task.request.retries)
-        logger.warning("%s: transient SMTP error, retry in %ss", what, countdown)
-        raise task.retry(exc=exc, countdown=countdown)
-    logger.error("%s failed: %s", what, exc)
+        logger.warning(
+            "%s: transient SMTP error (%s), retry in %ss", what, describe(exc), countdown
+        )
+        raise task.retry(exc=sanitized(exc), countdown=countdown)
+    logger.error("%s failed: %s", what, describe(exc))
 
 
 def _with_verp(email: Email, subscriber: Subscriber) -> Email:

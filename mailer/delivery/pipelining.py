@@ -63,7 +63,11 @@ def transact(
     ready = isinstance(data, SmtpData)
     bare_lf = not ready and data.count(b"\n") != data.count(b"\r\n")
     if not announced and (bare_lf or not can_pipeline(conn, envelope_from, to)):
-        conn.sendmail(envelope_from, [to], data.unstuffed() if isinstance(data, SmtpData) else data)
+        # An internationalised address (RFC 6531) needs SMTPUTF8; smtplib raises
+        # SMTPNotSupportedError when the server lacks it, rather than an encoding error.
+        options = () if _ascii(envelope_from, to) else ("SMTPUTF8",)
+        raw = data.unstuffed() if isinstance(data, SmtpData) else data
+        conn.sendmail(envelope_from, [to], raw, mail_options=options)
         return ContentReply(250, b"", False)
     if bare_lf:  # announced already, so not for sendmail: end every line in CRLF here
         data = _BARE_LF.sub(b"\r\n", data)

@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Sequence
 
+from mailer.delivery.errors import describe
 from mailer.delivery.message import Email
 from mailer.delivery.pipelining import Envelope
 from mailer.delivery.smtp import (
@@ -49,7 +50,7 @@ class SmtpPool:
         self.cooldown = cooldown
         self.last_server: str | None = None  # key of the server that took the last message
         self._down_until: dict[str, float] = {}
-        self._errors: dict[str, str] = {}  # repr of the last error, not its traceback
+        self._errors: dict[str, str] = {}  # the last error's class and code (errors.describe)
         self._rng = random.Random(seed)
         self._next: SmtpTransport | None = None  # drawn ahead for the next message
         self._pid = os.getpid()
@@ -93,9 +94,12 @@ class SmtpPool:
     def _mark_down(self, transport: SmtpTransport, error: smtplib.SMTPException | OSError) -> None:
         with self._lock:
             self._down_until[transport.server_key] = time.monotonic() + self.cooldown
-            self._errors[transport.server_key] = repr(error)
-        logger.warning(
-            "SMTP server %s is down for %.0fs: %r", transport.server_key, self.cooldown, error
+            self._errors[transport.server_key] = describe(error)
+        logger.warning(  # class and code only: a reply may echo the AUTH user or a recipient
+            "SMTP server %s is down for %.0fs: %s",
+            transport.server_key,
+            self.cooldown,
+            describe(error),
         )
 
     def send_raw(

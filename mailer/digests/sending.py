@@ -48,6 +48,7 @@ from mailer.models import (
     utcnow,
 )
 from mailer.ratelimit import get_limiter
+from mailer.redaction import smtp_error_text
 from mailer.verp import unsubscribe_mailto, verp_address
 
 logger = logging.getLogger(__name__)
@@ -297,7 +298,7 @@ def _send_claimed(
             try:
                 transport.send_raw(sender, reader.email, data, before=before, then=then)
             except (smtplib.SMTPException, OSError) as exc:
-                _record_failure(result, delivery_id, owner, attempts, exc)
+                _record_failure(result, delivery_id, owner, attempts, exc, reader.email)
                 continue
             mark_sent(delivery_id, owner, attempts + 1)
             result.sent += 1
@@ -306,11 +307,19 @@ def _send_claimed(
 
 
 def _record_failure(
-    result: BatchResult, delivery_id: int, owner: str, attempts: int, exc: BaseException
+    result: BatchResult,
+    delivery_id: int,
+    owner: str,
+    attempts: int,
+    exc: BaseException,
+    recipient: str,
 ) -> None:
-    """5xx, or too many tries: failed. 4xx and connection trouble: pending after a back-off."""
+    """5xx, or too many tries: failed. 4xx and connection trouble: pending after a back-off.
+
+    The error is kept as code, enhanced status and the reply without any address (M6).
+    """
     cfg = current_app.config
-    code, error = smtp_code(exc), str(exc)[:480]
+    code, error = smtp_code(exc), smtp_error_text(exc, recipient)
     values: dict[str, object] = {"smtp_code": code, "error": error, "attempts": attempts + 1}
     if code is not None and 500 <= code < 600 or attempts + 1 >= int(cfg["DELIVERY_MAX_ATTEMPTS"]):
         _set(delivery_id, owner, status=DeliveryStatus.failed, **values)

@@ -396,9 +396,12 @@ def suppress(email: str, reason: SuppressionReason) -> None:
 def erase(subscriber: Subscriber) -> None:
     """Delete the subscriber and everything about them; keep only the suppression hash."""
     suppress(subscriber.email, SuppressionReason.erased)
-    # Deliveries keep no foreign key (see models.delivery): unlink them here.
+    # Deliveries keep no foreign key (see models.delivery): unlink them here, with the
+    # server's reply text, which may have named the address (M6): the code stays.
     db.session.execute(
-        update(Delivery).where(Delivery.subscriber_id == subscriber.id).values(subscriber_id=None)
+        update(Delivery)
+        .where(Delivery.subscriber_id == subscriber.id)
+        .values(subscriber_id=None, error=None)
     )
     db.session.delete(subscriber)
     db.session.flush()
