@@ -11,7 +11,7 @@ from sqlalchemy import select
 from mailer.admin.forms import DigestForm, TestSendForm
 from mailer.admin.views import bp
 from mailer.bounces import reports
-from mailer.digests import control, outbox, sending, service
+from mailer.digests import control, outbox, service
 from mailer.digests.content import fill_slots, render_digest, sample_slots
 from mailer.extensions import db
 from mailer.models import Digest, DigestStatus, MailingList, utcnow
@@ -159,11 +159,16 @@ def schedule_digest(digest_id: int) -> ResponseReturnValue:
     return redirect(url_for("admin.edit_digest", digest_id=digest.id), 303)
 
 
+CONTROLS = {"pause": control.pause, "resume": control.resume, "cancel": control.cancel}
+
+
 @bp.post("/digests/<int:digest_id>/<any(pause, resume, cancel):action>")
 def control_digest(digest_id: int, action: str) -> ResponseReturnValue:
     digest = _digest(digest_id)
     try:
-        getattr(sending, action)(digest.id)
+        {"pause": control.pause, "resume": control.resume, "cancel": control.cancel}[action](
+            digest.id
+        )
     except control.NotSendable as exc:
         db.session.rollback()
         return render_template("error.html", code=409, message=str(exc)), 409

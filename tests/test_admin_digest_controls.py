@@ -1,0 +1,54 @@
+"""A sending digest's page: the Pause, Resume and Cancel buttons, pressed as an editor does."""
+
+from __future__ import annotations
+
+import re
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from mailer.models import DigestStatus
+from tests.conftest import csrf_token, queued_tasks
+from tests.test_admin import admin, editor  # noqa: F401  (fixtures)
+from tests.test_sending import add_subscribers, digest_status, make_digest, start
+
+
+def press(client: FlaskClient, digest_id: int, action: str) -> str:
+    """Press the digest page's button for `action`; the page the editor lands on."""
+    page = client.get(f"/admin/digests/{digest_id}").get_data(as_text=True)
+    assert re.search(rf'action="/admin/digests/{digest_id}/{action}"', page), page
+    response = client.post(
+        f"/admin/digests/{digest_id}/{action}", data={"csrf_token": csrf_token(page)}
+    )
+    assert response.status_code == 303, response.get_data(as_text=True)[:500]
+    landed = client.get(response.headers["Location"])
+    assert landed.status_code == 200
+    return landed.get_data(as_text=True)
+
+
+def test_pause_resume_and_cancel_buttons_work(app: Flask, admin: FlaskClient) -> None:  # noqa: F811
+    add_subscribers(app, 3)
+    digest_id = make_digest(app)
+    start(app, digest_id)
+    assert digest_status(app, digest_id) == DigestStatus.sending
+
+    assert "Paused." in press(admin, digest_id, "pause")
+    assert digest_status(app, digest_id) == DigestStatus.paused
+
+    before = len(queued_tasks(app, "bulk"))
+    assert "Resumed." in press(admin, digest_id, "resume")
+    assert digest_status(app, digest_id) == DigestStatus.sending
+    assert len(queued_tasks(app, "bulk")) > before  # its batches are queued again
+
+    assert "Cancelled." in press(admin, digest_id, "cancel")
+    assert digest_status(app, digest_id) == DigestStatus.cancelled
+
+
+def test_a_control_that_does_not_apply_answers_409(app: Flask, admin: FlaskClient) -> None:  # noqa: F811
+    digest_id = make_digest(app)  # a draft: nothing to pause
+    page = admin.get(f"/admin/digests/{digest_id}").get_data(as_text=True)
+    response = admin.post(
+        f"/admin/digests/{digest_id}/pause", data={"csrf_token": csrf_token(page)}
+    )
+    assert response.status_code == 409
+    assert digest_status(app, digest_id) == DigestStatus.draft
