@@ -172,6 +172,8 @@ def verify_sns(message: dict[str, Any]) -> str | None:
         certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc
     ):
         return "bad_certificate"
+    if not _sns_subject(certificate, urlsplit(url).hostname or ""):
+        return "bad_certificate"
     try:
         signature = base64.b64decode(message["Signature"], validate=True)
         key.verify(signature, sns_string_to_sign(message), padding.PKCS1v15(), algorithm())
@@ -187,6 +189,21 @@ def _aws_url(url: str) -> bool:
     schemes = ("https", "http") if cfg["SES_SNS_CERT_ALLOW_HTTP"] else ("https",)
     host = parts.hostname or ""
     return parts.scheme in schemes and bool(re.fullmatch(cfg["SES_SNS_CERT_HOST_PATTERN"], host))
+
+
+def _sns_subject(certificate: x509.Certificate, host: str) -> bool:
+    """Whether the certificate names SNS (SES_SNS_CERT_SUBJECTS) or the regional host."""
+    names = {
+        str(a.value).lower()
+        for a in certificate.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    }
+    try:
+        san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+        names.update(n.lower() for n in san.value.get_values_for_type(x509.DNSName))
+    except x509.ExtensionNotFound:
+        pass
+    wanted = {n.lower() for n in current_app.config["SES_SNS_CERT_SUBJECTS"]} | {host.lower()}
+    return bool(names & wanted)
 
 
 def _certificate(url: str) -> x509.Certificate:
