@@ -323,12 +323,12 @@ def test_the_default_certificate_host_pattern_pins_regional_sns_hosts(
     app: Flask, host: str, allowed: bool
 ) -> None:
     from mailer import config
-    from mailer.bounces.webhooks import _aws_url
+    from mailer.bounces.sns import is_aws_url
 
     app.config["SES_SNS_CERT_HOST_PATTERN"] = config.SES_SNS_CERT_HOST_PATTERN
     app.config["SES_SNS_CERT_ALLOW_HTTP"] = False
     with app.app_context():
-        assert _aws_url(f"https://{host}/SimpleNotificationService-abc.pem") is allowed
+        assert is_aws_url(f"https://{host}/SimpleNotificationService-abc.pem") is allowed
 
 
 def test_ses_certificate_that_does_not_name_sns_is_refused(
