@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 DEV    := MAILER_ENV=development
 
-.PHONY: install run test lint format bench browser imap-server clean
+.PHONY: install run test lint format audit bench browser imap-server clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy mailer
+
+# Known vulnerabilities in the installed packages (asks PyPI's advisory data over the
+# network, so it is not part of `make test` or CI); mailer itself is skipped.
+audit: install
+	$(BIN)/pip-audit --skip-editable
 
 format: install
 	$(BIN)/ruff check --fix .

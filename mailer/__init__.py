@@ -15,6 +15,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from mailer import config as default_config
+from mailer.dev.guard import check_development
 from mailer.extensions import celery_init_app, csrf, db, limiter, migrate
 from mailer.keys import check_keys
 from mailer.privacy import install_log_redaction
@@ -110,6 +111,7 @@ def _derive_settings(app: Flask) -> None:
             )
         cfg["SECRET_KEY"] = _development_secret(Path(app.instance_path))
     check_keys(cfg)
+    check_development(cfg)
     if not cfg.get("DATABASE_URL"):
         cfg["DATABASE_URL"] = f"sqlite:///{Path(app.instance_path) / 'mailer.db'}"
     cfg["SQLALCHEMY_DATABASE_URI"] = _sqlalchemy_url(cfg["DATABASE_URL"])

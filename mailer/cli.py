@@ -86,8 +86,13 @@ def dev_command(host: str, port: int, smtp_port: int) -> None:
     """Run everything on this machine: web, worker, scheduler, Redis, SMTP catcher."""
     from mailer import ROOT
     from mailer.demo import ensure_demo_editor
+    from mailer.dev.guard import DevelopmentExposed, check_bind
     from mailer.dev.runner import run_dev
 
+    try:
+        check_bind(host)  # before anything is made or printed
+    except DevelopmentExposed as exc:
+        raise click.ClickException(str(exc)) from None
     editor = ensure_demo_editor(ROOT / "instance")
     db.session.commit()
     run_dev(ROOT, host, port, smtp_port, editor)

@@ -90,7 +90,11 @@ BOUNCE_IMAP_URL: str | None = None
 # Provider webhooks (/api/v1/webhooks/...). SES via SNS: only these topics are accepted, and
 # the signing certificate must come over https from a host matching the pattern.
 SES_SNS_TOPIC_ARNS: list[str] = []  # env: ARNs separated by whitespace or commas
-SES_SNS_CERT_HOST_PATTERN = r"sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?"
+# Regional hosts only (sns.us-east-1.amazonaws.com, sns.us-gov-west-1..., sns.cn-north-1...cn):
+# a looser pattern also matched S3 virtual hosts such as sns.s3.amazonaws.com (audit L6).
+SES_SNS_CERT_HOST_PATTERN = r"sns\.[a-z]{2}(-gov)?-[a-z]+-\d\.amazonaws\.com(\.cn)?"
+# The signing certificate must name one of these (or the regional host it came from).
+SES_SNS_CERT_SUBJECTS: list[str] = ["sns.amazonaws.com"]
 SES_SNS_CERT_ALLOW_HTTP = False  # tests only (a loopback certificate server); not in the env
 SES_SNS_TIMEOUT = 10.0  # seconds for fetching a certificate or confirming a subscription
 MAILGUN_WEBHOOK_SIGNING_KEY: str | None = None
@@ -152,6 +156,7 @@ ENV_SETTINGS: dict[str, str] = {
     "BOUNCE_IMAP_URL": "str",
     "SES_SNS_TOPIC_ARNS": "list",
     "SES_SNS_CERT_HOST_PATTERN": "str",
+    "SES_SNS_CERT_SUBJECTS": "list",
     "SES_SNS_TIMEOUT": "float",
     "MAILGUN_WEBHOOK_SIGNING_KEY": "str",
     "FEEDS": "list",

@@ -427,6 +427,82 @@ class TestPrivateAddresses:
         assert not _public("::ffff:127.0.0.1") and not _public("100.64.0.1")
         assert _public("93.184.216.34") and _public("2606:4700::1111")
 
+    @pytest.mark.parametrize(
+        "address",
+        [
+            "64:ff9b::a9fe:a9fe",  # NAT64 of 169.254.169.254 (cloud metadata)
+            "64:ff9b::7f00:1",  # NAT64 of 127.0.0.1
+            "64:ff9b::a00:1",  # NAT64 of 10.0.0.1
+            "64:ff9b:1::5db8:d822",  # local-use NAT64 (RFC 8215)
+            "2002:7f00:1::1",  # 6to4 of 127.0.0.1
+            "2002:a9fe:a9fe::",  # 6to4 of 169.254.169.254
+            "::127.0.0.1",  # IPv4-compatible
+            "::a9fe:a9fe",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",  # Teredo
+            "not an address",
+        ],
+    )
+    def test_embedded_ipv4_addresses_are_decoded(self, address: str) -> None:
+        from mailer.articles.fetch import _public
+
+        assert not _public(address)
+
+    @pytest.mark.parametrize("address", ["64:ff9b::5db8:d822", "2002:5db8:d822::1"])
+    def test_embedded_public_ipv4_addresses_stay_public(self, address: str) -> None:
+        from mailer.articles.fetch import _public
+
+        assert _public(address)
+
+    @pytest.mark.parametrize(
+        "url",
+        [
+            "http://127.0.0.1:{port}/feed.xml",
+            "https://127.0.0.1:{port}/feed.xml",
+            "http://localhost:{port}/feed.xml",
+            "http://[::ffff:127.0.0.1]:{port}/feed.xml",
+            "http://[::ffff:7f00:1]:{port}/feed.xml",
+            "http://[::127.0.0.1]:{port}/feed.xml",
+            "http://[64:ff9b::7f00:1]:{port}/feed.xml",
+            "http://[2002:7f00:1::1]:{port}/feed.xml",
+            "http://feeds.rebound.example:{port}/feed.xml",  # DNS answers 127.0.0.1
+        ],
+    )
+    def test_a_refused_address_is_never_connected_to(
+        self, app: Flask, monkeypatch: pytest.MonkeyPatch, url: str
+    ) -> None:
+        import socket
+
+        real = socket.getaddrinfo
+
+        def resolve(host: str, *args: Any, **kwargs: Any) -> Any:
+            return real("127.0.0.1" if host.endswith(".example") else host, *args, **kwargs)
+
+        monkeypatch.setattr(socket, "getaddrinfo", resolve)
+        with socket.socket() as listener:
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(8)
+            listener.setblocking(False)
+            with app.app_context(), pytest.raises(FeedError, match="private or local network"):
+                import_feed(url.format(port=listener.getsockname()[1]))
+            with pytest.raises(BlockingIOError):
+                listener.accept()  # no connection reached the port, not even a handshake
+
+    def test_open_and_closed_ports_are_refused_with_the_same_words(self, app: Flask) -> None:
+        import socket
+
+        with socket.socket() as closed:
+            closed.bind(("127.0.0.1", 0))
+            closed_port = closed.getsockname()[1]
+        messages = []
+        with socket.socket() as listener:
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(8)
+            for port in (listener.getsockname()[1], closed_port):
+                with app.app_context(), pytest.raises(FeedError) as refused:
+                    import_feed(f"http://127.0.0.1:{port}/feed.xml")
+                messages.append(str(refused.value).replace(str(port), "PORT"))
+        assert messages[0] == messages[1]
+
 
 class TestTimeout:
     @pytest.fixture

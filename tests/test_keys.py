@@ -222,3 +222,12 @@ def test_an_editor_session_survives_a_rotation(app: Flask) -> None:
     assert login(client).status_code == 303
     app.config.update(SECRET_KEY=NEW_KEY, SECRET_KEY_FALLBACKS=[app.config["SECRET_KEY"]])
     assert client.get("/admin/").status_code == 200  # Flask verifies with the fallbacks
+
+
+def test_an_ipv6_client_is_counted_by_its_64() -> None:
+    from mailer.keys import client_network
+
+    assert client_network("2001:db8:1:2:aaaa::1") == client_network("2001:db8:1:2:bbbb::2")
+    assert client_network("2001:db8:1:2::1") != client_network("2001:db8:1:3::1")
+    assert client_network("203.0.113.5") != client_network("203.0.113.6")
+    assert client_network("::ffff:203.0.113.5") == client_network("203.0.113.5")

@@ -30,3 +30,24 @@ def test_migrations_match_the_models_and_seed_weekly(app: Flask) -> None:
         downgrade(revision="base")
         with db.engine.begin() as conn:
             conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+
+
+def test_migration_0008_puts_stored_list_names_and_subjects_on_one_line(app: Flask) -> None:
+    with app.app_context():
+        db.drop_all()
+        with db.engine.begin() as conn:
+            conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        upgrade(revision="0007")
+        with db.engine.begin() as conn:
+            conn.execute(
+                text("UPDATE mailing_list SET name = :name WHERE slug = 'weekly'"),
+                {"name": "Weekly\r\nX-Injected: yes"},
+            )
+        upgrade()
+        with db.engine.connect() as conn:
+            name = conn.execute(text("SELECT name FROM mailing_list WHERE slug = 'weekly'"))
+            assert name.scalar() == "Weekly X-Injected: yes"
+        db.session.remove()
+        downgrade(revision="base")
+        with db.engine.begin() as conn:
+            conn.execute(text("DROP TABLE IF EXISTS alembic_version"))

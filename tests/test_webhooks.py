@@ -70,21 +70,25 @@ def signing_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-@pytest.fixture(scope="module")
-def cert_server(signing_key: rsa.RSAPrivateKey) -> Iterator[CertServer]:
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.test.invalid")])
+def certificate(key: rsa.RSAPrivateKey, common_name: str = "sns.test.invalid") -> bytes:
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = datetime.now(UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
         .issuer_name(name)
-        .public_key(signing_key.public_key())
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - timedelta(days=1))
         .not_valid_after(now + timedelta(days=1))
-        .sign(signing_key, hashes.SHA256())
+        .sign(key, hashes.SHA256())
     )
-    server = CertServer(cert.public_bytes(serialization.Encoding.PEM))
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+@pytest.fixture(scope="module")
+def cert_server(signing_key: rsa.RSAPrivateKey) -> Iterator[CertServer]:
+    server = CertServer(certificate(signing_key))
     server.thread.start()
     try:
         yield server
@@ -98,6 +102,7 @@ def config_overrides() -> dict[str, Any]:
     return {
         "SES_SNS_TOPIC_ARNS": [TOPIC],
         "SES_SNS_CERT_HOST_PATTERN": r"127\.0\.0\.1",
+        "SES_SNS_CERT_SUBJECTS": ["sns.test.invalid"],
         "SES_SNS_CERT_ALLOW_HTTP": True,
         "SES_SNS_TIMEOUT": 5.0,
         "MAILGUN_WEBHOOK_SIGNING_KEY": MAILGUN_KEY,
@@ -295,6 +300,52 @@ def test_ses_certificate_from_a_disallowed_host_is_refused(
     response = post(client, SES_URL, sns(cert_server, signing_key, ses_bounce(verps[READER])))
     assert response.status_code == 403
     assert cert_server.requests == [] and event_count(app) == 0
+
+
+@pytest.mark.parametrize(
+    ("host", "allowed"),
+    [
+        ("sns.us-east-1.amazonaws.com", True),
+        ("sns.eu-west-1.amazonaws.com", True),
+        ("sns.ap-southeast-2.amazonaws.com", True),
+        ("sns.us-gov-west-1.amazonaws.com", True),
+        ("sns.cn-north-1.amazonaws.com.cn", True),
+        ("sns.s3.amazonaws.com", False),  # an S3 bucket named "sns" (the audit's probe)
+        ("sns.s3-us-west-2.amazonaws.com", False),
+        ("sns.s3.us-west-2.amazonaws.com", False),
+        ("sns.amazonaws.com.evil.example", False),
+        ("sns.us-east-1.amazonaws.com.evil.example", False),
+        ("xsns.us-east-1.amazonaws.com", False),
+        ("sns.us-east-1a.amazonaws.com", False),
+    ],
+)
+def test_the_default_certificate_host_pattern_pins_regional_sns_hosts(
+    app: Flask, host: str, allowed: bool
+) -> None:
+    from mailer import config
+    from mailer.bounces.sns import is_aws_url
+
+    app.config["SES_SNS_CERT_HOST_PATTERN"] = config.SES_SNS_CERT_HOST_PATTERN
+    app.config["SES_SNS_CERT_ALLOW_HTTP"] = False
+    with app.app_context():
+        assert is_aws_url(f"https://{host}/SimpleNotificationService-abc.pem") is allowed
+
+
+def test_ses_certificate_that_does_not_name_sns_is_refused(
+    app: Flask, client: FlaskClient, signing_key: rsa.RSAPrivateKey
+) -> None:
+    """Signed with the right key, but the certificate names someone else."""
+    verps = sent_digest(app)
+    other = CertServer(certificate(signing_key, "attacker.example"))
+    other.thread.start()
+    try:
+        response = post(client, SES_URL, sns(other, signing_key, ses_bounce(verps[READER])))
+    finally:
+        other.server.shutdown()
+        other.server.server_close()
+    assert response.status_code == 403
+    assert response.get_json()["error"]["code"] == "bad_certificate"
+    assert event_count(app) == 0 and suppression(app, READER) is None
 
 
 def test_ses_duplicate_message_id_is_recorded_once(

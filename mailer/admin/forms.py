@@ -16,12 +16,31 @@ from wtforms import (
     TextAreaField,
     URLField,
 )
-from wtforms.validators import URL, DataRequired, Email, Length, NumberRange, Optional, Regexp
+from wtforms.fields import Field
+from wtforms.validators import (
+    URL,
+    DataRequired,
+    Email,
+    Length,
+    NumberRange,
+    Optional,
+    Regexp,
+    ValidationError,
+)
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from mailer.delivery.headers import has_control_characters
 from mailer.digests.schedule import WEEKDAYS
 
 HTTP_URL = URL(require_tld=False, message="Enter a full http(s) address.")
+
+
+def one_line(form: FlaskForm, field: Field) -> None:
+    """Refuse line breaks, tabs and other control characters: the value goes in mail headers."""
+    if field.data and has_control_characters(str(field.data)):
+        raise ValidationError(
+            "Use a single line: no line breaks, tabs or other control characters."
+        )
 
 
 class LoginForm(FlaskForm):
@@ -53,7 +72,7 @@ class FeedImportForm(FlaskForm):
 
 
 class DigestForm(FlaskForm):
-    subject = StringField("Subject", validators=[DataRequired(), Length(max=200)])
+    subject = StringField("Subject", validators=[DataRequired(), Length(max=200), one_line])
     intro = TextAreaField("Introduction", validators=[Optional(), Length(max=20_000)])
 
 
@@ -65,7 +84,7 @@ WEEKDAY_CHOICES = [("", "No automatic digest")] + [(str(i), d) for i, d in enume
 
 
 class ListForm(FlaskForm):
-    name = StringField("Name", validators=[DataRequired(), Length(max=200)])
+    name = StringField("Name", validators=[DataRequired(), Length(max=200), one_line])
     slug = StringField(
         "Slug",
         validators=[

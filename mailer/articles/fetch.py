@@ -31,9 +31,10 @@ def read_source(
 
     A URL whose host is on a loopback, private, link-local or otherwise non-public address
     is refused unless `private_addresses` (FEED_PRIVATE_ADDRESSES): an editor's import must
-    not reach the services next to mailer (Redis, the database, cloud metadata). The
-    address checked is the one connected to, on every redirect, so DNS cannot switch it
-    after the check.
+    not reach the services next to mailer (Redis, the database, cloud metadata). The host
+    is resolved and vetted first, and the connection goes to a vetted address, on every
+    redirect: DNS cannot switch it after the check, and a refused address is never
+    connected to (no port scan through the error messages; all refusals read alike).
     """
     if is_url(source):
         return _fetch(source, timeout, max_bytes, private_addresses)
@@ -50,28 +51,74 @@ class PrivateAddress(OSError):
         )
 
 
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052: the IPv4 address in the low 32 bits
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215: local use only
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated, RFC 4291 2.5.5.1
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address leads to: mapped, NAT64, 6to4 or IPv4-compatible."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip in _NAT64 or ip in _IPV4_COMPATIBLE:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
 def _public(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    """Whether an address (as getaddrinfo gives it) is on the public internet."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in _NAT64_LOCAL:
+            return False
+        embedded = _embedded_ipv4(ip)
+        if embedded is not None:  # on a NAT64 network it reaches that IPv4 address
+            return embedded.is_global
     return ip.is_global
 
 
-def _check_peer(sock: socket.socket | None) -> None:
-    if sock is None or not _public(sock.getpeername()[0]):
+def _vetted_connection(
+    address: tuple[str, int],
+    timeout: float | None | object = socket._GLOBAL_DEFAULT_TIMEOUT,  # type: ignore[attr-defined]
+    source_address: tuple[str, int] | None = None,
+) -> socket.socket:
+    """socket.create_connection, but only to the host's public addresses (checked first)."""
+    host, port = address
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    allowed = [info for info in infos if _public(str(info[4][0]))]
+    if not allowed:
         raise PrivateAddress()
+    error: OSError = PrivateAddress()
+    for family, kind, proto, _name, sockaddr in allowed:
+        sock = socket.socket(family, kind, proto)
+        try:
+            if timeout is not socket._GLOBAL_DEFAULT_TIMEOUT:  # type: ignore[attr-defined]
+                sock.settimeout(timeout)  # type: ignore[arg-type]
+            if source_address is not None:
+                sock.bind(source_address)
+            sock.connect(sockaddr)
+            return sock
+        except OSError as exc:
+            sock.close()
+            error = exc
+    raise error
 
 
 class _PublicHTTPConnection(http.client.HTTPConnection):
-    def connect(self) -> None:
-        super().connect()
-        _check_peer(self.sock)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._create_connection = _vetted_connection
 
 
 class _PublicHTTPSConnection(http.client.HTTPSConnection):
-    def connect(self) -> None:
-        super().connect()  # TLS is set up before the check; no request has gone out yet
-        _check_peer(self.sock)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._create_connection = _vetted_connection  # TLS starts on the vetted socket
 
 
 class _PublicHTTPHandler(urllib.request.HTTPHandler):

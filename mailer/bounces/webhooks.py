@@ -8,29 +8,22 @@ to the bounce domain, turn that off: the two paths do not dedupe against each ot
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
 import logging
 import re
-import threading
 import time
 from dataclasses import dataclass, field
 from email.utils import parseaddr
 from typing import Any
-from urllib.parse import urlsplit
-from urllib.request import HTTPRedirectHandler, build_opener
 
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from mailer.bounces.parse import DIAGNOSTIC_LENGTH, ParsedBounce
 from mailer.bounces.service import add_event, apply_policy, attribute
+from mailer.bounces.sns import fetch, is_aws_url, is_sns_message, verify_sns
 from mailer.extensions import csrf, db
 from mailer.models import BounceEvent, BounceKind, utcnow
 from mailer.privacy import redact
@@ -41,21 +34,8 @@ bp = Blueprint("webhooks", __name__, url_prefix="/api/v1/webhooks")
 csrf.exempt(bp)  # the provider's signature is the credential
 
 MAX_BODY = 1024 * 1024  # SNS messages are at most 256 KB
-MAX_FETCH = 64 * 1024  # a signing certificate or a confirmation answer
 MAILGUN_MAX_AGE = 300  # seconds a Mailgun signature stays valid (and its token remembered)
 _STATUS = re.compile(r"\b[245]\.\d{1,3}\.\d{1,3}\b")
-
-# The fields of each SNS message type that its signature covers, in this order
-# (https://docs.aws.amazon.com/sns/latest/dg/sns-verify-signature-of-message.html).
-_CONFIRMATION_FIELDS = ("Message", "MessageId", "SubscribeURL", "Timestamp", "Token")
-SNS_SIGNED_FIELDS = {
-    "Notification": ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"),
-    "SubscriptionConfirmation": (*_CONFIRMATION_FIELDS, "TopicArn", "Type"),
-    "UnsubscribeConfirmation": (*_CONFIRMATION_FIELDS, "TopicArn", "Type"),
-}
-_SNS_HASHES: dict[str, type[hashes.HashAlgorithm]] = {"1": hashes.SHA1, "2": hashes.SHA256}
-_certificates: dict[str, x509.Certificate] = {}
-_certificates_lock = threading.Lock()
 
 
 @dataclass
@@ -67,20 +47,6 @@ class WebhookEvent:
     candidates: list[str] = field(default_factory=list)
     status: str | None = None
     diagnostic: str | None = None
-
-
-class _NoRedirect(HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None  # a redirect could leave the allowed host: fail instead
-
-
-def fetch(url: str, timeout: float) -> bytes:
-    """GET a URL without following redirects; refuse answers over MAX_FETCH bytes."""
-    with build_opener(_NoRedirect).open(url, timeout=timeout) as response:
-        body: bytes = response.read(MAX_FETCH + 1)
-    if len(body) > MAX_FETCH:
-        raise ValueError("answer too large")
-    return body
 
 
 def record_event(event: WebhookEvent) -> BounceEvent | None:
@@ -118,7 +84,7 @@ def record_event(event: WebhookEvent) -> BounceEvent | None:
 def ses() -> ResponseReturnValue:
     """Amazon SES bounce and complaint events, delivered by an SNS subscription."""
     message = _json_body()
-    if not _is_sns(message):
+    if not is_sns_message(message):
         return _error(400, "malformed", "Not an SNS message.")
     problem = verify_sns(message)
     if problem is not None:
@@ -137,75 +103,9 @@ def ses() -> ResponseReturnValue:
     return _record(event)
 
 
-def _is_sns(message: Any) -> bool:
-    if not isinstance(message, dict) or message.get("Type") not in SNS_SIGNED_FIELDS:
-        return False
-    required = [n for n in SNS_SIGNED_FIELDS[message["Type"]] if n != "Subject"]
-    names = [*required, "Signature", "SignatureVersion", "SigningCertURL"]
-    return all(isinstance(message.get(name), str) for name in names)
-
-
-def sns_string_to_sign(message: dict[str, Any]) -> bytes:
-    """The canonical text an SNS signature covers: "name\\nvalue\\n" for each signed field."""
-    fields = SNS_SIGNED_FIELDS[message["Type"]]
-    return "".join(f"{n}\n{message[n]}\n" for n in fields if message.get(n) is not None).encode()
-
-
-def verify_sns(message: dict[str, Any]) -> str | None:
-    """None when AWS signed the message for an allowed topic, else the reason it is refused."""
-    if message["TopicArn"] not in current_app.config["SES_SNS_TOPIC_ARNS"]:
-        return "unknown_topic"
-    url = message["SigningCertURL"]
-    if not _aws_url(url):
-        return "certificate_host_refused"
-    algorithm = _SNS_HASHES.get(message["SignatureVersion"])
-    if algorithm is None:
-        return "bad_signature"
-    try:
-        certificate = _certificate(url)
-    except (OSError, ValueError) as exc:
-        logger.warning("SNS signing certificate %s: %s", url, exc)
-        return "certificate_unavailable"
-    key = certificate.public_key()
-    now = utcnow()
-    if not isinstance(key, rsa.RSAPublicKey) or not (
-        certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc
-    ):
-        return "bad_certificate"
-    try:
-        signature = base64.b64decode(message["Signature"], validate=True)
-        key.verify(signature, sns_string_to_sign(message), padding.PKCS1v15(), algorithm())
-    except (InvalidSignature, ValueError):
-        return "bad_signature"
-    return None
-
-
-def _aws_url(url: str) -> bool:
-    """An https URL (http only where tests allow it) on a host of SES_SNS_CERT_HOST_PATTERN."""
-    cfg = current_app.config
-    parts = urlsplit(url)
-    schemes = ("https", "http") if cfg["SES_SNS_CERT_ALLOW_HTTP"] else ("https",)
-    host = parts.hostname or ""
-    return parts.scheme in schemes and bool(re.fullmatch(cfg["SES_SNS_CERT_HOST_PATTERN"], host))
-
-
-def _certificate(url: str) -> x509.Certificate:
-    with _certificates_lock:
-        cached = _certificates.get(url)
-    if cached is not None:
-        return cached
-    pem = fetch(url, float(current_app.config["SES_SNS_TIMEOUT"]))
-    certificate = x509.load_pem_x509_certificate(pem)
-    with _certificates_lock:
-        if len(_certificates) >= 64:
-            _certificates.clear()
-        _certificates[url] = certificate
-    return certificate
-
-
 def _confirm_subscription(message: dict[str, Any]) -> ResponseReturnValue:
     topic, url = message["TopicArn"], message["SubscribeURL"]
-    if not _aws_url(url):
+    if not is_aws_url(url):
         logger.warning("SNS subscription to %s: SubscribeURL host refused", topic)
         return _error(403, "subscribe_url_refused", "The SubscribeURL is not an AWS address.")
     try:

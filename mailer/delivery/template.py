@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from email.header import Header
 from email.utils import formatdate
 
+from mailer.delivery.headers import check_header
 from mailer.delivery.message import SmtpData, dot_stuff
 
 CRLF = b"\r\n"
@@ -74,6 +75,9 @@ class MessageTemplate:
         marker: re.Pattern[str],
     ) -> None:
         self.boundary = "=_mailer_" + secrets.token_hex(12)
+        # Checked raw, before encoding: RFC 2047 folding adds line breaks of its own.
+        for name, value in {"From": sender, "Subject": subject, **headers}.items():
+            check_header(name, value)
         fixed = {
             "From": sender,
             "Subject": _header_value(subject),

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, abort, current_app, render_template
+from flask import Blueprint, abort, current_app, render_template, request
 from flask.typing import ResponseReturnValue
 from markupsafe import Markup, escape
 
+from mailer.delivery.smtp_url import is_loopback
 from mailer.dev.catcher import parse, read_outbox
 
 bp = Blueprint("dev", __name__, url_prefix="/dev")
+
+
+@bp.before_request
+def loopback_clients_only() -> None:
+    """Whatever the server is bound to, the outbox answers this machine only (audit L10)."""
+    if not is_loopback(request.remote_addr or ""):
+        abort(404)
+
 
 _URL_RE = re.compile(r"https?://[^\s<>\"]+")
 

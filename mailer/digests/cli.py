@@ -8,6 +8,7 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy import select
 
+from mailer.delivery.headers import UnsafeHeader
 from mailer.digests import control, outbox, service
 from mailer.extensions import db
 from mailer.models import Digest, DigestStatus, MailingList
@@ -42,7 +43,10 @@ def send_command(slug: str, dry_run: bool, wait: bool) -> None:
     if dry_run:
         click.echo("Dry run: nothing was sent.")
         return
-    digest = service.create_digest(mailing_list, articles)
+    try:
+        digest = service.create_digest(mailing_list, articles)
+    except UnsafeHeader as exc:
+        raise click.ClickException(f"List {slug}: {exc}.") from None
     db.session.flush()
     count = outbox.start(digest.id)
     db.session.commit()

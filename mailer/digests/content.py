@@ -20,6 +20,7 @@ import css_inline
 from flask import current_app
 from markupsafe import Markup
 
+from mailer.delivery.headers import check_header
 from mailer.delivery.message import sender_domain
 from mailer.models import Article, Digest, MailingList, utcnow
 from mailer.subscriptions.service import Addressee, link_tokens
@@ -131,7 +132,8 @@ def sample_slots() -> dict[str, str]:
 def list_id(mailing_list: MailingList) -> str:
     """RFC 2919 List-Id, '"Name" <slug.domain>', under the domain of MAIL_FROM."""
     domain = sender_domain(current_app.config["MAIL_FROM"])
-    return formataddr((mailing_list.name, f"{mailing_list.slug}.{domain}"))
+    # formataddr keeps a line break in the name: refuse it here, where the header is made.
+    return check_header("List-Id", formataddr((mailing_list.name, f"{mailing_list.slug}.{domain}")))
 
 
 def list_headers(mailing_list: MailingList, unsubscribe_url: str) -> dict[str, str]:

@@ -9,6 +9,7 @@ from datetime import datetime
 from flask import current_app
 from sqlalchemy import func, select
 
+from mailer.delivery.headers import check_header
 from mailer.extensions import db
 from mailer.models import Article, Digest, DigestItem, DigestStatus, MailingList, utcnow
 
@@ -75,7 +76,9 @@ def create_digest(
         mailing_list=mailing_list,
         list_id=mailing_list.id,
         slug=_unique_slug(f"{mailing_list.slug}-{today:%Y-%m-%d}"),
-        subject=(subject or f"{mailing_list.name}: {today:%-d %B %Y}")[:MAX_SUBJECT],
+        subject=check_header("Subject", subject or f"{mailing_list.name}: {today:%-d %B %Y}")[
+            :MAX_SUBJECT
+        ],
         intro=intro,
         schedule_slot=schedule_slot,
         items=[DigestItem(article=a, position=i) for i, a in enumerate(chosen)],
@@ -91,7 +94,7 @@ def update_digest(digest: Digest, *, subject: str, intro: str, article_ids: Sequ
         raise DigestLocked(digest)
     wanted = list(dict.fromkeys(article_ids))
     found = {a.id: a for a in db.session.scalars(select(Article).where(Article.id.in_(wanted)))}
-    digest.subject = subject.strip()[:MAX_SUBJECT]
+    digest.subject = check_header("Subject", subject.strip())[:MAX_SUBJECT]
     digest.intro = intro.strip()
     digest.items.clear()
     db.session.flush()  # delete the old rows before re-adding (unique digest × article)

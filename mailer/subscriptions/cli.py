@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import logging
+import os
 from pathlib import Path
 from typing import IO
 
@@ -97,15 +98,27 @@ def import_command(path: Path, slug: str, confirmed: bool) -> None:
 @click.option("--status", type=click.Choice(STATUSES), default=None)
 @click.option(
     "--output",
-    type=click.File("w", encoding="utf-8", lazy=True),
-    default="-",
-    help="Write to this file (default: standard output).",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    default=None,
+    help="Write to this file, readable by its owner only (default: standard output).",
 )
-def export_command(slug: str | None, status: str | None, output: IO[str]) -> None:
+def export_command(slug: str | None, status: str | None, output: Path | None) -> None:
     """Write subscriptions as CSV: email,name,language,list,status,subscribed_at,confirmed_at."""
     query = exporting.export_query(
         mailing_list=_list(slug) if slug else None,
         status=SubscriptionStatus(status) if status else None,
     )
-    for chunk in exporting.export_csv(query):
-        output.write(chunk)
+    if output is None or str(output) == "-":
+        for chunk in exporting.export_csv(query):
+            click.echo(chunk, nl=False)
+        return
+    with _private_file(output) as stream:
+        for chunk in exporting.export_csv(query):
+            stream.write(chunk)
+
+
+def _private_file(path: Path) -> IO[str]:
+    """`path` opened for writing with mode 0600, whatever the umask (audit I6)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT
+    return open(fd, "w", encoding="utf-8", newline="")
