@@ -21,7 +21,7 @@ from flask import current_app
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from mailer.bounces.parse import ParsedBounce, message_hash, parse
+from mailer.bounces.parse import ParsedBounce, message_hash, parse, recipient_addresses
 from mailer.extensions import db
 from mailer.models import (
     BounceEvent,
@@ -79,12 +79,11 @@ def process(inbound: InboundMessage) -> BounceEvent | None:
     """Parse a stored message, record its event once, apply the policy, drop the raw text."""
     raw = inbound.raw or b""
     envelope_to = [a for a in inbound.envelope_to.split("\n") if a]
-    for address in envelope_to:
-        delivery_id = unsubscribe_from_verp(address)
-        if delivery_id is not None:
-            inbound.processed_at, inbound.raw = utcnow(), None
-            _unsubscribe_by_mail(inbound.id, delivery_id)
-            return None
+    delivery_id = unsubscribe_request(raw, envelope_to)
+    if delivery_id is not None:
+        inbound.processed_at, inbound.raw = utcnow(), None
+        _unsubscribe_by_mail(inbound.id, delivery_id)
+        return None
     parsed = parse(raw, envelope_to)
     who = attribute(parsed, envelope_to)
     inbound.processed_at, inbound.raw = utcnow(), None
@@ -114,6 +113,19 @@ def process(inbound: InboundMessage) -> BounceEvent | None:
     if action:
         logger.info("inbound %s: subscriber %s %s", inbound.id, event.subscriber_id, action)
     return event
+
+
+def unsubscribe_request(raw: bytes, envelope_to: Sequence[str]) -> int | None:
+    """The delivery whose signed List-Unsubscribe mailto: this message was sent to, if any.
+
+    The envelope (LMTP, SMTP) first; then the message's own recipient headers, since the
+    IMAP poller has no envelope (audit M10). The signature is verified either way.
+    """
+    for address in [*envelope_to, *recipient_addresses(raw)]:
+        delivery_id = unsubscribe_from_verp(address)
+        if delivery_id is not None:
+            return delivery_id
+    return None
 
 
 def add_event(who: Attribution, **fields: Any) -> BounceEvent | None:
