@@ -238,6 +238,7 @@ def unprocessed(older_than: timedelta, limit: int = 100) -> list[int]:
             select(InboundMessage.id)
             .where(
                 InboundMessage.processed_at.is_(None),
+                InboundMessage.raw.is_not(None),  # purged by the retention job: nothing to do
                 InboundMessage.received_at < utcnow() - older_than,
                 InboundMessage.attempts < MAX_ATTEMPTS,
             )

@@ -396,8 +396,16 @@ def suppress(email: str, reason: SuppressionReason) -> None:
 def erase(subscriber: Subscriber) -> None:
     """Delete the subscriber and everything about them; keep only the suppression hash."""
     suppress(subscriber.email, SuppressionReason.erased)
-    # Deliveries keep no foreign key (see models.delivery): unlink them here, with the
-    # server's reply text, which may have named the address (M6): the code stays.
+    delete_subscriber(subscriber)
+
+
+def delete_subscriber(subscriber: Subscriber) -> None:
+    """Delete the subscriber, their subscriptions and consent records, keeping no hash.
+
+    Deliveries keep no foreign key (see models.delivery): they are unlinked here, and lose
+    the server's reply text, which may have named the address (audit M6); the code stays.
+    Bounce events keep their counts (subscriber_id is set to NULL by the database).
+    """
     db.session.execute(
         update(Delivery)
         .where(Delivery.subscriber_id == subscriber.id)
