@@ -60,11 +60,18 @@ class Capture:
 
         logging.setLogRecordFactory(capture)
         logging.root.setLevel(logging.DEBUG)
+        # Every logger, even one an earlier logging.config call disabled.
+        loggers = logging.root.manager.loggerDict.values()
+        self.disabled = [lg for lg in loggers if isinstance(lg, logging.Logger) and lg.disabled]
+        for logger in self.disabled:
+            logger.disabled = False
         return self
 
     def __exit__(self, *exc: object) -> None:
         logging.setLogRecordFactory(self.factory)
         logging.root.setLevel(self.level)
+        for logger in self.disabled:
+            logger.disabled = True
 
 
 def run_life(app: Flask, client: FlaskClient, server: life.Mailbox, typed: str) -> bool:
