@@ -36,6 +36,7 @@ from mailer.models import (
     utcnow,
 )
 from mailer.privacy import address_hash
+from mailer.redaction import scrub
 from mailer.subscriptions.service import suppress, unsubscribe_all
 from mailer.verp import (
     confirmation_token_valid,
@@ -129,7 +130,13 @@ def unsubscribe_request(raw: bytes, envelope_to: Sequence[str]) -> int | None:
 
 
 def add_event(who: Attribution, **fields: Any) -> BounceEvent | None:
-    """Add an event with its attribution; None when its message hash was recorded before."""
+    """Add an event with its attribution; None when its message hash was recorded before.
+
+    Once the subscriber is known, the diagnostic also loses their address in any spelling
+    and their local part alone ("<amina>... User unknown"), which no pattern can find.
+    """
+    if who.subscriber is not None and fields.get("diagnostic"):
+        fields["diagnostic"] = scrub(fields["diagnostic"], who.subscriber.email)
     event = BounceEvent(
         attributed=who.attributed,
         delivery_id=who.delivery_id,

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from mailer.extensions import db
 from mailer.models import (
+    BounceEvent,
     ConsentRecord,
     Delivery,
     MailingList,
@@ -404,12 +405,17 @@ def delete_subscriber(subscriber: Subscriber) -> None:
 
     Deliveries keep no foreign key (see models.delivery): they are unlinked here, and lose
     the server's reply text, which may have named the address (audit M6); the code stays.
-    Bounce events keep their counts (subscriber_id is set to NULL by the database).
+    Bounce events keep kind and status, not their diagnostic text; the database unlinks them.
     """
     db.session.execute(
         update(Delivery)
         .where(Delivery.subscriber_id == subscriber.id)
         .values(subscriber_id=None, error=None)
+    )
+    db.session.execute(
+        update(BounceEvent)
+        .where(BounceEvent.subscriber_id == subscriber.id)
+        .values(diagnostic=None)
     )
     db.session.delete(subscriber)
     db.session.flush()
