@@ -46,6 +46,14 @@ DIGEST_MAX_ARTICLES = 10  # "New digest" pre-selects at most this many articles
 SCHEDULE_GRACE = timedelta(hours=6)
 
 CONFIRM_MAX_AGE = timedelta(days=7)
+# Retention (audit M9, L11; the hourly mailer.apply_retention job): a sign-up never confirmed
+# is deleted CONFIRM_MAX_AGE + RETENTION_PENDING_GRACE_DAYS after it was last asked for; a
+# person unsubscribed from every list for RETENTION_UNSUBSCRIBED_DAYS is erased (only the
+# keyed hash stays); bounce mail that could not be processed loses its raw text after
+# RETENTION_FAILED_BOUNCE_DAYS.
+RETENTION_PENDING_GRACE_DAYS = 7
+RETENTION_UNSUBSCRIBED_DAYS = 30
+RETENTION_FAILED_BOUNCE_DAYS = 7
 CONSENT_VERSION = "2026-11-1"
 LANGUAGES = {
     "en": "English",
@@ -140,6 +148,9 @@ ENV_SETTINGS: dict[str, str] = {
     "RATELIMIT_LOGIN": "str",
     "DIGEST_MAX_ARTICLES": "int",
     "CONSENT_VERSION": "str",
+    "RETENTION_PENDING_GRACE_DAYS": "int",
+    "RETENTION_UNSUBSCRIBED_DAYS": "int",
+    "RETENTION_FAILED_BOUNCE_DAYS": "int",
     "SUBSCRIBER_IMPORT_MAX_BYTES": "int",
     "EMBED_FRAME_ANCESTORS": "str",
     "TRUSTED_PROXIES": "int",

@@ -84,6 +84,7 @@ def celery_init_app(app: Flask) -> Celery:
                     "schedule": 300.0,
                 },
                 "process-bounces": {"task": "mailer.process_bounces", "schedule": 120.0},
+                "apply-retention": {"task": "mailer.apply_retention", "schedule": 3600.0},
                 "poll-bounce-mailbox": {"task": "mailer.poll_bounce_mailbox", "schedule": 60.0},
                 "scheduled-digests": {"task": "mailer.send_scheduled_digests", "schedule": 300.0},
                 "poll-feeds": {

@@ -13,6 +13,7 @@ from celery.signals import worker_process_shutdown
 from flask import current_app
 from sqlalchemy import select, update
 
+from mailer import retention
 from mailer.articles.feeds import FeedError, import_feed
 from mailer.bounces import imap
 from mailer.bounces import service as bounces
@@ -288,6 +289,21 @@ def process_bounces() -> int:
     if pending:
         logger.info("processed %d stored bounce messages", len(pending))
     return len(pending)
+
+
+@shared_task(name="mailer.apply_retention")
+def apply_retention() -> int:
+    """Delete what the retention limits say is no longer kept (README, "Retention")."""
+    report = retention.apply(utcnow())
+    if report.signups_deleted or report.unsubscribed_erased or report.bounces_purged:
+        logger.info(
+            "retention: %d unconfirmed sign-ups deleted, %d unsubscribed people erased,"
+            " %d raw bounce messages purged",
+            report.signups_deleted,
+            report.unsubscribed_erased,
+            report.bounces_purged,
+        )
+    return report.signups_deleted + report.unsubscribed_erased + report.bounces_purged
 
 
 @shared_task(name="mailer.poll_bounce_mailbox")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -14,9 +15,17 @@ from sqlalchemy.exc import OperationalError
 from mailer import tasks
 from mailer.bounces import imap
 from mailer.extensions import db
-from mailer.models import BounceEvent, InboundMessage, SuppressionReason
+from mailer.models import (
+    BounceEvent,
+    InboundMessage,
+    Subscriber,
+    Subscription,
+    SubscriptionStatus,
+    SuppressionReason,
+)
 from tests import dovecot
 from tests.bounce_helpers import HARD, bounce, sent_digest, suppression
+from tests.conftest import SmtpServer
 
 pytestmark = pytest.mark.skipif(
     not dovecot.available(), reason="needs Dovecot (apt-get install dovecot-imapd)"
@@ -127,3 +136,64 @@ def test_a_message_over_the_limit_stays_in_the_mailbox_with_a_log_line(
         assert tasks.poll_bounce_mailbox() == 0
     assert count(mailbox) == 1 and rows(app, InboundMessage) == 0
     assert any("BOUNCE_MAX_BYTES" in r.getMessage() for r in caplog.records)
+
+
+def _mailto_of(smtp_server: SmtpServer, reader: str) -> str:
+    message = next(r.message for r in smtp_server.received if r.rcpt_tos == [reader])
+    match = re.search(r"<mailto:([^?>]+)\?subject=unsubscribe>", message["List-Unsubscribe"])
+    assert match, message["List-Unsubscribe"]
+    return match.group(1)
+
+
+def _request(headers: str) -> bytes:
+    """A reader's unsubscribe mail as a mail client writes it, as the mailbox stores it."""
+    return (
+        f"{headers}From: A reader <reader@example.net>\r\nSubject: unsubscribe\r\n"
+        "Message-ID: <req-1@example.net>\r\n\r\nPlease stop.\r\n"
+    ).encode()
+
+
+def test_a_mail_to_the_list_unsubscribe_address_over_imap_unsubscribes_that_reader(
+    app: Flask, mailbox: IMAPClient, smtp_server: SmtpServer
+) -> None:
+    smtp_server.clear()
+    verps = sent_digest(app, n=3)
+    smtp_server.wait_for(3)
+    readers = sorted(verps)
+    to, delivered, original = (_mailto_of(smtp_server, reader) for reader in readers)
+    forged = re.sub(r"\.([0-9a-f]{12})@", ".000000000000@", to)
+    # As MUAs and MTAs write it: the address in To:, or only in Delivered-To / X-Original-To
+    # (Bcc, or an alias), next to the mailbox's own address; one forged signature.
+    mailbox.append("INBOX", _request(f"Delivered-To: bounces@example.org\r\nTo: <{to}>\r\n"))
+    mailbox.append("INBOX", _request(f"Delivered-To: {delivered}\r\nTo: list@example.org\r\n"))
+    mailbox.append("INBOX", _request(f"X-Original-To: {original}\r\n"))
+    mailbox.append("INBOX", _request(f"To: {forged}\r\n"))
+    with app.app_context():
+        assert tasks.poll_bounce_mailbox() == 4
+    assert count(mailbox) == 0
+    with app.app_context():
+        rows_ = db.session.execute(
+            select(Subscriber.email, Subscription.status).join(Subscription)
+        ).all()
+    assert dict(rows_) == {reader: SubscriptionStatus.unsubscribed for reader in readers}
+    with app.app_context():  # the forged one: recorded as an unattributed event, nothing more
+        events = db.session.scalars(select(BounceEvent)).all()
+        assert [e.attributed for e in events] == [False]
+
+
+def test_a_forged_unsubscribe_mail_over_imap_changes_nothing(
+    app: Flask, mailbox: IMAPClient, smtp_server: SmtpServer
+) -> None:
+    smtp_server.clear()
+    verps = sent_digest(app, n=1)
+    smtp_server.wait_for(1)
+    to = _mailto_of(smtp_server, next(iter(verps)))
+    local, _, domain = to.partition("@")
+    token_id = re.search(r"\+u(\d+)\.", local)
+    assert token_id
+    other = to.replace(f"+u{token_id.group(1)}.", f"+u{int(token_id.group(1)) + 1}.")
+    mailbox.append("INBOX", _request(f"To: <{other}>\r\n"))
+    with app.app_context():
+        assert tasks.poll_bounce_mailbox() == 1
+        statuses = set(db.session.scalars(select(Subscription.status)))
+    assert statuses == {SubscriptionStatus.confirmed}

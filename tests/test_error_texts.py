@@ -13,11 +13,13 @@ from flask import Flask
 from flask_migrate import upgrade
 from sqlalchemy import select, text
 
+from mailer.bounces import service as bounces
 from mailer.extensions import db
 from mailer.models import BounceEvent, BounceKind, Delivery, DeliveryStatus, Subscriber
 from mailer.subscriptions import service
 from mailer.tasks import send_confirmation
 from tests.address_strategies import leaks
+from tests.bounce_helpers import bounce, sent_digest
 from tests.conftest import SmtpServer
 from tests.test_sending import add_subscribers, make_digest, send_all, start
 
@@ -140,3 +142,23 @@ def test_the_migration_scrubs_error_texts_and_diagnostics(app: Flask) -> None:
         assert event is not None and event.kind == BounceKind.hard
         assert event.diagnostic == "550 5.1.1 <[address]> unknown"
         db.session.remove()
+
+
+def test_a_bounce_diagnostic_loses_the_local_part_and_erase_drops_it(app: Flask) -> None:
+    verps = sent_digest(app, n=1)  # reader0@example.org
+    reader, verp = next(iter(verps.items()))
+    # An MTA that names the mailbox alone: no pattern can tell it is an address.
+    raw = bounce("postfix_hard.eml", verp, "reader0")
+    with app.app_context():
+        event = bounces.record(raw, [verp])
+        db.session.commit()
+        assert event is not None and event.attributed and event.status == "5.1.1"
+        assert event.diagnostic is not None and "reader0" not in event.diagnostic
+        assert "<[local-part]>" in event.diagnostic
+        subscriber = db.session.scalar(select(Subscriber).where(Subscriber.email == reader))
+        assert subscriber is not None
+        service.erase(subscriber)
+        db.session.commit()
+        event = db.session.scalar(select(BounceEvent))
+        assert event is not None
+        assert (event.subscriber_id, event.diagnostic, event.status) == (None, None, "5.1.1")

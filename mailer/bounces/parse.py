@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
+from email.parser import BytesHeaderParser
 from email.utils import getaddresses
 
 from flufl.bounce import all_failures
@@ -59,6 +60,19 @@ def parse(raw: bytes, envelope_to: list[str]) -> ParsedBounce:
         text = " ".join(parsed.diagnostic.split())
         parsed.diagnostic = redact(text)[:DIAGNOSTIC_LENGTH]
     return parsed
+
+
+def recipient_addresses(raw: bytes) -> list[str]:
+    """The addresses of the message's own Delivered-To, X-Original-To, Envelope-To and To.
+
+    Over IMAP there is no envelope: these headers are where the address the message was
+    sent to (a List-Unsubscribe mailto:, say) survives. Only the outer headers are read.
+    """
+    headers = BytesHeaderParser().parsebytes(raw)
+    found = []
+    for name in _RECIPIENT_HEADERS:
+        found += [addr for _, addr in getaddresses([str(v) for v in headers.get_all(name, [])])]
+    return [a for a in dict.fromkeys(a.strip().strip("<>") for a in found) if a]
 
 
 def message_hash(raw: bytes, message_id: str | None, recipient: str) -> str:

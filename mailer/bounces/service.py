@@ -21,7 +21,7 @@ from flask import current_app
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from mailer.bounces.parse import ParsedBounce, message_hash, parse
+from mailer.bounces.parse import ParsedBounce, message_hash, parse, recipient_addresses
 from mailer.extensions import db
 from mailer.models import (
     BounceEvent,
@@ -36,6 +36,7 @@ from mailer.models import (
     utcnow,
 )
 from mailer.privacy import address_hash
+from mailer.redaction import scrub
 from mailer.subscriptions.service import suppress, unsubscribe_all
 from mailer.verp import (
     confirmation_token_valid,
@@ -79,12 +80,11 @@ def process(inbound: InboundMessage) -> BounceEvent | None:
     """Parse a stored message, record its event once, apply the policy, drop the raw text."""
     raw = inbound.raw or b""
     envelope_to = [a for a in inbound.envelope_to.split("\n") if a]
-    for address in envelope_to:
-        delivery_id = unsubscribe_from_verp(address)
-        if delivery_id is not None:
-            inbound.processed_at, inbound.raw = utcnow(), None
-            _unsubscribe_by_mail(inbound.id, delivery_id)
-            return None
+    delivery_id = unsubscribe_request(raw, envelope_to)
+    if delivery_id is not None:
+        inbound.processed_at, inbound.raw = utcnow(), None
+        _unsubscribe_by_mail(inbound.id, delivery_id)
+        return None
     parsed = parse(raw, envelope_to)
     who = attribute(parsed, envelope_to)
     inbound.processed_at, inbound.raw = utcnow(), None
@@ -116,8 +116,27 @@ def process(inbound: InboundMessage) -> BounceEvent | None:
     return event
 
 
+def unsubscribe_request(raw: bytes, envelope_to: Sequence[str]) -> int | None:
+    """The delivery whose signed List-Unsubscribe mailto: this message was sent to, if any.
+
+    The envelope (LMTP, SMTP) first; then the message's own recipient headers, since the
+    IMAP poller has no envelope (audit M10). The signature is verified either way.
+    """
+    for address in [*envelope_to, *recipient_addresses(raw)]:
+        delivery_id = unsubscribe_from_verp(address)
+        if delivery_id is not None:
+            return delivery_id
+    return None
+
+
 def add_event(who: Attribution, **fields: Any) -> BounceEvent | None:
-    """Add an event with its attribution; None when its message hash was recorded before."""
+    """Add an event with its attribution; None when its message hash was recorded before.
+
+    Once the subscriber is known, the diagnostic also loses their address in any spelling
+    and their local part alone ("<amina>... User unknown"), which no pattern can find.
+    """
+    if who.subscriber is not None and fields.get("diagnostic"):
+        fields["diagnostic"] = scrub(fields["diagnostic"], who.subscriber.email)
     event = BounceEvent(
         attributed=who.attributed,
         delivery_id=who.delivery_id,
@@ -226,6 +245,7 @@ def unprocessed(older_than: timedelta, limit: int = 100) -> list[int]:
             select(InboundMessage.id)
             .where(
                 InboundMessage.processed_at.is_(None),
+                InboundMessage.raw.is_not(None),  # purged by the retention job: nothing to do
                 InboundMessage.received_at < utcnow() - older_than,
                 InboundMessage.attempts < MAX_ATTEMPTS,
             )

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from mailer.extensions import db
 from mailer.models import (
+    BounceEvent,
     ConsentRecord,
     Delivery,
     MailingList,
@@ -396,12 +397,25 @@ def suppress(email: str, reason: SuppressionReason) -> None:
 def erase(subscriber: Subscriber) -> None:
     """Delete the subscriber and everything about them; keep only the suppression hash."""
     suppress(subscriber.email, SuppressionReason.erased)
-    # Deliveries keep no foreign key (see models.delivery): unlink them here, with the
-    # server's reply text, which may have named the address (M6): the code stays.
+    delete_subscriber(subscriber)
+
+
+def delete_subscriber(subscriber: Subscriber) -> None:
+    """Delete the subscriber, their subscriptions and consent records, keeping no hash.
+
+    Deliveries keep no foreign key (see models.delivery): they are unlinked here, and lose
+    the server's reply text, which may have named the address (audit M6); the code stays.
+    Bounce events keep kind and status, not their diagnostic text; the database unlinks them.
+    """
     db.session.execute(
         update(Delivery)
         .where(Delivery.subscriber_id == subscriber.id)
         .values(subscriber_id=None, error=None)
+    )
+    db.session.execute(
+        update(BounceEvent)
+        .where(BounceEvent.subscriber_id == subscriber.id)
+        .values(diagnostic=None)
     )
     db.session.delete(subscriber)
     db.session.flush()
