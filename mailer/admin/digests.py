@@ -166,9 +166,7 @@ CONTROLS = {"pause": control.pause, "resume": control.resume, "cancel": control.
 def control_digest(digest_id: int, action: str) -> ResponseReturnValue:
     digest = _digest(digest_id)
     try:
-        {"pause": control.pause, "resume": control.resume, "cancel": control.cancel}[action](
-            digest.id
-        )
+        CONTROLS[action](digest.id)
     except control.NotSendable as exc:
         db.session.rollback()
         return render_template("error.html", code=409, message=str(exc)), 409

@@ -39,7 +39,7 @@ def _page(form: SubscriberImportForm, status: int = 200) -> ResponseReturnValue:
 @bp.route("/subscribers/import", methods=["GET", "POST"])
 def import_subscribers() -> ResponseReturnValue:
     form = _form()
-    if request.method == "GET":
+    if request.method != "POST":
         return _page(form)
     if not form.validate():
         return _page(form, 422)

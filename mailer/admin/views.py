@@ -89,7 +89,7 @@ def edit_list(list_id: int) -> ResponseReturnValue:
     form = ListForm(obj=mailing_list)
     form.language.choices = list(current_app.config["LANGUAGES"].items())
     form.schedule_weekday.choices = WEEKDAY_CHOICES
-    if request.method == "GET":
+    if request.method != "POST":
         form.schedule_weekday.data = (
             "" if mailing_list.schedule_weekday is None else str(mailing_list.schedule_weekday)
         )

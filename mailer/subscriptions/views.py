@@ -160,7 +160,7 @@ def check_inbox() -> ResponseReturnValue:
 @limiter.limit(_token_limit)
 def confirm(token: str) -> ResponseReturnValue:
     form = ActionForm()
-    if request.method == "GET":  # mail scanners follow links: a GET never confirms
+    if request.method != "POST":  # mail scanners follow links: a GET (or HEAD) never confirms
         service.check_confirm_token(token)
         return render_template("subscriptions/confirm.html", form=form, token=token)
     if not form.validate():
@@ -188,7 +188,7 @@ def resend_confirmation(token: str) -> ResponseReturnValue:
 @bp.route("/unsubscribe/<token>", methods=["GET", "POST"])
 @csrf.exempt  # RFC 8058 one-click: no cookie, no CSRF token; the signed token is the credential
 def unsubscribe(token: str) -> ResponseReturnValue:
-    if request.method == "GET":
+    if request.method != "POST":  # GET or HEAD (link scanners, previews) only shows the page
         subscriber = service.subscriber_from_token("unsubscribe", token)
         return render_template(
             "subscriptions/unsubscribe.html",
@@ -210,11 +210,11 @@ def unsubscribe(token: str) -> ResponseReturnValue:
 @limiter.limit(_token_limit)
 def preferences(token: str) -> ResponseReturnValue:
     subscriber = service.subscriber_from_token("preferences", token)
-    form = PreferencesForm(obj=subscriber if request.method == "GET" else None)
+    form = PreferencesForm(obj=subscriber if request.method != "POST" else None)
     lists = service.visible_lists(subscriber)
     form.lists.choices = [(lst.id, lst.name) for lst in lists]
     form.language.choices = list(current_app.config["LANGUAGES"].items())
-    if request.method == "GET":
+    if request.method != "POST":
         form.lists.data = service.confirmed_list_ids(subscriber)
     elif form.validate():
         service.update_preferences(
