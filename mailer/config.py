@@ -141,6 +141,7 @@ ENV_SETTINGS: dict[str, str] = {
     "NETWORK_NAME": "str",
     "CONTACT_LINE": "str",
     "SIGNUP_CHALLENGE": "bool",
+    "SIGNUP_CHALLENGE_MAX_NUMBER": "int",
     "SIGNUP_MIN_DURATION": "float",
     "RATELIMIT_ENABLED": "bool",
     "RATELIMIT_SIGNUP_IP": "str",

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import runpy
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from gunicorn.config import Config
 from sqlalchemy import func, select
 
 from mailer.admin.auth import create_editor
@@ -14,7 +16,7 @@ from mailer.extensions import db
 from mailer.models import Subscriber, Subscription
 from mailer.security import default_frame_ancestors
 from mailer.subscriptions import service
-from tests.conftest import csrf_token
+from tests.conftest import ROOT, csrf_token
 
 SITE = "https://news.example.org"
 PASSWORD = "correct horse battery staple"
@@ -301,3 +303,23 @@ class TestWithoutTrustedProxies:
             data = signup_data(client, f"r{n}@example.org")
             statuses.append(post(client, "/subscribe", headers, data=data).status_code)
         assert statuses == [303, 303, 429]  # a forged X-Forwarded-For changes nothing
+
+
+# --- the gunicorn configuration ---------------------------------------------------------------
+
+
+def test_gunicorn_trusts_no_forwarded_headers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """gunicorn by default believes X-Forwarded-Proto from 127.0.0.1; ours believes no one."""
+    for name in ("WEB_BIND", "WEB_CONCURRENCY", "WEB_THREADS", "FORWARDED_ALLOW_IPS"):
+        monkeypatch.delenv(name, raising=False)
+    cfg = Config()
+    for key, value in runpy.run_path(str(ROOT / "gunicorn.conf.py")).items():
+        if key in cfg.settings:
+            cfg.set(key, value)
+    assert cfg.forwarded_allow_ips == [] and cfg.secure_scheme_headers == {}
+    assert cfg.worker_class_str == "gthread" and cfg.threads >= 8
+    assert cfg.bind == ["127.0.0.1:8000"] and cfg.accesslog is None
+    monkeypatch.setenv("WEB_THREADS", "4")
+    monkeypatch.setenv("WEB_BIND", "0.0.0.0:9000")
+    assert runpy.run_path(str(ROOT / "gunicorn.conf.py"))["threads"] == 4
+    assert runpy.run_path(str(ROOT / "gunicorn.conf.py"))["bind"] == ["0.0.0.0:9000"]

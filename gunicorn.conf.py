@@ -1,0 +1,42 @@
+"""gunicorn settings for the web app: `gunicorn -c gunicorn.conf.py wsgi:app`.
+
+Environment (all optional):
+  WEB_BIND         where to listen, comma-separated (default 127.0.0.1:8000: behind a proxy)
+  WEB_CONCURRENCY  worker processes (default: one per CPU)
+  WEB_THREADS      threads per worker (default 32)
+  WEB_TIMEOUT      seconds before a silent worker is restarted (default 30)
+Command-line options win over this file, e.g. `--certfile cert.pem --keyfile key.pem` to
+serve TLS without a proxy.
+
+Why threads: every accepted sign-up answers no sooner than SIGNUP_MIN_DURATION (the same time
+for new and known addresses), and that wait is a sleep. A sync worker would sit idle through
+it, so two of them served about 40 sign-ups a second; a sleeping thread costs no CPU, so a
+burst (a viral article) is bounded by the CPUs, not by the floor.
+"""
+
+from __future__ import annotations
+
+import os
+
+bind = [item.strip() for item in os.environ.get("WEB_BIND", "127.0.0.1:8000").split(",") if item]
+workers = int(os.environ.get("WEB_CONCURRENCY") or os.cpu_count() or 1)
+worker_class = "gthread"
+threads = int(os.environ.get("WEB_THREADS") or 32)
+timeout = int(os.environ.get("WEB_TIMEOUT") or 30)
+graceful_timeout = 30
+keepalive = 5
+# A fresh process now and then, at different times per worker, bounds any slow growth.
+max_requests = 20_000
+max_requests_jitter = 2_000
+
+# Only the app decides what X-Forwarded-* mean (ProxyFix, TRUSTED_PROXIES). gunicorn's own
+# default trusts X-Forwarded-Proto and friends from 127.0.0.1, which would let any local
+# process, or a proxy the app was not told about, turn a request into https.
+forwarded_allow_ips = ""
+secure_scheme_headers: dict[str, str] = {}
+
+# No access log: its lines would hold link tokens (confirm, unsubscribe, preferences) and
+# client addresses. Errors go to stderr.
+accesslog = None
+errorlog = "-"
+loglevel = "info"
