@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 DEV    := MAILER_ENV=development
 
-.PHONY: install run test lint format audit bench browser imap-server clean
+.PHONY: install run test test-busy lint format audit bench browser imap-server clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ imap-server:
 
 test: install browser imap-server
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The suite on a fresh clone, three times in a row, beside two CPU-bound processes.
+test-busy:
+	@sh scripts/test-busy.sh
 
 lint: install
 	$(BIN)/ruff check .
