@@ -438,3 +438,120 @@ def test_unsubscribe_links_never_expire(
     assert client.get(f"/unsubscribe/{old}").status_code == 200
     assert app.test_client(use_cookies=False).post(f"/unsubscribe/{old}").status_code == 200
     assert statuses(app) == {"weekly": "unsubscribed"}
+
+
+# --- revocation (audit M4) --------------------------------------------------------------------
+
+
+def test_signing_out_revokes_every_link_but_unsubscribe_and_mails_a_new_one(
+    app: Flask, client: FlaskClient, outbox: list[EmailMessage]
+) -> None:
+    tokens = confirmed(app)
+    prefs = f"/preferences/{tokens['preferences']}"
+    data_link = one_time_link(app, client, outbox, prefs, "data")
+    page = post_with_csrf(client, f"{prefs}/sign-out", page=prefs)
+    assert page.status_code == 200
+    assert "A new link is on its way to r•••@e•••.org" in page.get_data(as_text=True)
+    assert client.get(prefs).status_code == 404
+    assert client.get(data_link).status_code == 410
+    assert client.get(f"/unsubscribe/{tokens['unsubscribe']}").status_code == 200
+    name, args = queued_tasks(app)[-1]
+    assert (name, args[1]) == ("mailer.send_link_mail", "preferences")
+    with app.app_context():
+        send_link_mail(*args)
+    (new,) = [u for u in links_in(outbox[-1]) if "/preferences/" in u]
+    assert client.get(new.replace("http://localhost", "")).status_code == 200
+    bare = app.test_client(use_cookies=False)
+    one_click = bare.post(
+        f"/unsubscribe/{tokens['unsubscribe_weekly']}", data={"List-Unsubscribe": "One-Click"}
+    )
+    assert one_click.status_code == 200 and statuses(app) == {"weekly": "unsubscribed"}
+
+
+def test_links_mailed_before_versions_work_until_revoked(app: Flask, client: FlaskClient) -> None:
+    from mailer.tokens import make_token
+
+    confirmed(app)
+    with app.app_context():
+        sub = db.session.scalar(select(Subscriber))
+        assert sub is not None
+        legacy = {"u": sub.uid, "h": address_hash(sub.email)[:16]}
+        prefs = make_token("preferences", legacy)
+        unsubscribe = make_token("unsubscribe", legacy)
+    assert client.get(f"/preferences/{prefs}").status_code == 200
+    with app.app_context():
+        sub = db.session.scalar(select(Subscriber))
+        assert sub is not None
+        links.revoke_links(sub)
+        db.session.commit()
+    assert client.get(f"/preferences/{prefs}").status_code == 404
+    assert client.get(f"/unsubscribe/{unsubscribe}").status_code == 200
+    assert app.test_client(use_cookies=False).post(f"/unsubscribe/{unsubscribe}").status_code == 200
+    assert statuses(app) == {"weekly": "unsubscribed"}
+
+
+def test_revoking_also_revokes_confirmation_links(
+    app: Flask, client: FlaskClient, outbox: list[EmailMessage]
+) -> None:
+    subscriber_id = make_pending(app)
+    url = confirmation_link(app, outbox, subscriber_id)
+    with app.app_context():
+        sub = db.session.get(Subscriber, subscriber_id)
+        assert sub is not None
+        links.revoke_links(sub)
+        db.session.commit()
+    assert client.get(url).status_code == 404
+    assert post_with_csrf(client, url, page="/subscribe").status_code == 404
+    assert statuses(app) == {"weekly": "pending"}
+
+
+def test_digest_links_carry_the_current_version(app: Flask, client: FlaskClient) -> None:
+    from mailer.digests.content import recipient_slots
+
+    tokens = confirmed(app)
+    with app.app_context():
+        sub = db.session.scalar(select(Subscriber))
+        assert sub is not None
+        links.revoke_links(sub)
+        db.session.commit()
+        slots = recipient_slots(sub, sub.subscriptions[0].list_id)
+    assert client.get(f"/preferences/{tokens['preferences']}").status_code == 404
+    assert client.get(slots["preferences_url"].replace("http://localhost", "")).status_code == 200
+
+
+def test_unsubscribe_pages_are_no_key_to_preferences(app: Flask, client: FlaskClient) -> None:
+    tokens = confirmed(app)
+    page = client.get(f"/unsubscribe/{tokens['unsubscribe']}").get_data(as_text=True)
+    assert "/preferences/" not in page
+    done = client.post(f"/unsubscribe/{tokens['unsubscribe']}").get_data(as_text=True)
+    assert "You are unsubscribed" in done and "/preferences/" not in done
+
+
+def test_the_masked_address() -> None:
+    assert links.mask_address("jane.doe@example.org") == "j•••@e•••.org"
+    assert links.mask_address("a@mail.example.co.uk") == "a•••@m•••.uk"
+    assert links.mask_address("user@пример.рф") == "u•••@п•••.рф"
+    assert links.mask_address("root@localhost") == "r•••@l•••"
+
+
+class TestLinkMailCap:
+    @pytest.fixture
+    def config_overrides(self) -> dict[str, Any]:
+        return {"RATELIMIT_ENABLED": True, "RATELIMIT_LINK_ADDRESS": "2 per hour"}
+
+    def test_a_forwarded_link_cannot_flood_the_mailbox(
+        self, app: Flask, client: FlaskClient
+    ) -> None:
+        with app.app_context():
+            weekly = service.lists_by_slug(["weekly"])
+            signup = service.subscribe("reader@example.org", lists=weekly)
+            sub = db.session.get(Subscriber, signup.subscriber_id)
+            assert sub is not None
+            sub.subscriptions[0].status = SubscriptionStatus.confirmed
+            db.session.commit()
+            prefs = f"/preferences/{links.preferences_token(sub)}"
+        for kind in ("data", "erase", "data", "erase"):
+            assert post_with_csrf(client, f"{prefs}/send/{kind}", page=prefs).status_code == 303
+        assert "cannot send another link" in client.get(prefs).get_data(as_text=True)
+        sent = [args for name, args in queued_tasks(app) if name == "mailer.send_link_mail"]
+        assert [kind for _id, kind in sent] == ["data", "erase"]
