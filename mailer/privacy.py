@@ -66,8 +66,8 @@ _ADDRESS_RE = re.compile(r"[^\s<>\"'(),;:@/]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _ENCODED_RE = re.compile(r"[^\s&?=/]+%40[A-Za-z0-9.-]+\.[A-Za-z]{2,}", re.IGNORECASE)
 
 
-# Links in mail carry credentials (preferences pages can download or erase data).
-_TOKEN_PATH_RE = re.compile(r"/(confirm|unsubscribe|preferences)/[A-Za-z0-9_.\-]{16,}")
+# Links in mail carry credentials (preferences pages, one-time data and erase links).
+_TOKEN_PATH_RE = re.compile(r"/(confirm|unsubscribe|preferences|data|erase)/[A-Za-z0-9_.\-]{16,}")
 
 
 def redact(text: str) -> str:

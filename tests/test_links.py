@@ -555,3 +555,13 @@ class TestLinkMailCap:
         assert "cannot send another link" in client.get(prefs).get_data(as_text=True)
         sent = [args for name, args in queued_tasks(app) if name == "mailer.send_link_mail"]
         assert [kind for _id, kind in sent] == ["data", "erase"]
+
+
+def test_one_time_link_tokens_are_redacted_from_logs() -> None:
+    from mailer.privacy import redact
+
+    token = "eyJ1IjoiMmc5Q0tuX01RclpqdzhIV1hZbHh3dyJ9.aw2z9g.P41mMkVWhJNiwkUHWPHPf8efOQs"
+    for kind in ("data", "erase", "preferences"):
+        assert (
+            redact(f'"POST /{kind}/{token} HTTP/1.1" 200') == f'"POST /{kind}/[token] HTTP/1.1" 200'
+        )
