@@ -298,6 +298,32 @@ class TestChallenge:
         assert again.status_code == 422
         assert counts(app)[0] == 1
 
+    def test_without_redis_a_solution_still_works_once_and_an_error_is_logged(
+        self, app: Flask, client: FlaskClient, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        import redis
+
+        def down(*args: Any, **kwargs: Any) -> None:
+            raise redis.ConnectionError("Redis is away")
+
+        page = client.get("/subscribe").get_data(as_text=True)
+        base = {
+            "email": "a@example.org",
+            "lists": "weekly",
+            "language": "en",
+            "consent": "y",
+            "csrf_token": csrf_token(page),
+            "altcha": self.solve(page),
+        }
+        app.extensions["redis"].set = down  # the replay store's client only
+        assert client.post("/subscribe", data=base).status_code == 303
+        again = client.post("/subscribe", data={**base, "email": "b@example.org"})
+        assert again.status_code == 422
+        assert counts(app)[0] == 1
+        assert any(
+            r.levelname == "ERROR" and "replay store" in r.getMessage() for r in caplog.records
+        )
+
     def test_a_forged_solution_is_refused(self, app: Flask, client: FlaskClient) -> None:
         import base64
 
