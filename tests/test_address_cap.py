@@ -219,3 +219,18 @@ def test_the_sweeper_does_not_send_what_the_cap_held_back(
         assert sweep_confirmations() == 0
     run_queue(app)
     assert len(outbox) == 1
+
+
+def test_a_pending_import_takes_the_same_slots(
+    app: Flask, client: FlaskClient, runner: Any, clock: FakeClock, tmp_path: Any
+) -> None:
+    Attacker(client).sign_up(VICTIM)  # today's mail
+    path = tmp_path / "people.csv"
+    path.write_text(f"email,name\n{VICTIM},Someone\nother@example.org,Other\n")
+    args = ["subscribers", "import", str(path), "--list", "alerts"]
+    result = runner.invoke(args=args)
+    assert result.exit_code == 0, result.output
+    assert "imported 1, already subscribed 0, refused 1" in result.output
+    assert "line 2: a confirmation mail went to this address recently" in result.output
+    clock.now += DAY
+    assert "imported 2, already subscribed 0, refused 0" in runner.invoke(args=args).output
