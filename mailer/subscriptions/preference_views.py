@@ -16,6 +16,7 @@ from redis import RedisError
 
 from mailer.extensions import db, limiter
 from mailer.models import Subscriber
+from mailer.privacy import address_hash
 from mailer.subscriptions import address_cap, links, service
 from mailer.subscriptions.forms import ActionForm, EraseForm, PreferencesForm
 from mailer.subscriptions.link_mail import send_link_mail
@@ -72,7 +73,7 @@ def unsubscribe_all(token: str) -> ResponseReturnValue:
 
 def _mail_link(subscriber: Subscriber, kind: str) -> bool:
     """Take a slot of the per-address cap for a link mail, commit, and queue it."""
-    digest = subscriber.address_hash or ""
+    digest = address_hash(subscriber.email)  # the column may be empty on old rows
     if not address_cap.take_slot(digest, address_cap.LINK, subscriber.id):
         db.session.commit()
         return False
