@@ -234,3 +234,36 @@ def test_a_pending_import_takes_the_same_slots(
     assert "line 2: a confirmation mail went to this address recently" in result.output
     clock.now += DAY
     assert "imported 2, already subscribed 0, refused 0" in runner.invoke(args=args).output
+
+
+@pytest.mark.parametrize("existing", [False, True])
+def test_concurrent_sign_ups_of_one_address_take_one_slot(
+    app: Flask, clock: FakeClock, existing: bool
+) -> None:
+    """The row lock in take_slot: requests racing for one address cannot share the last slot."""
+    import threading
+
+    if existing:  # a pending subscriber whose slot of yesterday is free again
+        with app.app_context():
+            service.subscribe(VICTIM, lists=service.lists_by_slug(["weekly"]))
+            db.session.commit()
+        clock.now += 2 * DAY
+    outcomes: list[str] = []
+    barrier = threading.Barrier(6)
+
+    def sign_up() -> None:
+        with app.app_context():
+            barrier.wait()
+            signup = service.subscribe(VICTIM, lists=service.lists_by_slug(["weekly"]))
+            db.session.commit()
+            outcomes.append(signup.outcome.value)
+
+    threads = [threading.Thread(target=sign_up) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(outcomes) == ["confirmation"] + ["nothing"] * 5
+    with app.app_context():
+        assert len(db.session.scalars(select(AddressMail)).all()) == 1 + existing
+        assert len(db.session.scalars(select(Subscriber)).all()) == 1
