@@ -267,3 +267,17 @@ def test_concurrent_sign_ups_of_one_address_take_one_slot(
     with app.app_context():
         assert len(db.session.scalars(select(AddressMail)).all()) == 1 + existing
         assert len(db.session.scalars(select(Subscriber)).all()) == 1
+
+
+def test_a_held_back_sign_up_takes_the_floor_too(
+    app: Flask, client: FlaskClient, clock: FakeClock
+) -> None:
+    import time
+
+    app.config["SIGNUP_MIN_DURATION"] = 0.2
+    attacker = Attacker(client)
+    for _ in range(3):  # the first takes the slot, the others are held back
+        started = time.monotonic()
+        attacker.sign_up(VICTIM)
+        assert time.monotonic() - started >= 0.2
+    assert len(attacker.answers) == 1
