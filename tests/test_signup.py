@@ -299,9 +299,18 @@ class TestChallenge:
         assert counts(app)[0] == 1
 
     def test_without_redis_a_solution_still_works_once_and_an_error_is_logged(
-        self, app: Flask, client: FlaskClient, caplog: pytest.LogCaptureFixture
+        self,
+        app: Flask,
+        client: FlaskClient,
+        caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch,
     ) -> None:
+        import logging
+
         import redis
+
+        # Alembic's fileConfig (tests/test_migrations.py runs first) disables existing loggers.
+        monkeypatch.setattr(logging.getLogger("mailer.challenge"), "disabled", False)
 
         def down(*args: Any, **kwargs: Any) -> None:
             raise redis.ConnectionError("Redis is away")
