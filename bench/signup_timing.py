@@ -68,7 +68,8 @@ def run(app, database_url: str, floor: float) -> None:  # type: ignore[no-untype
             signup = service.subscribe(f"confirmed{i}@example.org", lists=weekly)
             sub = db.session.get(service.Subscriber, signup.subscriber_id)
             sub.subscriptions[0].status = SubscriptionStatus.confirmed
-            service.suppress(f"suppressed{i}@example.org", SuppressionReason.erased)
+            # hard_bounce: an erased address may sign up again (double opt-in), like a new one
+            service.suppress(f"suppressed{i}@example.org", SuppressionReason.hard_bounce)
         db.session.commit()
     client = app.test_client()
     html = client.get("/subscribe").get_data(as_text=True)

@@ -6,6 +6,8 @@ import base64
 import binascii
 import json
 import logging
+import threading
+import time
 
 import altcha
 import redis
@@ -57,5 +59,29 @@ def _first_use(signature: str) -> bool:
     try:
         return bool(client.set(f"mailer:altcha:{signature}", 1, nx=True, ex=ttl))
     except redis.RedisError:
-        logger.warning("cannot record a used sign-up challenge: Redis unavailable")
-        return True  # the signature and expiry were still checked
+        # Not open (audit L9): a solution still works once, here in this process's memory;
+        # and not closed either, since sign-ups must go on through a Redis restart.
+        logger.error("sign-up challenge replay store: Redis unavailable, using process memory")
+        return _LOCAL.first_use(signature, ttl)
+
+
+class _LocalReplayStore:
+    """Used challenge signatures in this process, while Redis is away; full, it refuses."""
+
+    def __init__(self, capacity: int = 100_000) -> None:
+        self.capacity = capacity
+        self._expiry: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def first_use(self, signature: str, ttl: float) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            if len(self._expiry) >= self.capacity:
+                self._expiry = {s: t for s, t in self._expiry.items() if t > now}
+            if self._expiry.get(signature, 0.0) > now or len(self._expiry) >= self.capacity:
+                return False
+            self._expiry[signature] = now + ttl
+            return True
+
+
+_LOCAL = _LocalReplayStore()

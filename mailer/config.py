@@ -35,7 +35,12 @@ SIGNUP_MIN_DURATION = 0.05
 
 RATELIMIT_ENABLED = True
 RATELIMIT_SIGNUP_IP = "10 per minute;60 per hour"
-RATELIMIT_SIGNUP_ADDRESS = "3 per hour;10 per day"  # confirmation mails per address
+# Mails a stranger can make us send to one address: confirmation and "already subscribed"
+# mails, from the form, a "send me a new link" page, the sweeper or a pending import. Kept in
+# the database by keyed address hash (subscriptions/address_cap.py); moving windows.
+RATELIMIT_SIGNUP_ADDRESS = "1 per day;3 per 30 days"
+# One-time links ("download my data", "erase me") and new preferences links, per address.
+RATELIMIT_LINK_ADDRESS = "3 per hour;10 per day"
 RATELIMIT_TOKEN_PAGES = "60 per minute"
 
 RATELIMIT_LOGIN = "5 per minute;30 per hour"  # editor login attempts per IP
@@ -54,6 +59,8 @@ CONFIRM_MAX_AGE = timedelta(days=7)
 RETENTION_PENDING_GRACE_DAYS = 7
 RETENTION_UNSUBSCRIBED_DAYS = 30
 RETENTION_FAILED_BOUNCE_DAYS = 7
+# The mailed links for "download my data" and "erase me" expire after this, and work once.
+ONE_TIME_LINK_MAX_AGE = timedelta(hours=1)
 CONSENT_VERSION = "2026-11-1"
 LANGUAGES = {
     "en": "English",
@@ -146,6 +153,7 @@ ENV_SETTINGS: dict[str, str] = {
     "RATELIMIT_ENABLED": "bool",
     "RATELIMIT_SIGNUP_IP": "str",
     "RATELIMIT_SIGNUP_ADDRESS": "str",
+    "RATELIMIT_LINK_ADDRESS": "str",
     "RATELIMIT_LOGIN": "str",
     "DIGEST_MAX_ARTICLES": "int",
     "CONSENT_VERSION": "str",

@@ -59,6 +59,7 @@ def celery_init_app(app: Flask) -> Celery:
             "task_routes": {
                 "mailer.send_confirmation": {"queue": "mail"},
                 "mailer.send_already_subscribed": {"queue": "mail"},
+                "mailer.send_link_mail": {"queue": "mail"},
                 "mailer.send_test_digest": {"queue": "mail"},
                 "mailer.send_digest_batch": {"queue": "bulk"},
             },

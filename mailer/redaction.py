@@ -40,7 +40,7 @@ _ENCODED_RE = re.compile(
 )
 
 # Links in mail carry credentials (preferences pages can download or erase data).
-_TOKEN_PATH_RE = re.compile(r"/(confirm|unsubscribe|preferences)/[A-Za-z0-9_.\-]{16,}")
+_TOKEN_PATH_RE = re.compile(r"/(confirm|unsubscribe|preferences|data|erase)/[A-Za-z0-9_.\-]{16,}")
 
 PLACEHOLDER = "[address]"
 

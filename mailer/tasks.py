@@ -13,7 +13,7 @@ from celery.signals import worker_process_shutdown
 from flask import current_app
 from sqlalchemy import select, update
 
-from mailer import retention
+from mailer import clock, retention
 from mailer.articles.feeds import FeedError, import_feed
 from mailer.bounces import imap
 from mailer.bounces import service as bounces
@@ -28,7 +28,7 @@ from mailer.emails import get_transport, render_email
 from mailer.extensions import db
 from mailer.models import Digest, Subscriber, utcnow
 from mailer.privacy import address_hash
-from mailer.subscriptions import service
+from mailer.subscriptions import address_cap, links, service
 from mailer.urls import external_url
 from mailer.verp import confirmation_verp_address
 
@@ -78,19 +78,25 @@ def _close_smtp(**_kwargs: object) -> None:
 
 @shared_task(name="mailer.send_confirmation", bind=True, acks_late=True, max_retries=8)
 def send_confirmation(self: Task, subscriber_id: int) -> None:
-    """Mail the confirmation link for a subscriber's pending subscriptions."""
+    """Mail the confirmation link for a subscriber's pending subscriptions, once per request.
+
+    Only a request that took a slot of the per-address cap has `confirm_requested_at`, and
+    once its mail is sent (`confirm_sent_at` after it) a re-run or a sweep sends nothing.
+    """
     subscriber = db.session.get(Subscriber, subscriber_id)
-    if subscriber is None or service.is_suppressed(subscriber.email):
+    if subscriber is None or not service.may_confirm(subscriber.email):
         return
+    requested, sent = subscriber.confirm_requested_at, subscriber.confirm_sent_at
+    if requested is None or (sent is not None and sent >= requested):
+        return  # no request, or its mail went out already
     list_ids = service.pending_list_ids(subscriber)
     if not list_ids:
         return  # confirmed meanwhile, or unsubscribed: nothing to confirm
     lists = [s.mailing_list for s in subscriber.subscriptions if s.list_id in list_ids]
-    token = service.confirm_token(subscriber, list_ids)
+    token = links.confirm_token(subscriber, list_ids)
     email = render_email(
         "confirm",
         to=subscriber.email,
-        subscriber=subscriber,
         lists=lists,
         confirm_url=external_url("subscriptions.confirm", token=token),
         max_age_days=_days(service.confirm_max_age()),
@@ -101,7 +107,7 @@ def send_confirmation(self: Task, subscriber_id: int) -> None:
     except (smtplib.SMTPException, OSError) as exc:
         _retry(self, exc, f"confirmation mail for subscriber {subscriber_id}")
         return
-    subscriber.confirm_sent_at = utcnow()
+    subscriber.confirm_sent_at = clock.now()
     db.session.commit()
     logger.info("confirmation mail sent for subscriber %s", subscriber_id)
 
@@ -117,10 +123,10 @@ def send_already_subscribed(self: Task, subscriber_id: int) -> None:
         to=subscriber.email,
         subscriber=subscriber,
         preferences_url=external_url(
-            "subscriptions.preferences", token=service.preferences_token(subscriber)
+            "subscriptions.preferences", token=links.preferences_token(subscriber)
         ),
         unsubscribe_url=external_url(
-            "subscriptions.unsubscribe", token=service.unsubscribe_token(subscriber)
+            "subscriptions.unsubscribe", token=links.unsubscribe_token(subscriber)
         ),
     )
     email = _with_verp(email, subscriber)
@@ -159,8 +165,14 @@ def send_test_digest(self: Task, digest_id: int, address: str) -> None:
 
 @shared_task(name="mailer.sweep_confirmations")
 def sweep_confirmations() -> int:
-    """Re-enqueue confirmation mails that were asked for but never sent (Redis was down...)."""
-    now = utcnow()
+    """Re-enqueue confirmation mails that were asked for but never sent (Redis was down...).
+
+    Only requests that took a slot of the per-address cap have `confirm_requested_at`: a
+    request the cap held back is never sent from here either. Old slots are deleted.
+    """
+    now = clock.now()
+    address_cap.prune()
+    db.session.commit()
     # Never queued, or queued long enough ago that its retries (about 20 min) are over.
     stale = db.session.scalars(
         select(Subscriber.id).where(

@@ -28,7 +28,7 @@ from mailer.digests.content import (
 from mailer.extensions import db
 from mailer.models import Article, Digest, DigestStatus, MailingList, Subscriber
 from mailer.privacy import address_hash
-from mailer.subscriptions.service import subscriber_from_token
+from mailer.subscriptions.links import subscriber_from_token
 from mailer.tasks import send_test_digest
 from mailer.tokens import read_token
 from tests.conftest import SmtpServer

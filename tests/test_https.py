@@ -15,7 +15,7 @@ from mailer.admin.auth import create_editor
 from mailer.extensions import db
 from mailer.models import Subscriber, Subscription
 from mailer.security import default_frame_ancestors
-from mailer.subscriptions import service
+from mailer.subscriptions import links, service
 from tests.conftest import ROOT, csrf_token
 
 SITE = "https://news.example.org"
@@ -135,9 +135,9 @@ def confirmed(app: Flask) -> dict[str, str]:
         sub.subscriptions[0].status = service.SubscriptionStatus.confirmed
         db.session.commit()
         return {
-            "unsubscribe": service.unsubscribe_token(sub, sub.subscriptions[0].list_id),
-            "confirm": service.confirm_token(sub, [sub.subscriptions[0].list_id]),
-            "preferences": service.preferences_token(sub),
+            "unsubscribe": links.unsubscribe_token(sub, sub.subscriptions[0].list_id),
+            "confirm": links.confirm_token(sub, [sub.subscriptions[0].list_id]),
+            "preferences": links.preferences_token(sub),
         }
 
 

@@ -17,7 +17,7 @@ from mailer.extensions import db
 from mailer.keys import KeyConfigError
 from mailer.models import Subscriber, Subscription, SubscriptionStatus
 from mailer.privacy import address_hash
-from mailer.subscriptions import service
+from mailer.subscriptions import links, service
 from tests.bounce_helpers import bounce, sent_digest
 from tests.conftest import SmtpServer, base_config, dispose, redis_db, reset_database
 
@@ -87,7 +87,7 @@ def test_links_mailed_before_a_rotation_still_unsubscribe(
         assert sub is not None
         sub.subscriptions[0].status = SubscriptionStatus.confirmed
         db.session.commit()
-        unsubscribe, _preferences = service.link_tokens(sub, sub.subscriptions[0].list_id)
+        unsubscribe, _preferences = links.link_tokens(sub, sub.subscriptions[0].list_id)
         data = {"u": sub.uid, "h": address_hash(READER)[:16], "l": sub.subscriptions[0].list_id}
         old_hash = address_hash(READER)
     forged = URLSafeTimedSerializer(secrets.token_urlsafe(48), salt="mailer.unsubscribe")

@@ -16,7 +16,8 @@ from sqlalchemy import func, select
 from mailer.extensions import db
 from mailer.models import ConsentRecord, Subscriber, Subscription, SubscriptionStatus, Suppression
 from mailer.privacy import address_hash
-from mailer.subscriptions import service
+from mailer.subscriptions import links, service
+from mailer.subscriptions.link_mail import send_link_mail
 from mailer.tasks import send_already_subscribed, send_confirmation
 from tests.conftest import csrf_token, links_in, queued_tasks
 
@@ -109,7 +110,7 @@ def test_expired_confirmation_token_offers_a_fresh_mail(
 
 
 @pytest.mark.parametrize(
-    "path", ["/confirm/{t}", "/unsubscribe/{t}", "/preferences/{t}", "/preferences/{t}/data.json"]
+    "path", ["/confirm/{t}", "/unsubscribe/{t}", "/preferences/{t}", "/data/{t}", "/erase/{t}"]
 )
 def test_tampered_tokens_are_404_pages(
     app: Flask, client: FlaskClient, outbox: list[EmailMessage], path: str
@@ -132,7 +133,7 @@ def test_changing_the_address_revokes_old_links(app: Flask, client: FlaskClient)
     with app.app_context():
         sub = db.session.get(Subscriber, subscriber_id)
         assert sub is not None
-        token = service.unsubscribe_token(sub)
+        token = links.unsubscribe_token(sub)
         sub.email = "new-address@example.org"
         db.session.commit()
     assert client.get(f"/unsubscribe/{token}").status_code == 404
@@ -149,9 +150,9 @@ def confirmed(
             s.status = SubscriptionStatus.confirmed
         db.session.commit()
         return {
-            "unsubscribe": service.unsubscribe_token(sub),
-            "unsubscribe_weekly": service.unsubscribe_token(sub, sub.subscriptions[0].list_id),
-            "preferences": service.preferences_token(sub),
+            "unsubscribe": links.unsubscribe_token(sub),
+            "unsubscribe_weekly": links.unsubscribe_token(sub, sub.subscriptions[0].list_id),
+            "preferences": links.preferences_token(sub),
         }
 
 
@@ -225,9 +226,43 @@ def test_unsubscribe_all_from_preferences(app: Flask, client: FlaskClient) -> No
     assert set(statuses(app).values()) == {"unsubscribed"}
 
 
-def test_download_my_data(app: Flask, client: FlaskClient) -> None:
+def one_time_link(
+    app: Flask, client: FlaskClient, outbox: list[EmailMessage], prefs: str, kind: str
+) -> str:
+    """Ask the preferences page for a `kind` link, run the queued task, return the mailed path."""
+    response = post_with_csrf(client, f"{prefs}/send/{kind}", page=prefs)
+    assert response.status_code == 303
+    assert "We sent a link to r•••@e•••.org" in client.get(prefs).get_data(as_text=True)
+    (task,) = [args for name, args in queued_tasks(app) if name == "mailer.send_link_mail"][-1:]
+    assert task[1] == kind
+    with app.app_context():
+        send_link_mail(*task)
+    assert outbox[-1]["To"] == "reader@example.org"
+    (url,) = [u for u in links_in(outbox[-1]) if f"/{kind}/" in u]
+    return url.replace("http://localhost", "")
+
+
+def test_preferences_page_masks_the_address_and_offers_no_data_at_once(
+    app: Flask, client: FlaskClient
+) -> None:
     tokens = confirmed(app)
-    response = client.get(f"/preferences/{tokens['preferences']}/data.json")
+    url = f"/preferences/{tokens['preferences']}"
+    page = client.get(url).get_data(as_text=True)
+    assert "r•••@e•••.org" in page and "reader@example.org" not in page
+    assert "/data.json" not in page and "/erase/" not in page and "/data/" not in page
+    assert client.get(f"{url}/data.json").status_code == 404
+    assert client.post(f"{url}/erase", data={"really": "y"}).status_code in (404, 405)
+
+
+def test_download_my_data_through_a_one_time_link(
+    app: Flask, client: FlaskClient, outbox: list[EmailMessage]
+) -> None:
+    tokens = confirmed(app)
+    link = one_time_link(app, client, outbox, f"/preferences/{tokens['preferences']}", "data")
+    page = client.get(link)
+    assert page.status_code == 200 and "Download my data" in page.get_data(as_text=True)
+    assert client.get(link).status_code == 200  # a GET (a mail scanner) spends nothing
+    response = post_with_csrf(client, link)
     assert response.status_code == 200
     assert "attachment" in response.headers["Content-Disposition"]
     data = json.loads(response.get_data())
@@ -236,18 +271,44 @@ def test_download_my_data(app: Flask, client: FlaskClient) -> None:
     assert data["subscriptions"][0]["status"] == "confirmed"
     assert data["consent_records"][0]["action"] == "signup"
     assert response.headers["Cache-Control"] == "no-store"
+    # once only
+    again = client.get(link)
+    assert again.status_code == 410 and "already used" in again.get_data(as_text=True)
+    assert post_with_csrf(client, link, page="/subscribe").status_code == 410
 
 
-def test_erase_keeps_only_the_suppression_hash(
+def test_one_time_links_expire_within_an_hour(
+    app: Flask, client: FlaskClient, outbox: list[EmailMessage], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from itsdangerous.timed import TimestampSigner
+
+    tokens = confirmed(app)
+    prefs = f"/preferences/{tokens['preferences']}"
+    an_hour_ago = int(time.time()) - 3601
+    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: an_hour_ago)
+    link = one_time_link(app, client, outbox, prefs, "erase")
+    monkeypatch.undo()
+    page = client.get(link)
+    assert page.status_code == 410 and "expired" in page.get_data(as_text=True)
+    assert post_with_csrf(client, link, {"really": "y"}, page="/subscribe").status_code == 410
+    with app.app_context():
+        assert db.session.scalar(select(func.count(Subscriber.id))) == 1
+
+
+def test_erase_through_a_one_time_link_keeps_only_the_suppression_hash(
     app: Flask, client: FlaskClient, outbox: list[EmailMessage]
 ) -> None:
     tokens = confirmed(app)
     url = f"/preferences/{tokens['preferences']}"
-    not_ticked = post_with_csrf(client, url + "/erase", page=url)
-    assert not_ticked.status_code == 303
+    link = one_time_link(app, client, outbox, url, "erase")
     with app.app_context():
-        assert db.session.scalar(select(func.count(Subscriber.id))) == 1
-    response = post_with_csrf(client, url + "/erase", {"really": "y"}, page=url)
+        assert db.session.scalar(select(func.count(Subscriber.id))) == 1  # nothing yet
+    not_ticked = post_with_csrf(client, link)
+    assert not_ticked.status_code == 422
+    assert "Tick the box" in not_ticked.get_data(as_text=True)
+    response = post_with_csrf(client, link, {"really": "y"})
     assert response.status_code == 200 and "erased" in response.get_data(as_text=True)
     with app.app_context():
         for model in (Subscriber, Subscription, ConsentRecord):
@@ -255,21 +316,57 @@ def test_erase_keeps_only_the_suppression_hash(
         hashes = db.session.scalars(select(Suppression.address_hash)).all()
         assert hashes == [address_hash("reader@example.org")]
     assert client.get(url).status_code == 404
-    # signing up again changes nothing and mails nothing
-    make = client.get("/subscribe").get_data(as_text=True)
-    client.post(
-        "/subscribe",
-        data={
-            "csrf_token": csrf_token(make),
-            "email": "Reader@example.org",
-            "lists": "weekly",
-            "consent": "y",
-            "language": "en",
-        },
-    )
+    assert client.get(link).status_code == 404  # the subscriber is gone
+
+
+def signup_form(client: FlaskClient, email: str, **fields: str) -> None:
+    page = client.get("/subscribe").get_data(as_text=True)
+    data = {"csrf_token": csrf_token(page), "email": email, "lists": "weekly", "consent": "y"}
+    response = client.post("/subscribe", data={"language": "en", **data, **fields})
+    assert response.status_code == 303
+
+
+def test_an_erased_reader_comes_back_through_double_opt_in(
+    app: Flask, client: FlaskClient, outbox: list[EmailMessage]
+) -> None:
+    tokens = confirmed(app)
+    url = f"/preferences/{tokens['preferences']}"
+    link = one_time_link(app, client, outbox, url, "erase")
+    post_with_csrf(client, link, {"really": "y"})
+    signup_form(client, "Reader@example.org", name="Back again")
+    ((name, (subscriber_id,)),) = [t for t in queued_tasks(app) if t[0] != "mailer.send_link_mail"]
+    assert name == "mailer.send_confirmation"
+    with app.app_context():
+        assert service.is_suppressed("reader@example.org")  # until the owner confirms
+    confirm_url = confirmation_link(app, outbox, subscriber_id)
+    assert post_with_csrf(client, confirm_url).status_code == 200
+    assert statuses(app) == {"weekly": "confirmed"}
+    with app.app_context():
+        assert not service.is_suppressed("reader@example.org")
+        sub = db.session.get(Subscriber, subscriber_id)
+        assert sub is not None and sub.name == "Back again"
+
+
+@pytest.mark.parametrize(
+    "reason",
+    [
+        service.SuppressionReason.hard_bounce,
+        service.SuppressionReason.soft_bounce,
+        service.SuppressionReason.complaint,
+        service.SuppressionReason.manual,
+    ],
+)
+def test_bounce_and_complaint_suppressions_stay(
+    app: Flask, client: FlaskClient, outbox: list[EmailMessage], reason: Any
+) -> None:
+    with app.app_context():
+        service.suppress("reader@example.org", reason)
+        db.session.commit()
+    signup_form(client, "reader@example.org")
     assert queued_tasks(app) == []
     with app.app_context():
         assert db.session.scalar(select(func.count(Subscriber.id))) == 0
+        assert service.suppression_reason("reader@example.org") == reason
 
 
 def test_tasks_send_nothing_to_suppressed_or_settled_subscribers(
@@ -335,9 +432,136 @@ def test_unsubscribe_links_never_expire(
     with app.app_context():
         sub = db.session.scalar(select(Subscriber))
         assert sub is not None
-        old = service.unsubscribe_token(sub)
+        old = links.unsubscribe_token(sub)
     monkeypatch.undo()
     assert old != tokens_now["unsubscribe"]
     assert client.get(f"/unsubscribe/{old}").status_code == 200
     assert app.test_client(use_cookies=False).post(f"/unsubscribe/{old}").status_code == 200
     assert statuses(app) == {"weekly": "unsubscribed"}
+
+
+# --- revocation (audit M4) --------------------------------------------------------------------
+
+
+def test_signing_out_revokes_every_link_but_unsubscribe_and_mails_a_new_one(
+    app: Flask, client: FlaskClient, outbox: list[EmailMessage]
+) -> None:
+    tokens = confirmed(app)
+    prefs = f"/preferences/{tokens['preferences']}"
+    data_link = one_time_link(app, client, outbox, prefs, "data")
+    page = post_with_csrf(client, f"{prefs}/sign-out", page=prefs)
+    assert page.status_code == 200
+    assert "A new link is on its way to r•••@e•••.org" in page.get_data(as_text=True)
+    assert client.get(prefs).status_code == 404
+    assert client.get(data_link).status_code == 410
+    assert client.get(f"/unsubscribe/{tokens['unsubscribe']}").status_code == 200
+    name, args = queued_tasks(app)[-1]
+    assert (name, args[1]) == ("mailer.send_link_mail", "preferences")
+    with app.app_context():
+        send_link_mail(*args)
+    (new,) = [u for u in links_in(outbox[-1]) if "/preferences/" in u]
+    assert client.get(new.replace("http://localhost", "")).status_code == 200
+    bare = app.test_client(use_cookies=False)
+    one_click = bare.post(
+        f"/unsubscribe/{tokens['unsubscribe_weekly']}", data={"List-Unsubscribe": "One-Click"}
+    )
+    assert one_click.status_code == 200 and statuses(app) == {"weekly": "unsubscribed"}
+
+
+def test_links_mailed_before_versions_work_until_revoked(app: Flask, client: FlaskClient) -> None:
+    from mailer.tokens import make_token
+
+    confirmed(app)
+    with app.app_context():
+        sub = db.session.scalar(select(Subscriber))
+        assert sub is not None
+        legacy = {"u": sub.uid, "h": address_hash(sub.email)[:16]}
+        prefs = make_token("preferences", legacy)
+        unsubscribe = make_token("unsubscribe", legacy)
+    assert client.get(f"/preferences/{prefs}").status_code == 200
+    with app.app_context():
+        sub = db.session.scalar(select(Subscriber))
+        assert sub is not None
+        links.revoke_links(sub)
+        db.session.commit()
+    assert client.get(f"/preferences/{prefs}").status_code == 404
+    assert client.get(f"/unsubscribe/{unsubscribe}").status_code == 200
+    assert app.test_client(use_cookies=False).post(f"/unsubscribe/{unsubscribe}").status_code == 200
+    assert statuses(app) == {"weekly": "unsubscribed"}
+
+
+def test_revoking_also_revokes_confirmation_links(
+    app: Flask, client: FlaskClient, outbox: list[EmailMessage]
+) -> None:
+    subscriber_id = make_pending(app)
+    url = confirmation_link(app, outbox, subscriber_id)
+    with app.app_context():
+        sub = db.session.get(Subscriber, subscriber_id)
+        assert sub is not None
+        links.revoke_links(sub)
+        db.session.commit()
+    assert client.get(url).status_code == 404
+    assert post_with_csrf(client, url, page="/subscribe").status_code == 404
+    assert statuses(app) == {"weekly": "pending"}
+
+
+def test_digest_links_carry_the_current_version(app: Flask, client: FlaskClient) -> None:
+    from mailer.digests.content import recipient_slots
+
+    tokens = confirmed(app)
+    with app.app_context():
+        sub = db.session.scalar(select(Subscriber))
+        assert sub is not None
+        links.revoke_links(sub)
+        db.session.commit()
+        slots = recipient_slots(sub, sub.subscriptions[0].list_id)
+    assert client.get(f"/preferences/{tokens['preferences']}").status_code == 404
+    assert client.get(slots["preferences_url"].replace("http://localhost", "")).status_code == 200
+
+
+def test_unsubscribe_pages_are_no_key_to_preferences(app: Flask, client: FlaskClient) -> None:
+    tokens = confirmed(app)
+    page = client.get(f"/unsubscribe/{tokens['unsubscribe']}").get_data(as_text=True)
+    assert "/preferences/" not in page
+    done = client.post(f"/unsubscribe/{tokens['unsubscribe']}").get_data(as_text=True)
+    assert "You are unsubscribed" in done and "/preferences/" not in done
+
+
+def test_the_masked_address() -> None:
+    assert links.mask_address("jane.doe@example.org") == "j•••@e•••.org"
+    assert links.mask_address("a@mail.example.co.uk") == "a•••@m•••.uk"
+    assert links.mask_address("user@пример.рф") == "u•••@п•••.рф"
+    assert links.mask_address("root@localhost") == "r•••@l•••"
+
+
+class TestLinkMailCap:
+    @pytest.fixture
+    def config_overrides(self) -> dict[str, Any]:
+        return {"RATELIMIT_ENABLED": True, "RATELIMIT_LINK_ADDRESS": "2 per hour"}
+
+    def test_a_forwarded_link_cannot_flood_the_mailbox(
+        self, app: Flask, client: FlaskClient
+    ) -> None:
+        with app.app_context():
+            weekly = service.lists_by_slug(["weekly"])
+            signup = service.subscribe("reader@example.org", lists=weekly)
+            sub = db.session.get(Subscriber, signup.subscriber_id)
+            assert sub is not None
+            sub.subscriptions[0].status = SubscriptionStatus.confirmed
+            db.session.commit()
+            prefs = f"/preferences/{links.preferences_token(sub)}"
+        for kind in ("data", "erase", "data", "erase"):
+            assert post_with_csrf(client, f"{prefs}/send/{kind}", page=prefs).status_code == 303
+        assert "cannot send another link" in client.get(prefs).get_data(as_text=True)
+        sent = [args for name, args in queued_tasks(app) if name == "mailer.send_link_mail"]
+        assert [kind for _id, kind in sent] == ["data", "erase"]
+
+
+def test_one_time_link_tokens_are_redacted_from_logs() -> None:
+    from mailer.privacy import redact
+
+    token = "eyJ1IjoiMmc5Q0tuX01RclpqdzhIV1hZbHh3dyJ9.aw2z9g.P41mMkVWhJNiwkUHWPHPf8efOQs"
+    for kind in ("data", "erase", "preferences"):
+        assert (
+            redact(f'"POST /{kind}/{token} HTTP/1.1" 200') == f'"POST /{kind}/[token] HTTP/1.1" 200'
+        )

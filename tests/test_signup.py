@@ -18,7 +18,7 @@ from mailer.models import (
     SuppressionReason,
 )
 from mailer.subscriptions import service
-from tests.conftest import csrf_token, queued_tasks
+from tests.conftest import csrf_token, links_in, queued_tasks
 
 
 def signup(client: FlaskClient, **fields: Any) -> Any:
@@ -74,7 +74,8 @@ def test_new_address_gets_pending_subscription_consent_and_a_queued_mail(
         subscriber = db.session.scalar(select(Subscriber))
         assert subscriber is not None
         assert subscriber.email == "reader@example.org"
-        assert subscriber.name == "Ada"
+        # the typed name waits for the address's owner to confirm (audit M3)
+        assert subscriber.name is None and subscriber.pending_name == "Ada"
         assert [s.status for s in subscriber.subscriptions] == [SubscriptionStatus.pending]
         consent = subscriber.consents[0]
         assert consent.action == "signup" and consent.source == "form"
@@ -94,7 +95,8 @@ def test_responses_do_not_tell_new_pending_confirmed_or_suppressed_apart(
         sub = db.session.get(Subscriber, confirmed.subscriber_id)
         assert sub is not None
         sub.subscriptions[0].status = SubscriptionStatus.confirmed
-        service.suppress("suppressed@example.org", SuppressionReason.erased)
+        service.suppress("suppressed@example.org", SuppressionReason.hard_bounce)
+        service.suppress("erased@example.org", SuppressionReason.erased)
         db.session.commit()
     answers = []
     for email in (
@@ -102,6 +104,7 @@ def test_responses_do_not_tell_new_pending_confirmed_or_suppressed_apart(
         "pending@example.org",
         "confirmed@example.org",
         "suppressed@example.org",
+        "erased@example.org",
     ):
         response = signup(client, email=email)
         answers.append((response.status_code, response.headers["Location"], response.get_data()))
@@ -113,6 +116,7 @@ def test_responses_do_not_tell_new_pending_confirmed_or_suppressed_apart(
         "mailer.send_confirmation",
         "mailer.send_confirmation",
         "mailer.send_already_subscribed",
+        "mailer.send_confirmation",  # an erased reader may come back through double opt-in
     ]  # nothing for the suppressed address
     with app.app_context():
         assert not service.is_suppressed("new@example.org")
@@ -157,6 +161,7 @@ def test_a_confirmed_subscribers_data_is_not_changed_by_a_stranger(
         sub = db.session.get(Subscriber, signup_.subscriber_id)
         assert sub is not None
         sub.subscriptions[0].status = SubscriptionStatus.confirmed
+        sub.name = "Me"
         db.session.commit()
     signup(client, email="me@example.org", name="Someone else", lists="alerts", language="fr")
     with app.app_context():
@@ -293,6 +298,41 @@ class TestChallenge:
         assert again.status_code == 422
         assert counts(app)[0] == 1
 
+    def test_without_redis_a_solution_still_works_once_and_an_error_is_logged(
+        self,
+        app: Flask,
+        client: FlaskClient,
+        caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        import logging
+
+        import redis
+
+        # Alembic's fileConfig (tests/test_migrations.py runs first) disables existing loggers.
+        monkeypatch.setattr(logging.getLogger("mailer.challenge"), "disabled", False)
+
+        def down(*args: Any, **kwargs: Any) -> None:
+            raise redis.ConnectionError("Redis is away")
+
+        page = client.get("/subscribe").get_data(as_text=True)
+        base = {
+            "email": "a@example.org",
+            "lists": "weekly",
+            "language": "en",
+            "consent": "y",
+            "csrf_token": csrf_token(page),
+            "altcha": self.solve(page),
+        }
+        app.extensions["redis"].set = down  # the replay store's client only
+        assert client.post("/subscribe", data=base).status_code == 303
+        again = client.post("/subscribe", data={**base, "email": "b@example.org"})
+        assert again.status_code == 422
+        assert counts(app)[0] == 1
+        assert any(
+            r.levelname == "ERROR" and "replay store" in r.getMessage() for r in caplog.records
+        )
+
     def test_a_forged_solution_is_refused(self, app: Flask, client: FlaskClient) -> None:
         import base64
 
@@ -327,3 +367,104 @@ class TestRateLimits:
         answers = [signup(client, email="victim@example.org") for _ in range(3)]
         assert first.status_code == 303 and all(a.status_code == 303 for a in answers)
         assert len(queued_tasks(app)) == 2  # per-address limit: 2 mails, then silence
+
+
+# --- a stranger's text in our mail (audit M3) --------------------------------------------------
+
+PHISH = "URGENT: your account is blocked, verify at https://evil.example/login"
+
+
+def mail_text(message: Any) -> str:
+    parts = [message["Subject"]]
+    for kind in ("plain", "html"):
+        body = message.get_body((kind,))
+        parts.append(body.get_content() if body is not None else "")
+    return "\n".join(parts)
+
+
+def test_the_confirmation_mail_never_carries_the_typed_name(
+    app: Flask, client: FlaskClient, outbox: list[Any]
+) -> None:
+    import base64
+    import json
+
+    from mailer.tasks import send_confirmation
+
+    signup(client, email="journalist@example.org", name=PHISH)
+    ((_name, (subscriber_id,)),) = queued_tasks(app)
+    with app.app_context():
+        send_confirmation(subscriber_id)
+    text = mail_text(outbox[-1])
+    assert "Confirm my subscription" in text
+    assert "URGENT" not in text and "evil.example" not in text
+    token = [u for u in links_in(outbox[-1]) if "/confirm/" in u][0].rsplit("/", 1)[1]
+    payload = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
+    assert "URGENT" not in json.dumps(payload)  # not even encoded in the link
+
+
+def test_a_strangers_sign_up_changes_nothing_the_owner_confirms(
+    app: Flask, client: FlaskClient, outbox: list[Any]
+) -> None:
+    from mailer.tasks import send_confirmation
+    from tests.test_links import post_with_csrf
+
+    signup(client, email="owner@example.org", name="Owner", language="fr")
+    ((_name, (subscriber_id,)),) = queued_tasks(app)
+    with app.app_context():
+        send_confirmation(subscriber_id)
+    owners_link = [u for u in links_in(outbox[-1]) if "/confirm/" in u][0]
+    signup(client, email="owner@example.org", name=PHISH, lists="alerts", language="ar")
+    with app.app_context():
+        sub = db.session.get(Subscriber, subscriber_id)
+        assert sub is not None and sub.name is None and sub.language == "fr"
+        assert {s.status for s in sub.subscriptions} == {SubscriptionStatus.pending}
+    # the owner confirms from their own mail: its lists, and no stranger's name
+    response = post_with_csrf(client, owners_link.replace("http://localhost", ""))
+    assert response.status_code == 200
+    with app.app_context():
+        sub = db.session.get(Subscriber, subscriber_id)
+        assert sub is not None and sub.name is None and sub.language == "fr"
+        assert {s.mailing_list.slug: s.status.value for s in sub.subscriptions} == {
+            "weekly": "confirmed",
+            "alerts": "pending",
+        }
+
+
+def test_the_owners_name_and_language_apply_when_they_confirm(
+    app: Flask, client: FlaskClient, outbox: list[Any]
+) -> None:
+    from mailer.tasks import send_confirmation
+    from tests.test_links import post_with_csrf
+
+    signup(client, email="ada@example.org", name="Ada", language="es")
+    ((_name, (subscriber_id,)),) = queued_tasks(app)
+    with app.app_context():
+        send_confirmation(subscriber_id)
+    link = [u for u in links_in(outbox[-1]) if "/confirm/" in u][0]
+    assert post_with_csrf(client, link.replace("http://localhost", "")).status_code == 200
+    with app.app_context():
+        sub = db.session.get(Subscriber, subscriber_id)
+        assert sub is not None and (sub.name, sub.language) == ("Ada", "es")
+        assert sub.pending_name is None and sub.pending_language is None
+
+
+def test_the_already_subscribed_mail_never_carries_the_typed_name(
+    app: Flask, client: FlaskClient, outbox: list[Any]
+) -> None:
+    from mailer.tasks import send_already_subscribed
+
+    with app.app_context():
+        first = service.subscribe("me@example.org", lists=service.lists_by_slug(["weekly"]))
+        sub = db.session.get(Subscriber, first.subscriber_id)
+        assert sub is not None
+        sub.subscriptions[0].status = SubscriptionStatus.confirmed
+        sub.name = "Me"
+        db.session.commit()
+    signup(client, email="me@example.org", name=PHISH)
+    ((name, (subscriber_id,)),) = queued_tasks(app)
+    assert name == "mailer.send_already_subscribed"
+    with app.app_context():
+        send_already_subscribed(subscriber_id)
+    text = mail_text(outbox[-1])
+    assert "already subscribed" in text
+    assert "URGENT" not in text and "evil.example" not in text

@@ -23,7 +23,7 @@ from markupsafe import Markup
 from mailer.delivery.headers import check_header
 from mailer.delivery.message import sender_domain
 from mailer.models import Article, Digest, MailingList, utcnow
-from mailer.subscriptions.service import Addressee, link_tokens
+from mailer.subscriptions.links import Addressee, link_tokens
 from mailer.urls import external_url
 
 SLOT = re.compile(r"%%mailer:(\w+)%%")

@@ -142,6 +142,7 @@ class _Reader(NamedTuple):
     uid: str
     email: str
     name: str | None
+    token_version: int  # in the preferences link: revoked links stay revoked
 
 
 def _claimed(owner: str) -> Iterator[tuple[int, int, _Reader]]:
@@ -152,13 +153,20 @@ def _claimed(owner: str) -> Iterator[tuple[int, int, _Reader]]:
     one costs more than the rest of a message's slots.
     """
     rows = db.session.execute(
-        select(Delivery.id, Delivery.attempts, Subscriber.uid, Subscriber.email, Subscriber.name)
+        select(
+            Delivery.id,
+            Delivery.attempts,
+            Subscriber.uid,
+            Subscriber.email,
+            Subscriber.name,
+            Subscriber.token_version,
+        )
         .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
         .where(Delivery.lease_owner == owner, Delivery.status == DeliveryStatus.sending)
         .order_by(Delivery.id)
     ).all()
-    for delivery_id, attempts, uid, email, name in rows:
-        yield int(delivery_id), int(attempts), _Reader(uid, email, name)
+    for delivery_id, attempts, uid, email, name, version in rows:
+        yield int(delivery_id), int(attempts), _Reader(uid, email, name, version)
 
 
 def _set(delivery_id: int, owner: str, **values: object) -> None:

@@ -7,6 +7,7 @@ from mailer.models.delivery import Delivery, DeliveryStatus
 from mailer.models.editors import Editor
 from mailer.models.imports import ImportStatus, SubscriberImport
 from mailer.models.subscribers import (
+    AddressMail,
     ConsentRecord,
     MailingList,
     Subscriber,
@@ -17,6 +18,7 @@ from mailer.models.subscribers import (
 )
 
 __all__ = [
+    "AddressMail",
     "EDITABLE",
     "Article",
     "BounceEvent",

@@ -44,6 +44,14 @@ class Subscriber(Base):
     confirm_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     confirm_queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     confirm_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # What the last sign-up asked for (name, language), applied only when the address's owner
+    # confirms: a stranger's form never changes a subscriber's data (audit M3).
+    pending_name: Mapped[str | None] = mapped_column(sa.String(100))
+    pending_language: Mapped[str | None] = mapped_column(sa.String(8))
+    # In every link token but unsubscribe's: bumping it revokes every outstanding link (M4).
+    token_version: Mapped[int] = mapped_column(default=0, server_default="0")
+    # In every one-time link (download my data, erase me): using one bumps it (single use).
+    one_time_counter: Mapped[int] = mapped_column(default=0, server_default="0")
 
     subscriptions: Mapped[list[Subscription]] = relationship(
         back_populates="subscriber", cascade="all, delete-orphan"
@@ -124,6 +132,22 @@ class ConsentRecord(Base):
             "lists": [s for s in self.lists.split(",") if s],
             "ip_hash": self.ip_hash,
         }
+
+
+class AddressMail(Base):
+    """One mail a stranger could trigger (sign-up, link request), for the per-address cap.
+
+    Keyed by the keyed address hash, never the address, and kept past the subscriber's erasure
+    or purge so that the cap holds; rows older than the longest window are deleted.
+    """
+
+    __tablename__ = "address_mail"
+    __table_args__ = (sa.Index("ix_address_mail_lookup", "address_hash", "kind", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    address_hash: Mapped[str] = mapped_column(sa.String(64))
+    kind: Mapped[str] = mapped_column(sa.String(16))  # signup | link
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
 class Suppression(Base):

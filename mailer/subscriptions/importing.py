@@ -19,6 +19,7 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from mailer import clock
 from mailer.extensions import db
 from mailer.models import (
     ConsentRecord,
@@ -30,6 +31,7 @@ from mailer.models import (
     utcnow,
 )
 from mailer.privacy import InvalidAddress, address_hash, normalise_email
+from mailer.subscriptions import address_cap
 
 COLUMNS = ("email", "name", "language")
 EXPORT_COLUMNS = ("email", "name", "language", "list", "status", "subscribed_at", "confirmed_at")
@@ -238,6 +240,11 @@ def _import_one(
     if not todo:
         report.already += 1
         return None
+    if not confirmed and not address_cap.take_slot(
+        address_hash(row.email), address_cap.SIGNUP, subscriber.id if subscriber else None
+    ):
+        report.refused.append((row.line, "a confirmation mail went to this address recently"))
+        return None
     if subscriber is None:
         subscriber = Subscriber(
             email=row.email,
@@ -267,7 +274,7 @@ def _import_one(
     report.imported += 1
     if confirmed:
         return None
-    subscriber.confirm_requested_at = subscriber.confirm_queued_at = now
+    subscriber.confirm_requested_at = subscriber.confirm_queued_at = clock.now()
     return subscriber
 
 

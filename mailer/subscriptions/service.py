@@ -6,12 +6,13 @@ import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
+from mailer import clock
 from mailer.extensions import db
 from mailer.models import (
     BounceEvent,
@@ -26,7 +27,9 @@ from mailer.models import (
     utcnow,
 )
 from mailer.privacy import address_hash, ip_hash
-from mailer.tokens import ExpiredToken, InvalidToken, make_token, read_token
+from mailer.subscriptions import address_cap
+from mailer.subscriptions.links import subscriber_for
+from mailer.tokens import read_token
 
 
 class UnknownList(ValueError):
@@ -48,7 +51,7 @@ class TokenUsed(Exception):
 class SignupOutcome(enum.Enum):
     confirmation = "confirmation"  # send a confirmation mail
     already_subscribed = "already_subscribed"  # send "manage your preferences"
-    nothing = "nothing"  # suppressed: send nothing, change nothing
+    nothing = "nothing"  # suppressed, or held back by the per-address cap: send and change nothing
 
 
 @dataclass(frozen=True)
@@ -80,70 +83,29 @@ def lists_by_slug(slugs: Iterable[str], *, public_only: bool = True) -> list[Mai
     return [found[s] for s in wanted]
 
 
-# --- tokens ----------------------------------------------------------------------------------
-
-
-class Addressee(Protocol):
-    """What a link token needs of a subscriber: a Subscriber, or its values from a query."""
-
-    @property
-    def uid(self) -> str: ...
-
-    @property
-    def email(self) -> str: ...
-
-
-def _token_data(subscriber: Addressee, **extra: Any) -> dict[str, Any]:
-    # The keyed address hash ties the token to the address: changing it revokes old links.
-    return {"u": subscriber.uid, "h": address_hash(subscriber.email)[:16], **extra}
-
-
-def confirm_token(subscriber: Subscriber, list_ids: Sequence[int]) -> str:
-    return make_token("confirm", _token_data(subscriber, l=sorted(list_ids)))
-
-
-def unsubscribe_token(subscriber: Addressee, list_id: int | None = None) -> str:
-    extra = {"l": list_id} if list_id is not None else {}
-    return make_token("unsubscribe", _token_data(subscriber, **extra))
-
-
-def preferences_token(subscriber: Addressee) -> str:
-    return make_token("preferences", _token_data(subscriber))
-
-
-def link_tokens(subscriber: Addressee, list_id: int) -> tuple[str, str]:
-    """A digest reader's unsubscribe (from that list) and preferences tokens, hashing once."""
-    data = _token_data(subscriber)
-    return make_token("unsubscribe", {**data, "l": list_id}), make_token("preferences", data)
-
-
-def _subscriber_for(data: dict[str, Any]) -> Subscriber:
-    uid, digest = data.get("u"), data.get("h")
-    if not isinstance(uid, str) or not isinstance(digest, str):
-        raise InvalidToken("bad payload")
-    subscriber = db.session.scalar(select(Subscriber).where(Subscriber.uid == uid))
-    if subscriber is None or address_hash(subscriber.email)[:16] != digest:
-        raise InvalidToken("unknown subscriber")
-    return subscriber
-
-
-def subscriber_from_token(purpose: str, token: str, max_age: timedelta | None = None) -> Subscriber:
-    """The subscriber a valid token names; raise InvalidToken (or ExpiredToken)."""
-    return _subscriber_for(read_token(purpose, token, max_age))
-
-
 # --- sign-up ---------------------------------------------------------------------------------
 
 
-def is_suppressed(email: str) -> bool:
+def suppression_reason(email: str) -> SuppressionReason | None:
+    """Why a normalised address is on the suppression list, or None."""
     digest = address_hash(email)
-    return (
-        db.session.scalar(select(Suppression.id).where(Suppression.address_hash == digest))
-        is not None
-    )
+    return db.session.scalar(select(Suppression.reason).where(Suppression.address_hash == digest))
 
 
-def _has_confirmed(subscriber: Subscriber) -> bool:
+def is_suppressed(email: str) -> bool:
+    return suppression_reason(email) is not None
+
+
+def may_confirm(email: str) -> bool:
+    """Whether a confirmation mail may go to the address: not suppressed, or only as erased.
+
+    An erased reader may come back through a fresh double opt-in (confirming lifts the
+    `erased` suppression); bounces, complaints and manual suppressions stay.
+    """
+    return suppression_reason(email) in (None, SuppressionReason.erased)
+
+
+def has_confirmed(subscriber: Subscriber) -> bool:
     return any(s.status == SubscriptionStatus.confirmed for s in subscriber.subscriptions)
 
 
@@ -158,20 +120,27 @@ def subscribe(
 ) -> Signup:
     """Record a sign-up request for a normalised address; decide which mail (if any) it gets.
 
-    A confirmed subscriber's data is never changed here: whoever submits the form may not
-    own the address. A new, pending or fully unsubscribed address gets pending subscriptions.
+    Whoever submits the form may not own the address, so it changes no subscriber's name,
+    language or confirmed lists: the name and language wait in `pending_*` until the owner
+    confirms. A request the per-address cap holds back changes nothing at all.
     """
     digest = address_hash(email)
-    if is_suppressed(email):
+    if not may_confirm(email):
         return Signup(SignupOutcome.nothing, None, digest)
     subscriber = db.session.scalar(select(Subscriber).where(Subscriber.email == email))
-    if subscriber is not None and _has_confirmed(subscriber):
+    if subscriber is not None and has_confirmed(subscriber):
+        if not address_cap.take_slot(digest, address_cap.SIGNUP, subscriber.id):
+            return Signup(SignupOutcome.nothing, None, digest)
         return Signup(SignupOutcome.already_subscribed, subscriber.id, digest)
+    created = subscriber is None
     if subscriber is None:
-        subscriber = _insert_subscriber(email, name, language)
-    else:
-        subscriber.name = name or subscriber.name
-        subscriber.language = language
+        subscriber, created = _insert_subscriber(email, language)
+    if not address_cap.take_slot(digest, address_cap.SIGNUP, subscriber.id):
+        if created:
+            db.session.delete(subscriber)
+            db.session.flush()
+        return Signup(SignupOutcome.nothing, None, digest)
+    subscriber.pending_name, subscriber.pending_language = name or None, language
     existing = {s.list_id: s for s in subscriber.subscriptions}
     for lst in lists:
         sub = existing.get(lst.id)
@@ -179,17 +148,15 @@ def subscribe(
             subscriber.subscriptions.append(Subscription(list_id=lst.id))
         elif sub.status == SubscriptionStatus.unsubscribed:
             sub.status, sub.created_at = SubscriptionStatus.pending, utcnow()
-    subscriber.confirm_requested_at = subscriber.confirm_queued_at = utcnow()
-    _record_consent(subscriber, "signup", source, [lst.slug for lst in lists], ip)
+    subscriber.confirm_requested_at = subscriber.confirm_queued_at = clock.now()
+    record_consent(subscriber, "signup", source, [lst.slug for lst in lists], ip)
     db.session.flush()
     return Signup(SignupOutcome.confirmation, subscriber.id, digest)
 
 
-def _insert_subscriber(email: str, name: str | None, language: str) -> Subscriber:
-    """Insert, or pick up the row a concurrent sign-up of the same address just inserted."""
-    subscriber = Subscriber(
-        email=email, address_hash=address_hash(email), name=name or None, language=language
-    )
+def _insert_subscriber(email: str, language: str) -> tuple[Subscriber, bool]:
+    """Insert (True), or pick up the row a concurrent sign-up of the address inserted (False)."""
+    subscriber = Subscriber(email=email, address_hash=address_hash(email), language=language)
     try:
         with db.session.begin_nested():
             db.session.add(subscriber)
@@ -197,11 +164,11 @@ def _insert_subscriber(email: str, name: str | None, language: str) -> Subscribe
         existing = db.session.scalar(select(Subscriber).where(Subscriber.email == email))
         if existing is None:
             raise
-        return existing
-    return subscriber
+        return existing, False
+    return subscriber, True
 
 
-def _record_consent(
+def record_consent(
     subscriber: Subscriber, action: str, source: str, slugs: Sequence[str], ip: str | None
 ) -> None:
     subscriber.consents.append(
@@ -227,78 +194,21 @@ def mark_not_queued(subscriber_id: int) -> None:
     )
 
 
-def subscriber_for_new_link(token: str) -> Subscriber:
-    """The subscriber of a genuine confirmation token, expired or not (to mail a fresh one)."""
-    try:
-        return subscriber_from_token("confirm", token, confirm_max_age())
-    except ExpiredToken as exc:
-        return _subscriber_for(exc.data)
-
-
-def check_confirm_token(token: str) -> Subscriber:
-    """Validate a confirmation token without using it; raise InvalidToken or TokenUsed."""
-    data = read_token("confirm", token, confirm_max_age())
-    subscriber = _subscriber_for(data)
-    list_ids = data.get("l")
-    if not isinstance(list_ids, list) or not any(
-        s.list_id in list_ids for s in _pending(subscriber)
-    ):
-        raise TokenUsed(subscriber)
-    return subscriber
-
-
-def _pending(subscriber: Subscriber) -> list[Subscription]:
+def pending_subscriptions(subscriber: Subscriber) -> list[Subscription]:
     return [s for s in subscriber.subscriptions if s.status == SubscriptionStatus.pending]
 
 
 def pending_list_ids(subscriber: Subscriber) -> list[int]:
-    return [s.list_id for s in _pending(subscriber)]
+    return [s.list_id for s in pending_subscriptions(subscriber)]
 
 
-def request_new_confirmation(subscriber: Subscriber) -> SignupOutcome:
-    """After an expired or used link: what to mail now (a new link, or the preferences link)."""
-    if is_suppressed(subscriber.email):
-        return SignupOutcome.nothing
-    if pending_list_ids(subscriber):
-        subscriber.confirm_requested_at = subscriber.confirm_queued_at = utcnow()
-        db.session.flush()
-        return SignupOutcome.confirmation
-    if _has_confirmed(subscriber):
-        return SignupOutcome.already_subscribed
-    return SignupOutcome.nothing
-
-
-# --- confirm, unsubscribe, preferences -------------------------------------------------------
-
-
-def confirm(token: str, ip: str | None = None) -> Subscriber:
-    """Confirm the subscriptions a confirmation token names. Works once."""
-    data = read_token("confirm", token, confirm_max_age())
-    subscriber = _subscriber_for(data)
-    list_ids = data.get("l")
-    if not isinstance(list_ids, list):
-        raise InvalidToken("bad payload")
-    now = utcnow()
-    confirmed = []
-    for sub in subscriber.subscriptions:
-        if sub.list_id in list_ids and sub.status == SubscriptionStatus.pending:
-            sub.status, sub.confirmed_at, sub.unsubscribed_at = (
-                SubscriptionStatus.confirmed,
-                now,
-                None,
-            )
-            confirmed.append(sub.mailing_list.slug)
-    if not confirmed:
-        raise TokenUsed(subscriber)
-    _record_consent(subscriber, "confirm", "confirmation-link", confirmed, ip)
-    db.session.flush()
-    return subscriber
+# --- unsubscribe, preferences -------------------------------------------------------
 
 
 def unsubscribe(token: str) -> Subscriber:
     """Unsubscribe from the token's list, or from every list. Idempotent; tokens never expire."""
     data = read_token("unsubscribe", token)
-    subscriber = _subscriber_for(data)
+    subscriber = subscriber_for(data, "unsubscribe")
     list_id = data.get("l")
     query = update(Subscription).where(
         Subscription.subscriber_id == subscriber.id,

@@ -10,7 +10,6 @@ from flask import (
     Response,
     abort,
     current_app,
-    flash,
     jsonify,
     redirect,
     render_template,
@@ -19,15 +18,13 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from kombu.exceptions import OperationalError
-from limits import parse_many
 from redis import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from mailer import challenge
 from mailer.extensions import csrf, db, limiter
-from mailer.privacy import address_hash
-from mailer.subscriptions import service
-from mailer.subscriptions.forms import ActionForm, EraseForm, PreferencesForm, SignupForm
+from mailer.subscriptions import confirmation, links, service
+from mailer.subscriptions.forms import ActionForm, SignupForm
 from mailer.tasks import send_already_subscribed, send_confirmation
 from mailer.tokens import ExpiredToken, InvalidToken
 
@@ -99,7 +96,7 @@ def subscribe() -> ResponseReturnValue:
         ip=request.remote_addr,
     )
     db.session.commit()
-    _enqueue(signup.outcome, signup.subscriber_id, signup.address_hash)
+    _enqueue(signup.outcome, signup.subscriber_id)
     return _check_inbox_after(started)
 
 
@@ -115,27 +112,9 @@ def _check_inbox_after(started: float) -> ResponseReturnValue:
     return redirect(url_for(".check_inbox", embed=request.args.get("embed")), 303)
 
 
-def _address_allowed(address_hash: str) -> bool:
-    """Per-address limit on mails we send, so the form cannot be used to mail-bomb someone."""
-    if not current_app.config["RATELIMIT_ENABLED"]:
-        return True
-    try:
-        return all(
-            limiter.limiter.hit(item, "signup-address", address_hash)
-            for item in parse_many(current_app.config["RATELIMIT_SIGNUP_ADDRESS"])
-        )
-    except RedisError:
-        return True
-
-
-def _enqueue(outcome: service.SignupOutcome, subscriber_id: int | None, address_hash: str) -> None:
-    """Hand the mail to a worker. Silent when limited: the page must not tell anything."""
+def _enqueue(outcome: service.SignupOutcome, subscriber_id: int | None) -> None:
+    """Hand the mail to a worker. The per-address cap already decided (outcome `nothing`)."""
     if subscriber_id is None or outcome is service.SignupOutcome.nothing:
-        return
-    if not _address_allowed(address_hash):
-        logger.info(
-            "sign-up mail for subscriber %s held back by the per-address limit", subscriber_id
-        )
         return
     task = (
         send_confirmation
@@ -161,15 +140,15 @@ def check_inbox() -> ResponseReturnValue:
 def confirm(token: str) -> ResponseReturnValue:
     form = ActionForm()
     if request.method != "POST":  # mail scanners follow links: a GET (or HEAD) never confirms
-        service.check_confirm_token(token)
+        confirmation.check_confirm_token(token)
         return render_template("subscriptions/confirm.html", form=form, token=token)
     if not form.validate():
         abort(400)
-    subscriber = service.confirm(token, ip=request.remote_addr)
+    subscriber = confirmation.confirm(token, ip=request.remote_addr)
     db.session.commit()
     return render_template(
         "subscriptions/confirmed.html",
-        preferences_token=service.preferences_token(subscriber),
+        preferences_token=links.preferences_token(subscriber),
     )
 
 
@@ -178,96 +157,27 @@ def confirm(token: str) -> ResponseReturnValue:
 def resend_confirmation(token: str) -> ResponseReturnValue:
     if not ActionForm().validate():
         abort(400)
-    subscriber = service.subscriber_for_new_link(token)
-    outcome = service.request_new_confirmation(subscriber)
+    subscriber = confirmation.subscriber_for_new_link(token)
+    outcome = confirmation.request_new_confirmation(subscriber)
     db.session.commit()
-    _enqueue(outcome, subscriber.id, address_hash(subscriber.email))
+    _enqueue(outcome, subscriber.id)
     return redirect(url_for(".check_inbox"), 303)
 
 
 @bp.route("/unsubscribe/<token>", methods=["GET", "POST"])
 @csrf.exempt  # RFC 8058 one-click: no cookie, no CSRF token; the signed token is the credential
 def unsubscribe(token: str) -> ResponseReturnValue:
+    # An unsubscribe link is no key to the preferences (audit M4): mailbox providers see it
+    # in List-Unsubscribe, and a forwarded digest carries it. Its pages link to none.
     if request.method != "POST":  # GET or HEAD (link scanners, previews) only shows the page
-        subscriber = service.subscriber_from_token("unsubscribe", token)
-        return render_template(
-            "subscriptions/unsubscribe.html",
-            token=token,
-            preferences_token=service.preferences_token(subscriber),
-        )
+        links.subscriber_from_token("unsubscribe", token)
+        return render_template("subscriptions/unsubscribe.html", token=token)
     subscriber = service.unsubscribe(token)
     db.session.commit()
     logger.info("subscriber %s unsubscribed", subscriber.id)
     if request.form.get("List-Unsubscribe") == "One-Click":
         return Response("Unsubscribed.\n", 200, mimetype="text/plain")
-    return render_template(
-        "subscriptions/unsubscribed.html",
-        preferences_token=service.preferences_token(subscriber),
-    )
-
-
-@bp.route("/preferences/<token>", methods=["GET", "POST"])
-@limiter.limit(_token_limit)
-def preferences(token: str) -> ResponseReturnValue:
-    subscriber = service.subscriber_from_token("preferences", token)
-    form = PreferencesForm(obj=subscriber if request.method != "POST" else None)
-    lists = service.visible_lists(subscriber)
-    form.lists.choices = [(lst.id, lst.name) for lst in lists]
-    form.language.choices = list(current_app.config["LANGUAGES"].items())
-    if request.method != "POST":
-        form.lists.data = service.confirmed_list_ids(subscriber)
-    elif form.validate():
-        service.update_preferences(
-            subscriber,
-            list_ids=form.lists.data or [],
-            name=(form.name.data or "").strip() or None,
-            language=form.language.data or "en",
-        )
-        db.session.commit()
-        flash("Your preferences are saved.")
-        return redirect(url_for(".preferences", token=token), 303)
-    status = 422 if form.errors else 200
-    return render_template(
-        "subscriptions/preferences.html",
-        form=form,
-        token=token,
-        subscriber=subscriber,
-        lists={lst.id: lst for lst in lists},
-        action=ActionForm(),
-        erase=EraseForm(),
-    ), status
-
-
-@bp.post("/preferences/<token>/unsubscribe-all")
-def unsubscribe_all(token: str) -> ResponseReturnValue:
-    subscriber = service.subscriber_from_token("preferences", token)
-    if not ActionForm().validate():
-        abort(400)
-    service.unsubscribe_all(subscriber)
-    db.session.commit()
-    flash("You are unsubscribed from every list. You will get no more mail from us.")
-    return redirect(url_for(".preferences", token=token), 303)
-
-
-@bp.get("/preferences/<token>/data.json")
-@limiter.limit(_token_limit)
-def download_data(token: str) -> ResponseReturnValue:
-    subscriber = service.subscriber_from_token("preferences", token)
-    response = jsonify(service.export_data(subscriber))
-    response.headers["Content-Disposition"] = 'attachment; filename="my-newsletter-data.json"'
-    return response
-
-
-@bp.post("/preferences/<token>/erase")
-def erase(token: str) -> ResponseReturnValue:
-    subscriber = service.subscriber_from_token("preferences", token)
-    form = EraseForm()
-    if not form.validate():
-        flash("Tick the box to confirm that you want everything deleted.")
-        return redirect(url_for(".preferences", token=token), 303)
-    service.erase(subscriber)
-    db.session.commit()
-    return render_template("subscriptions/erased.html")
+    return render_template("subscriptions/unsubscribed.html")
 
 
 @bp.get("/healthz")
@@ -295,6 +205,9 @@ def _check_redis() -> bool:
 
 @bp.errorhandler(InvalidToken)
 def invalid_token(exc: InvalidToken) -> ResponseReturnValue:
+    one_time = request.endpoint in ("subscriptions.data_link", "subscriptions.erase_link")
+    if one_time and isinstance(exc, (ExpiredToken, links.SpentLink)):
+        return render_template("subscriptions/one_time_invalid.html"), 410
     if isinstance(exc, ExpiredToken) and request.endpoint == "subscriptions.confirm":
         return render_template(
             "subscriptions/confirm_stale.html",
@@ -313,3 +226,7 @@ def token_used(exc: service.TokenUsed) -> ResponseReturnValue:
         expired=False,
         form=ActionForm(),
     ), 409
+
+
+# The preferences pages and the one-time links register their routes on `bp`.
+from mailer.subscriptions import preference_views  # noqa: E402, F401

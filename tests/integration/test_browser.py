@@ -113,3 +113,106 @@ def test_browser_sees_field_errors_by_label(live_app: Flask, live_server: str, p
     expect(page.get_by_text("Please agree to receive these emails.")).to_be_visible()
     expect(page.get_by_label("Email address")).to_have_attribute("aria-invalid", "true")
     assert statuses(live_app) == {}
+
+
+# --- preferences from a real mail: masked address, one-time links, revocation (audit M4) -------
+
+
+def mailed_path(smtp_server: SmtpServer, count: int, kind: str) -> str:
+    """The path of the `kind` link in the `count`th message the SMTP server received."""
+    message = smtp_server.wait_for(count)[count - 1].message
+    body = message.get_body(("plain",))
+    assert body is not None
+    found = re.search(rf"http://localhost(/{kind}/\S+)", body.get_content())
+    assert found, body.get_content()
+    return found.group(1)
+
+
+def mail_preferences_link(app: Flask, email: str = "browser.reader@example.org") -> None:
+    """A confirmed reader, and the worker mails them their preferences link (already subscribed)."""
+    from mailer.subscriptions import service
+    from mailer.tasks import send_already_subscribed
+
+    with app.app_context():
+        signup = service.subscribe(email, lists=service.lists_by_slug(["weekly"]))
+        for sub in db.session.scalars(select(Subscription)):
+            sub.status = sub.status.confirmed
+        db.session.commit()
+        assert signup.subscriber_id is not None
+        send_already_subscribed.delay(signup.subscriber_id)
+
+
+def test_browser_downloads_and_erases_through_one_time_links(
+    live_app: Flask, live_server: str, smtp_server: SmtpServer, page: Page
+) -> None:
+    import json
+    from pathlib import Path
+
+    from mailer.models import Subscriber, Suppression
+
+    mail_preferences_link(live_app)
+    preferences = live_server + mailed_path(smtp_server, 1, "preferences")
+    page.goto(preferences)
+    expect(page.get_by_role("heading", name="Your preferences")).to_be_visible()
+    expect(page.get_by_text("b•••@e•••.org").first).to_be_visible()
+    assert "browser.reader@example.org" not in page.content()
+
+    page.get_by_role("button", name="Email me a link to download my data").click()
+    expect(page.get_by_text("We sent a link to b•••@e•••.org")).to_be_visible()
+    data_link = live_server + mailed_path(smtp_server, 2, "data")
+    page.goto(data_link)
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download my data").click()
+    data = json.loads(Path(download.value.path()).read_text())
+    assert data["email"] == "browser.reader@example.org"
+    assert data["subscriptions"][0]["status"] == "confirmed"
+    response = page.goto(data_link)  # once only
+    assert response is not None and response.status == 410
+    expect(page.get_by_role("heading", name="This link has expired or was already used"))
+
+    page.goto(preferences)
+    page.get_by_role("button", name="Email me a link to erase my data").click()
+    expect(page.get_by_text("We sent a link to b•••@e•••.org")).to_be_visible()
+    page.goto(live_server + mailed_path(smtp_server, 3, "erase"))
+    page.get_by_label("Yes, delete everything you hold about me").check()
+    page.get_by_role("button", name="Erase me").click()
+    expect(page.get_by_role("heading", name="Your data is erased")).to_be_visible()
+    with live_app.app_context():
+        assert db.session.scalar(select(Subscriber)) is None
+        assert db.session.scalar(select(Suppression.reason)) == "erased"
+    response = page.goto(preferences)
+    assert response is not None and response.status == 404
+
+
+def test_browser_signs_out_all_links(
+    live_app: Flask, live_server: str, smtp_server: SmtpServer, page: Page
+) -> None:
+    mail_preferences_link(live_app)
+    old = live_server + mailed_path(smtp_server, 1, "preferences")
+    page.goto(old)
+    page.get_by_role("button", name="Sign out all my links and send me a new one").click()
+    expect(page.get_by_role("heading", name="All your links are signed out")).to_be_visible()
+    new = live_server + mailed_path(smtp_server, 2, "preferences")
+    response = page.goto(old)
+    assert response is not None and response.status == 404
+    expect(page.get_by_role("heading", name="This link is not valid")).to_be_visible()
+    page.goto(new)
+    expect(page.get_by_role("heading", name="Your preferences")).to_be_visible()
+
+
+class TestExpiredOneTimeLink:
+    @pytest.fixture
+    def config_overrides(self) -> dict[str, Any]:
+        from datetime import timedelta
+
+        return {"ONE_TIME_LINK_MAX_AGE": timedelta(seconds=-1)}  # every link already expired
+
+    def test_browser_meets_an_expired_one_time_link(
+        self, live_app: Flask, live_server: str, smtp_server: SmtpServer, page: Page
+    ) -> None:
+        mail_preferences_link(live_app)
+        page.goto(live_server + mailed_path(smtp_server, 1, "preferences"))
+        page.get_by_role("button", name="Email me a link to download my data").click()
+        response = page.goto(live_server + mailed_path(smtp_server, 2, "data"))
+        assert response is not None and response.status == 410
+        expect(page.get_by_text("Links to download or erase your data work once")).to_be_visible()

@@ -131,6 +131,9 @@ def site(
         "REDIS_URL": redis_url,
         "SMTP_URL": smtp_server.url,
         "SMTP_TIMEOUT": "5",
+        # The reader signs up twice in a minute (the second time for an "already subscribed"
+        # mail with an unsubscribe link); the default cap is one such mail a day.
+        "RATELIMIT_SIGNUP_ADDRESS": "3 per day",
         "BASE_URL": base,
         "MAIL_FROM": str(cfg["MAIL_FROM"]),
         "SIGNUP_CHALLENGE": "on",

@@ -1,0 +1,70 @@
+"""The per-address cap on mail that strangers can trigger (audit M2: subscription bombing).
+
+A sign-up, a "send me a new link" or an import asks for a mail to an address that the person
+asking may not own. Each such mail takes a slot here first, in the database, keyed by the
+keyed address hash (never the address); a request that finds no free slot changes nothing
+and sends nothing, and the sweeper only ever re-sends requests that took a slot. So the cap
+holds whichever path the mail takes, survives a Redis restart, and never fails open.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import current_app
+from limits import parse_many
+from sqlalchemy import delete, func, select, update
+
+from mailer import clock
+from mailer.extensions import db
+from mailer.models import AddressMail, Subscriber
+
+SIGNUP = "signup"  # confirmation and "already subscribed" mails: RATELIMIT_SIGNUP_ADDRESS
+LINK = "link"  # one-time and new preferences links: RATELIMIT_LINK_ADDRESS
+_SETTINGS = {SIGNUP: "RATELIMIT_SIGNUP_ADDRESS", LINK: "RATELIMIT_LINK_ADDRESS"}
+
+
+def windows(kind: str) -> list[tuple[int, timedelta]]:
+    """(at most n mails, per window) for `kind` from its setting, e.g. "1 per day;3 per 30 days"."""
+    items = parse_many(str(current_app.config[_SETTINGS[kind]]))
+    return [(item.amount, timedelta(seconds=item.get_expiry())) for item in items]
+
+
+def take_slot(digest: str, kind: str, subscriber_id: int | None = None) -> bool:
+    """Record one mail to the address if every window has room; False (and nothing) if not.
+
+    `subscriber_id`: the row to lock first, so that two requests for one address cannot both
+    take the last slot (an UPDATE takes the row lock on PostgreSQL, the write lock on SQLite).
+    """
+    if not current_app.config["RATELIMIT_ENABLED"]:
+        return True
+    if subscriber_id is not None:
+        db.session.execute(
+            update(Subscriber)
+            .where(Subscriber.id == subscriber_id)
+            .values(address_hash=Subscriber.address_hash),
+            execution_options={"synchronize_session": False},
+        )
+    now = clock.now()
+    for limit, window in windows(kind):
+        used = db.session.scalar(
+            select(func.count(AddressMail.id)).where(
+                AddressMail.address_hash == digest,
+                AddressMail.kind == kind,
+                AddressMail.created_at > now - window,
+            )
+        )
+        if (used or 0) >= limit:
+            return False
+    db.session.add(AddressMail(address_hash=digest, kind=kind, created_at=now))
+    db.session.flush()
+    return True
+
+
+def prune() -> int:
+    """Delete slots older than every window (they can no longer hold anything back)."""
+    longest = max(window for kind in _SETTINGS for _limit, window in windows(kind))
+    result = db.session.execute(
+        delete(AddressMail).where(AddressMail.created_at < clock.now() - longest)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
