@@ -74,13 +74,16 @@ def scrub(text: str, address: str | None = None) -> str:
 
     Servers sometimes echo the recipient's local part alone ("<john>... User unknown"), which
     no pattern can tell from other words; the caller who knows the address can.
+    The result can be longer than the text: cut it to its column after scrubbing.
     """
     if address:
         for form in sorted(address_forms(address), key=len, reverse=True):
             text = re.sub(re.escape(form), PLACEHOLDER, text, flags=re.IGNORECASE)
         local = address.rpartition("@")[0].strip('"')
         if len(local) >= 3:
-            text = re.sub(re.escape(local), "[local-part]", text, flags=re.IGNORECASE)
+            # A whole word only: the local part "mail" must not eat into "email".
+            pattern = rf"(?<!\w){re.escape(local)}(?!\w)"
+            text = re.sub(pattern, "[local-part]", text, flags=re.IGNORECASE)
     return redact(text)
 
 
