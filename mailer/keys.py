@@ -32,7 +32,11 @@ class KeyConfigError(RuntimeError):
 
 
 def check_keys(cfg: MutableMapping[str, Any]) -> None:
-    """Refuse weak or inconsistent keys at start; normalise SECRET_KEY_FALLBACKS to a list."""
+    """Refuse weak or inconsistent keys at start; normalise SECRET_KEY_FALLBACKS to a list.
+
+    Every fallback still verifies session cookies, links and VERP addresses, so a weak old
+    key is as good as a weak SECRET_KEY to a forger: each one needs the same length.
+    """
     fallbacks = cfg.get("SECRET_KEY_FALLBACKS") or []
     if isinstance(fallbacks, str):
         fallbacks = fallbacks.replace(",", " ").split()
@@ -43,13 +47,34 @@ def check_keys(cfg: MutableMapping[str, Any]) -> None:
         raise KeyConfigError(
             f"SECRET_KEY is shorter than {MIN_SECRET_KEY_BYTES} bytes: it signs every link in"
             " mail and every session. Use a long random value, for example: python -c"
-            " 'import secrets; print(secrets.token_urlsafe(48))'. To keep links already"
-            " mailed working, list the old key in SECRET_KEY_FALLBACKS (see README, Keys"
-            " and rotation)."
+            " 'import secrets; print(secrets.token_urlsafe(48))'. Never list a short or leaked"
+            " key in SECRET_KEY_FALLBACKS: it would still let anyone forge sessions and links."
+            " Pin ADDRESS_HASH_KEY first (`mailer keys address-hash-key`) or the suppression"
+            " list is forgotten (see README, Keys and rotation)."
         )
+    for position, key in enumerate(cfg["SECRET_KEY_FALLBACKS"], start=1):
+        if len(key.encode()) < MIN_SECRET_KEY_BYTES:
+            raise KeyConfigError(
+                f"SECRET_KEY_FALLBACKS: key number {position} is shorter than"
+                f" {MIN_SECRET_KEY_BYTES} bytes. Fallbacks still verify sessions, links and"
+                " VERP addresses, so a weak one lets anyone forge them: remove it (links"
+                " signed with it stop working; see README, Keys and rotation)."
+            )
+    _check_address_hash_key(cfg)
+
+
+def _check_address_hash_key(cfg: Mapping[str, Any]) -> None:
     explicit = str(cfg.get("ADDRESS_HASH_KEY") or "")
     if explicit.startswith("hex:") and not _is_hex(explicit[4:]):
         raise KeyConfigError("ADDRESS_HASH_KEY starts with hex: but is not hexadecimal after it.")
+    if explicit and len(_key_bytes(explicit)) < MIN_SECRET_KEY_BYTES:
+        raise KeyConfigError(
+            f"ADDRESS_HASH_KEY is shorter than {MIN_SECRET_KEY_BYTES} bytes (after hex: the"
+            " decoded bytes count): a short key lets anyone who sees a hash guess the address."
+            " `mailer keys address-hash-key`, run without ADDRESS_HASH_KEY set, prints a"
+            " 32-byte key derived from SECRET_KEY. A new key forgets the suppression list"
+            " (see README, Keys and rotation)."
+        )
     if cfg["SECRET_KEY_FALLBACKS"] and not explicit:
         raise KeyConfigError(
             "SECRET_KEY_FALLBACKS is set but ADDRESS_HASH_KEY is not. The suppression list"
@@ -58,6 +83,13 @@ def check_keys(cfg: MutableMapping[str, Any]) -> None:
             " fallbacks), run `mailer keys address-hash-key`, set ADDRESS_HASH_KEY to what"
             " it prints, then rotate (see README, Keys and rotation)."
         )
+
+
+def _key_bytes(setting: str) -> bytes:
+    """The key bytes an ADDRESS_HASH_KEY setting stands for: hex:... decoded, else UTF-8."""
+    if setting.startswith("hex:"):
+        return bytes.fromhex(setting[4:])
+    return setting.encode()
 
 
 def _is_hex(value: str) -> bool:

@@ -15,18 +15,23 @@ from urllib.parse import quote
 
 from mailer.delivery.errors import describe, smtp_reply
 
-# What ends a bare (unquoted) address in running text: white space, brackets, quotes of
+# What ends a bare (unquoted) local part in running text: white space, brackets, quotes of
 # the message around it, separators. "'" and "\" stay inside: reprs of bytes write UTF-8
-# as \xd0\xbf..., and O'Brien is a valid local part.
-_STOP = r"\s<>\"(),;:@\[\]{}|`"
-_DOMAIN_STOP = _STOP + r"'\\"
+# as \xd0\xbf..., JSON and ascii() as \u043f..., and O'Brien is a valid local part; so do
+# {, }, | and ` (valid in a local part: "{john}@example.org").
+_STOP = r"\s<>\"(),;:@\[\]"
+# A domain also ends at those four, and at "'" and "\" (escapes are matched on their own).
+_DOMAIN_STOP = _STOP + r"{}|`'\\"
 _DOT = r"[.\u3002\uff0e\uff61]"  # IDNA treats the ideographic and full-width stops as dots
-# A label's characters, or a \xNN escape: backslashes are in _DOMAIN_STOP, so the two never
-# compete for a character and the repetition stays linear.
-_CHAR = rf"(?:[^{_DOMAIN_STOP}.\u3002\uff0e\uff61]|\\x[0-9a-fA-F]{{2}})"
+# A label's characters, or a \xNN, \uNNNN or \UNNNNNNNN escape: backslashes are in
+# _DOMAIN_STOP, so the two never compete for a character and the repetition stays linear.
+_ESCAPE = r"\\(?:x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8})"
+_CHAR = rf"(?:[^{_DOMAIN_STOP}.\u3002\uff0e\uff61]|{_ESCAPE})"
 _DOMAIN = rf"(?:{_CHAR}+{_DOT})+{_CHAR}{{2,}}|\[[^\]\s]{{1,64}}\]"
 _ADDRESS_RE = re.compile(
-    rf'"[^"\r\n]{{1,300}}"@(?:{_DOMAIN})'  # "john doe"@example.org (or its \xNN escapes)
+    # "john doe"@example.org, or its escapes (\xNN per octet, \uNNNN per character): a
+    # match cannot cross a quote, so a line of many quotes still costs one pass.
+    rf'"[^"\r\n]{{1,1000}}"@(?:{_DOMAIN})'
     rf"|(?<![^{_STOP}])[^{_STOP}]+@(?:{_DOMAIN})"
 )
 
@@ -74,13 +79,16 @@ def scrub(text: str, address: str | None = None) -> str:
 
     Servers sometimes echo the recipient's local part alone ("<john>... User unknown"), which
     no pattern can tell from other words; the caller who knows the address can.
+    The result can be longer than the text: cut it to its column after scrubbing.
     """
     if address:
         for form in sorted(address_forms(address), key=len, reverse=True):
             text = re.sub(re.escape(form), PLACEHOLDER, text, flags=re.IGNORECASE)
         local = address.rpartition("@")[0].strip('"')
         if len(local) >= 3:
-            text = re.sub(re.escape(local), "[local-part]", text, flags=re.IGNORECASE)
+            # A whole word only: the local part "mail" must not eat into "email".
+            pattern = rf"(?<!\w){re.escape(local)}(?!\w)"
+            text = re.sub(pattern, "[local-part]", text, flags=re.IGNORECASE)
     return redact(text)
 
 

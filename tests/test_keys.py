@@ -37,6 +37,50 @@ def test_production_refuses_a_short_secret_key(config: dict[str, Any], key: str)
         create_app({**config, "SECRET_KEY": key})
 
 
+def test_the_short_key_error_does_not_suggest_keeping_it_as_a_fallback(
+    config: dict[str, Any],
+) -> None:
+    with pytest.raises(KeyConfigError) as refused:
+        create_app({**config, "SECRET_KEY": "changeme"})
+    message = str(refused.value)
+    assert "list the old key" not in message
+    assert "never list" in message.lower() and "SECRET_KEY_FALLBACKS" in message
+
+
+@pytest.mark.parametrize("weak", ["x", "changeme", "a" * 31, "é" * 15])
+def test_production_refuses_a_short_fallback(config: dict[str, Any], weak: str) -> None:
+    """Flask verifies session cookies with every fallback: a weak one lets anyone forge one."""
+    with pytest.raises(KeyConfigError, match="SECRET_KEY_FALLBACKS.*shorter than 32 bytes"):
+        create_app(
+            {
+                **config,
+                "SECRET_KEY": NEW_KEY,
+                "SECRET_KEY_FALLBACKS": [OLD_KEY, weak],
+                "ADDRESS_HASH_KEY": "hex:" + "ab" * 32,
+            }
+        )
+
+
+def test_a_short_fallback_from_the_environment_is_refused(
+    config: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SECRET_KEY_FALLBACKS", f"{OLD_KEY},x")
+    monkeypatch.setenv("ADDRESS_HASH_KEY", "hex:" + "ab" * 32)
+    with pytest.raises(KeyConfigError, match="SECRET_KEY_FALLBACKS"):
+        create_app(config)
+
+
+@pytest.mark.parametrize("weak", ["k", "a" * 31, "hex:00", "hex:" + "ab" * 31, "hex:" + "a" * 63])
+def test_production_refuses_a_short_address_hash_key(config: dict[str, Any], weak: str) -> None:
+    with pytest.raises(KeyConfigError, match="ADDRESS_HASH_KEY"):
+        create_app({**config, "SECRET_KEY": NEW_KEY, "ADDRESS_HASH_KEY": weak})
+
+
+@pytest.mark.parametrize("strong", ["k" * 32, "hex:" + "ab" * 32, "hex:" + "AB" * 48])
+def test_a_long_enough_address_hash_key_is_accepted(config: dict[str, Any], strong: str) -> None:
+    dispose(create_app({**config, "SECRET_KEY": NEW_KEY, "ADDRESS_HASH_KEY": strong}))
+
+
 def test_development_accepts_a_short_secret_key(config: dict[str, Any]) -> None:
     dispose(create_app({**config, "SECRET_KEY": "x", "MAILER_ENV": "development"}))
 
@@ -49,10 +93,11 @@ def test_fallbacks_need_an_address_hash_key(config: dict[str, Any]) -> None:
 def test_fallbacks_come_from_the_environment(
     config: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("SECRET_KEY_FALLBACKS", f" {OLD_KEY},another-old-key  third")
+    second, third = "another-old-key-" + "b" * 32, "third-" + "c" * 32
+    monkeypatch.setenv("SECRET_KEY_FALLBACKS", f" {OLD_KEY},{second}  {third}")
     monkeypatch.setenv("ADDRESS_HASH_KEY", "hex:" + "ab" * 32)
     app = create_app(config)
-    assert app.config["SECRET_KEY_FALLBACKS"] == [OLD_KEY, "another-old-key", "third"]
+    assert app.config["SECRET_KEY_FALLBACKS"] == [OLD_KEY, second, third]
     dispose(app)
 
 
@@ -132,7 +177,7 @@ def test_new_tokens_and_verp_addresses_use_the_new_key(config: dict[str, Any]) -
             **config,
             "SECRET_KEY": NEW_KEY,
             "SECRET_KEY_FALLBACKS": [OLD_KEY],
-            "ADDRESS_HASH_KEY": "k",
+            "ADDRESS_HASH_KEY": "k" * 32,
         }
     )
     from mailer.tokens import make_token

@@ -80,9 +80,19 @@ def email(to: str = "reader@example.org") -> Email:
     )
 
 
-def test_starttls_and_auth(starttls_server: tuple[RecordingHandler, int]) -> None:
+@pytest.fixture
+def trusted_ca(
+    tls: tuple[ssl.SSLContext, trustme.CA], tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The test CA in the CA store (as an operator adds a private CA), not verify=off."""
+    path = tmp_path / "ca.pem"
+    tls[1].cert_pem.write_to_path(str(path))
+    monkeypatch.setenv("SSL_CERT_FILE", str(path))
+
+
+def test_starttls_and_auth(starttls_server: tuple[RecordingHandler, int], trusted_ca: None) -> None:
     handler, port = starttls_server
-    url = f"smtp://mailer:s3cret@127.0.0.1:{port}?starttls=require&verify=off"
+    url = f"smtp://mailer:s3cret@127.0.0.1:{port}?starttls=require"
     transport = SmtpTransport(SmtpServer.from_url(url), timeout=5)
     transport.send(email())
     transport.close()
@@ -209,7 +219,7 @@ def plaintext_server() -> Iterator[tuple[RecordingHandler, AuthRecorder, int]]:
     controller.stop()
 
 
-@pytest.mark.parametrize("query", ["", "?starttls=auto", "?starttls=auto&verify=off"])
+@pytest.mark.parametrize("query", ["", "?starttls=auto", "?starttls=require"])
 def test_credentials_never_go_to_a_server_without_starttls(
     plaintext_server: tuple[RecordingHandler, AuthRecorder, int], query: str
 ) -> None:
@@ -225,6 +235,41 @@ def test_credentials_never_go_to_a_server_without_starttls(
 def test_starttls_off_with_credentials_is_refused_when_parsed() -> None:
     with pytest.raises(SmtpUrlError, match="never sends AUTH in plaintext"):
         SmtpServer.from_url("smtp://mailer:s3cret@127.0.0.1:2525?starttls=off")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "smtp://mailer:s3cret@127.0.0.1:2525?starttls=require&verify=off",
+        "smtps://mailer:s3cret@localhost?verify=off",
+        "smtp://mail.example.org?verify=off",
+        "smtp://mail.example.org?starttls=off&verify=off",
+        "smtps://mail.example.org?verify=off",
+        "smtp://[2001:db8::25]?verify=off",
+        "smtp://localhost.example.org?verify=off",
+    ],
+)
+def test_verify_off_is_refused_with_credentials_or_off_loopback(url: str) -> None:
+    """A man in the middle would get the password, or read and change every message."""
+    with pytest.raises(SmtpUrlError, match="verify=off") as refused:
+        SmtpServer.from_url(url)
+    assert "s3cret" not in str(refused.value)
+
+
+def test_verify_off_with_credentials_is_refused_in_a_list_of_servers() -> None:
+    from mailer.delivery.smtp_url import parse_smtp_urls
+
+    with pytest.raises(SmtpUrlError, match="entry 2 of 2: .*verify=off") as refused:
+        parse_smtp_urls("smtp://127.0.0.1:2525, smtps://u:s3cret@mail.example.org?verify=off")
+    assert "s3cret" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["smtps://127.0.0.1?verify=off", "smtp://localhost?verify=off", "smtp://[::1]?verify=off"],
+)
+def test_verify_off_stays_possible_for_a_loopback_relay_without_credentials(url: str) -> None:
+    assert SmtpServer.from_url(url).verify is False
 
 
 def test_a_plaintext_session_never_logs_in_even_if_the_url_check_is_bypassed(

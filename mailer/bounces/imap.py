@@ -3,6 +3,7 @@
 A message leaves the mailbox only after its row is committed, so a crash never loses one;
 a crash between the commit and the delete stores it twice, and the duplicate is recorded
 once (the event's message hash). Messages over BOUNCE_MAX_BYTES stay in the mailbox.
+LOGIN sends the password: off loopback it goes only over TLS with a checked certificate.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from imapclient import IMAPClient
 
 from mailer.bounces import service
+from mailer.delivery.smtp_url import is_loopback
 from mailer.extensions import db
 
 logger = logging.getLogger(__name__)
@@ -38,6 +40,23 @@ class ImapSettings:
     verify: bool = True
     folder: str = "INBOX"
     move_to: str | None = None  # a folder to move stored messages to, instead of deleting
+
+    def __post_init__(self) -> None:
+        """LOGIN carries the password: off loopback, only over TLS with a checked certificate."""
+        if is_loopback(self.host):
+            return
+        if not (self.implicit_tls or self.starttls):
+            raise ImapUrlError(
+                "BOUNCE_IMAP_URL has starttls=off for a host off loopback: the password would"
+                " cross the network in plaintext. Remove starttls=off or use imaps://."
+            )
+        if not self.verify:
+            raise ImapUrlError(
+                "BOUNCE_IMAP_URL has verify=off for a host off loopback: without a"
+                " certificate check a man in the middle would get the password. Remove"
+                " verify=off (add a private CA to the system's CA store, or point"
+                " SSL_CERT_FILE at it)."
+            )
 
 
 @dataclass

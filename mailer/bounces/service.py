@@ -21,7 +21,13 @@ from flask import current_app
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from mailer.bounces.parse import ParsedBounce, message_hash, parse, recipient_addresses
+from mailer.bounces.parse import (
+    DIAGNOSTIC_LENGTH,
+    ParsedBounce,
+    message_hash,
+    parse,
+    recipient_addresses,
+)
 from mailer.extensions import db
 from mailer.models import (
     BounceEvent,
@@ -136,7 +142,9 @@ def add_event(who: Attribution, **fields: Any) -> BounceEvent | None:
     and their local part alone ("<amina>... User unknown"), which no pattern can find.
     """
     if who.subscriber is not None and fields.get("diagnostic"):
-        fields["diagnostic"] = scrub(fields["diagnostic"], who.subscriber.email)
+        # Scrubbing can lengthen the text ("[local-part]"): cut it to its column again.
+        scrubbed = scrub(fields["diagnostic"], who.subscriber.email)
+        fields["diagnostic"] = scrubbed[:DIAGNOSTIC_LENGTH]
     event = BounceEvent(
         attributed=who.attributed,
         delivery_id=who.delivery_id,

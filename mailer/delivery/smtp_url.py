@@ -3,7 +3,8 @@
 SMTP_URL may list several servers (comma- or whitespace-separated, each with an optional
 `weight=N`). TLS policy (audit M7): a relay off loopback, or one we log in to, gets TLS or
 nothing; AUTH never goes over plaintext. Only a loopback relay without credentials may be
-spoken to in plaintext when it does not offer STARTTLS.
+spoken to in plaintext when it does not offer STARTTLS, or without checking its certificate
+(verify=off).
 """
 
 from __future__ import annotations
@@ -51,6 +52,27 @@ def starttls_mode(host: str, requested: str | None, credentials: bool) -> str:
     return "auto" if is_loopback(host) else "require"
 
 
+def check_verify_off(host: str, credentials: bool) -> None:
+    """Refuse verify=off unless the relay is on loopback and we do not log in to it.
+
+    Without certificate checks a man in the middle gets the password (AUTH over his TLS)
+    and reads and changes every message: only a local relay, reached without crossing a
+    network and given no secret, may be spoken to that way.
+    """
+    if credentials:
+        raise SmtpUrlError(
+            "SMTP_URL has a user name and password and verify=off: without a certificate"
+            " check a man in the middle would get the password. Remove verify=off (add a"
+            " private CA to the system's CA store, or point SSL_CERT_FILE at it)."
+        )
+    if not is_loopback(host):
+        raise SmtpUrlError(
+            "SMTP_URL has verify=off for a host off loopback: without a certificate check a"
+            " man in the middle reads and changes every message. Remove verify=off (add a"
+            " private CA to the system's CA store, or point SSL_CERT_FILE at it)."
+        )
+
+
 @dataclass(frozen=True)
 class SmtpServer:
     host: str
@@ -85,6 +107,9 @@ class SmtpServer:
         tls = parts.scheme == "smtps"
         username = unquote(parts.username) if parts.username else None
         starttls = starttls_mode(parts.hostname, query.get("starttls"), username is not None)
+        verify = query.get("verify", "on") != "off"
+        if not verify:
+            check_verify_off(parts.hostname, username is not None or bool(parts.password))
         return cls(
             host=parts.hostname,
             port=port or (465 if tls else 25),
@@ -92,7 +117,7 @@ class SmtpServer:
             starttls="off" if tls else starttls,
             username=username,
             password=unquote(parts.password) if parts.password else None,
-            verify=query.get("verify", "on") != "off",
+            verify=verify,
             weight=int(weight),
         )
 

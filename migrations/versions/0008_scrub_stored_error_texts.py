@@ -24,6 +24,7 @@ branch_labels = None
 depends_on = None
 
 BATCH = 1000
+LENGTH = 500  # delivery.error and bounce_event.diagnostic are VARCHAR(500)
 
 delivery = sa.table(
     'delivery',
@@ -44,27 +45,41 @@ def upgrade():
         .where(delivery.c.subscriber_id.is_(None), delivery.c.error.is_not(None))
         .values(error=None)
     )
-    rows = conn.execute(
+    errors = (
         sa.select(delivery.c.id, delivery.c.error, subscriber.c.email)
         .select_from(delivery.outerjoin(subscriber, subscriber.c.id == delivery.c.subscriber_id))
         .where(delivery.c.error.is_not(None))
-    ).all()
-    _write(conn, delivery, 'error', [(i, text, scrub(text, email)) for i, text, email in rows])
-    rows = conn.execute(
-        sa.select(bounce_event.c.id, bounce_event.c.diagnostic).where(
-            bounce_event.c.diagnostic.is_not(None)
-        )
-    ).all()
-    _write(conn, bounce_event, 'diagnostic', [(i, text, scrub(text)) for i, text in rows])
+    )
+    _rewrite(conn, delivery, 'error', errors)
+    diagnostics = sa.select(
+        bounce_event.c.id, bounce_event.c.diagnostic, sa.null().label('email')
+    ).where(bounce_event.c.diagnostic.is_not(None))
+    _rewrite(conn, bounce_event, 'diagnostic', diagnostics)
 
 
-def _write(conn, table, column, changes):
-    changed = [{'row_id': i, 'value': new} for i, old, new in changes if new != old]
+def _rewrite(conn, table, column, query):
+    """Scrub the texts BATCH rows at a time, in id order, so memory stays flat.
+
+    Scrubbing can lengthen a text ("[address]" is longer than a@b.cd): cut it to the
+    column again, or PostgreSQL refuses the row and the whole upgrade rolls back.
+    """
     statement = (
         table.update().where(table.c.id == sa.bindparam('row_id')).values({column: sa.bindparam('value')})
     )
-    for start in range(0, len(changed), BATCH):
-        conn.execute(statement, changed[start : start + BATCH])
+    last = None
+    while True:
+        page = query if last is None else query.where(table.c.id > last)
+        rows = conn.execute(page.order_by(table.c.id).limit(BATCH)).all()
+        if not rows:
+            return
+        last = rows[-1][0]
+        changed = []
+        for row_id, old, email in rows:
+            new = scrub(old, email)[:LENGTH]
+            if new != old:
+                changed.append({'row_id': row_id, 'value': new})
+        if changed:
+            conn.execute(statement, changed)
 
 
 def downgrade():
