@@ -48,12 +48,14 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# Benchmarks, not part of `make test`: sign-up timings, then the delivery engine (issue 4;
+# Benchmarks, not part of `make test`: sign-up timings, a sign-up burst against gunicorn
+# (bench/signup_load.py), then the delivery engine (issue 4;
 # BENCH_N, BENCH_CONCURRENCY, BENCH_DATABASE_URL, ...: see bench/delivery.py).
 bench: install
 	-@sh scripts/ensure-smtp-sink.sh
 	$(BIN)/python -m bench.database
 	$(BIN)/python -m bench.signup_timing
+	$(BIN)/python -m bench.signup_load
 	$(BIN)/python -m bench.delivery
 	BENCH_VERIFY=1 $(BIN)/python -m bench.delivery
 

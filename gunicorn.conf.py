@@ -40,3 +40,7 @@ secure_scheme_headers: dict[str, str] = {}
 accesslog = None
 errorlog = "-"
 loglevel = "info"
+
+# gunicorn 25+ opens a control socket at one path per user ($HOME/.gunicorn/gunicorn.ctl):
+# two instances on a machine would fight over it, and nothing here uses it.
+control_socket_disable = True

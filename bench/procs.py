@@ -1,8 +1,9 @@
-"""Celery worker processes for the benchmark, and peak memory (VmHWM) of process trees."""
+"""Celery worker and gunicorn processes (benchmarks, tests); peak memory of process trees."""
 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -130,6 +131,48 @@ class Worker:
             self.proc.terminate()
             try:
                 self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+class Gunicorn:
+    """`gunicorn -c gunicorn.conf.py wsgi:app` as a child process, as the README runs it."""
+
+    def __init__(
+        self, env: dict[str, str], log: Path, port: int, extra: list[str], app: str = "wsgi:app"
+    ) -> None:
+        self.env, self.log, self.port, self.extra, self.app = env, log, port, extra, app
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 60) -> None:
+        command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"]
+        command += ["--bind", f"127.0.0.1:{self.port}", *self.extra, self.app]
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                command, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if "Booting worker" in self.output():
+                try:
+                    socket.create_connection(("127.0.0.1", self.port), 1).close()
+                    return
+                except OSError:
+                    pass
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        raise RuntimeError("gunicorn did not start:\n" + self.output()[-3000:])
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()

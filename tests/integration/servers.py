@@ -5,14 +5,12 @@ from __future__ import annotations
 import http.client
 import socket
 import ssl
-import subprocess
-import sys
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
-from tests.conftest import ROOT
+from bench.procs import Gunicorn
+
+__all__ = ["Gunicorn", "TlsProxy", "free_port"]
 
 HOP_BY_HOP = {
     "connection",
@@ -30,46 +28,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-class Gunicorn:
-    """`gunicorn -c gunicorn.conf.py wsgi:app` as a child process, as the README runs it."""
-
-    def __init__(self, env: dict[str, str], log: Path, port: int, extra: list[str]) -> None:
-        self.env, self.log, self.port, self.extra = env, log, port, extra
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout: float = 60) -> None:
-        command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"]
-        command += ["--bind", f"127.0.0.1:{self.port}", *self.extra, "wsgi:app"]
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                command, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if "Booting worker" in self.output():
-                try:
-                    socket.create_connection(("127.0.0.1", self.port), 1).close()
-                    return
-                except OSError:
-                    pass
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.1)
-        raise AssertionError("gunicorn did not start:\n" + self.output()[-3000:])
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
 
 
 class _ProxyHandler(BaseHTTPRequestHandler):
