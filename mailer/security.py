@@ -3,10 +3,6 @@ HSTS over https, and framing only for the embeddable sign-up form."""
 
 from __future__ import annotations
 
-import functools
-import ipaddress
-from urllib.parse import urlsplit
-
 from flask import Flask, Response, current_app, request
 
 from mailer import same_origin
@@ -31,34 +27,13 @@ def limit_public_bodies() -> None:
         request.max_content_length = int(current_app.config["PUBLIC_MAX_CONTENT_LENGTH"])
 
 
-@functools.lru_cache(maxsize=8)
-def default_frame_ancestors(base_url: str) -> str:
-    """Our own origin and BASE_URL's parent domain with its subdomains, e.g. for
-    https://newsletter.example.org: 'self' https://example.org https://*.example.org.
-
-    Only pages of the same site can use the embedded form anyway: the session cookie is
-    SameSite=Lax, so a form framed by another site cannot pass the CSRF check.
-    """
-    parts = urlsplit(base_url)
-    host = (parts.hostname or "").lower()
-    try:
-        ipaddress.ip_address(host)
-        return "'self'"
-    except ValueError:
-        pass
-    labels = host.split(".")
-    if len(labels) < 3:  # example.org itself (or localhost): its parent is a public suffix
-        return "'self'"
-    parent = ".".join(labels[1:])
-    return f"'self' {parts.scheme}://{parent} {parts.scheme}://*.{parent}"
-
-
 def frame_ancestors() -> str:
-    """CSP frame-ancestors sources for the embeddable pages (EMBED_FRAME_ANCESTORS or derived)."""
-    configured = current_app.config.get("EMBED_FRAME_ANCESTORS")
-    return (
-        str(configured) if configured else default_frame_ancestors(current_app.config["BASE_URL"])
-    )
+    """CSP frame-ancestors sources for the embeddable pages: EMBED_FRAME_ANCESTORS, or 'self'.
+
+    Not a guess from BASE_URL's parent domain: for https://example.co.uk or a github.io site
+    that parent is a public suffix, and every site under it could frame the form.
+    """
+    return str(current_app.config.get("EMBED_FRAME_ANCESTORS") or "'self'")
 
 
 def embedding_allowed() -> bool:
