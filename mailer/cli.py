@@ -116,6 +116,7 @@ def address_hash_key_command() -> None:
 
 def register(app: Flask) -> None:
     from mailer.bounces.cli import bounces_group, suppress_group
+    from mailer.lists.cli import lists_group
     from mailer.subscriptions.cli import subscribers_group
 
     app.cli.add_command(demo_command)
@@ -127,6 +128,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(suppress_group)
     app.cli.add_command(subscribers_group)
     app.cli.add_command(keys_group)
+    app.cli.add_command(lists_group)
 
 
 def main() -> None:
