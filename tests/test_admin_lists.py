@@ -163,7 +163,7 @@ def test_a_list_with_a_digest_going_out_is_not_deleted(app: Flask, admin: FlaskC
     for data in ({}, {"confirm": "weekly"}):
         response = post(admin, "/admin/lists/1/delete", data, page="/admin/lists/1")
         assert response.status_code == 409
-        assert "cancel it first" in text(response)
+        assert "cancel it (or let it finish)" in text(response)
         assert 'name="confirm"' not in text(response)
     with app.app_context():
         digest = db.session.get(Digest, digest_id)

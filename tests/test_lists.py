@@ -12,13 +12,8 @@ from sqlalchemy import func, select, update
 from mailer.digests import sending
 from mailer.extensions import db
 from mailer.lists import service
-from mailer.lists.service import (
-    InvalidList,
-    ListBusy,
-    ListFields,
-    SlugChangeUnconfirmed,
-    SlugTaken,
-)
+from mailer.lists.fields import InvalidList, ListFields, fields_of
+from mailer.lists.service import ListBusy, SlugChangeUnconfirmed, SlugTaken
 from mailer.models import (
     Article,
     BounceEvent,
@@ -26,8 +21,10 @@ from mailer.models import (
     Delivery,
     Digest,
     DigestStatus,
+    ImportStatus,
     MailingList,
     Subscriber,
+    SubscriberImport,
     Subscription,
     SubscriptionStatus,
     Suppression,
@@ -128,7 +125,7 @@ def test_a_slug_is_unique(app: Flask) -> None:
         assert taken.value.status == 409 and "alerts" in taken.value.message
         alerts = service.find("alerts")
         assert alerts is not None
-        edited = service.fields_of(weekly(app))
+        edited = fields_of(weekly(app))
         with pytest.raises(SlugTaken):
             service.update_list(weekly(app), fields_with(edited, slug="alerts"), LANGUAGES, True)
         db.session.rollback()
@@ -141,7 +138,7 @@ def fields_with(base: ListFields, **changes: Any) -> ListFields:
 
 def test_changing_a_slug_needs_the_editors_confirmation(app: Flask) -> None:
     with app.app_context():
-        current = service.fields_of(weekly(app))
+        current = fields_of(weekly(app))
         renamed = fields_with(current, slug="weekly-news", name="Weekly news")
         with pytest.raises(SlugChangeUnconfirmed) as refused:
             service.update_list(weekly(app), renamed, LANGUAGES)
@@ -404,3 +401,21 @@ def test_without_a_from_name_digests_keep_mail_from_and_have_no_reply_to(
     message = smtp_server.wait_for(1)[0].message
     assert message["From"] == "Weekly updates <newsletter@example.org>"
     assert message["Reply-To"] is None
+
+
+def test_a_list_with_a_subscriber_import_under_way_is_not_deleted(app: Flask) -> None:
+    with app.app_context():
+        alerts = service.find("alerts")
+        assert alerts is not None
+        db.session.add(SubscriberImport(list_id=alerts.id, data=b"email\n"))
+        db.session.commit()
+        with pytest.raises(ListBusy) as busy:
+            service.delete_list(alerts)
+        assert "import" in busy.value.message
+        job = db.session.scalar(select(SubscriberImport))
+        assert job is not None
+        job.status = ImportStatus.done
+        db.session.commit()
+        service.delete_list(alerts)
+        db.session.commit()
+        assert service.find("alerts") is None

@@ -12,7 +12,7 @@ from mailer.admin.forms import SEND_CHOICES, WEEKDAY_CHOICES, ListForm
 from mailer.admin.views import bp
 from mailer.extensions import db
 from mailer.lists import service
-from mailer.lists.service import InvalidList, ListError, ListFields
+from mailer.lists.fields import InvalidList, ListError, ListFields
 from mailer.models import MailingList
 
 logger = logging.getLogger(__name__)
@@ -53,9 +53,8 @@ def delete_list(list_id: int) -> ResponseReturnValue:
     """First POST: the confirmation page with what goes; with `confirm`: delete."""
     mailing_list = db.session.get(MailingList, list_id) or abort(404)
     summary = service.deletion_summary(mailing_list)
-    if summary.active_digests:
-        error = "It has a digest that is scheduled, sending or paused: cancel it first."
-        return _confirm_page(mailing_list, summary, error), 409
+    if summary.busy:
+        return _confirm_page(mailing_list, summary, service.busy_message(summary)), 409
     if summary.needs_confirmation and request.form.get("confirm") != mailing_list.slug:
         return _confirm_page(mailing_list, summary), 200
     name = mailing_list.name

@@ -68,7 +68,8 @@ def create_command(
     from flask import current_app
 
     from mailer.extensions import db
-    from mailer.lists.service import InvalidList, ListError, ListFields, create_list
+    from mailer.lists.fields import InvalidList, ListError, ListFields
+    from mailer.lists.service import create_list
 
     fields = ListFields(
         name=name,
@@ -102,7 +103,8 @@ def create_command(
 def delete_command(slug: str, yes: bool) -> None:
     """Delete the list SLUG: its subscriptions, drafts and sent issues; suppressions stay."""
     from mailer.extensions import db
-    from mailer.lists.service import ListError, delete_list, deletion_summary, find
+    from mailer.lists.fields import ListError
+    from mailer.lists.service import delete_list, deletion_summary, find
 
     mailing_list = find(slug)
     if mailing_list is None:

@@ -10,43 +10,26 @@ ignored). A list with a scheduled, sending or paused digest is not deleted (List
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection
 from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
-from mailer.delivery.headers import has_control_characters
-from mailer.digests.schedule import valid_timezone
 from mailer.extensions import db
-from mailer.models import Digest, DigestStatus, MailingList, Subscription, SubscriptionStatus
-from mailer.privacy import InvalidAddress, normalise_email
+from mailer.lists.fields import ListError, ListFields, check
+from mailer.models import (
+    Digest,
+    DigestStatus,
+    ImportStatus,
+    MailingList,
+    SubscriberImport,
+    Subscription,
+    SubscriptionStatus,
+)
 
-SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
-SLUG_RULE = "Use 1 to 64 lower-case letters, digits and hyphens, not starting or ending with one."
-ONE_LINE = "Use a single line: no line breaks, tabs or other control characters."
 # Digests that are going out or will: deleting their list would pull it from under them.
 ACTIVE = (DigestStatus.scheduled, DigestStatus.sending, DigestStatus.paused)
-
-
-class ListError(Exception):
-    """A change refused; `status` is the HTTP status a page answers it with."""
-
-    status = 422
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
-
-
-class InvalidList(ListError):
-    """One or more fields are not acceptable; `errors` maps each field to its message."""
-
-    def __init__(self, errors: dict[str, str]) -> None:
-        super().__init__(" ".join(f"{k}: {v}" for k, v in errors.items()))
-        self.errors = errors
 
 
 class SlugTaken(ListError):
@@ -70,23 +53,6 @@ class ListBusy(ListError):
 
 
 @dataclass(frozen=True)
-class ListFields:
-    """What an editor sets on a list."""
-
-    name: str
-    slug: str
-    description: str = ""
-    is_public: bool = True
-    language: str = "en"
-    from_name: str = ""
-    reply_to: str = ""
-    schedule_weekday: int | None = None
-    schedule_hour: int | None = None
-    schedule_timezone: str = "UTC"
-    send_automatically: bool = False
-
-
-@dataclass(frozen=True)
 class DeletionSummary:
     """What deleting a list takes with it, for the confirmation page and the CLI."""
 
@@ -96,6 +62,11 @@ class DeletionSummary:
     sent_digests: int
     other_digests: int  # drafts and cancelled
     active_digests: int  # scheduled, sending, paused: deletion refused
+    active_imports: int = 0  # subscriber imports queued or running: deletion refused
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.active_digests or self.active_imports)
 
     @property
     def subscribers(self) -> int:
@@ -104,66 +75,6 @@ class DeletionSummary:
     @property
     def needs_confirmation(self) -> bool:
         return any((self.subscribers, self.unsubscribed, self.sent_digests, self.other_digests))
-
-
-def check(fields: ListFields, languages: Collection[str]) -> ListFields:
-    """The fields cleaned (stripped, reply-to normalised); InvalidList with every problem."""
-    errors: dict[str, str] = {}
-    name, from_name = fields.name.strip(), fields.from_name.strip()
-    if not name:
-        errors["name"] = "Give the list a name."
-    elif len(name) > 200:
-        errors["name"] = "Keep the name under 200 characters."
-    if has_control_characters(fields.name):
-        errors["name"] = ONE_LINE
-    if len(from_name) > 200:
-        errors["from_name"] = "Keep the From name under 200 characters."
-    if has_control_characters(fields.from_name):
-        errors["from_name"] = ONE_LINE
-    if not SLUG.fullmatch(fields.slug):
-        errors["slug"] = SLUG_RULE
-    if fields.language not in languages:
-        errors["language"] = "Choose one of the site's languages."
-    reply_to = ""
-    if fields.reply_to.strip():
-        try:
-            reply_to = normalise_email(fields.reply_to)
-        except InvalidAddress:
-            errors["reply_to"] = "Enter a valid email address, or leave it empty."
-        if not reply_to.isascii():  # it goes into a header as it is
-            errors["reply_to"] = "Enter an address in plain ASCII letters."
-    errors.update(_schedule_errors(fields))
-    if len(fields.description) > 2000:
-        errors["description"] = "Keep the description under 2,000 characters."
-    if errors:
-        raise InvalidList(errors)
-    weekly = fields.schedule_weekday is not None
-    return ListFields(
-        name=name,
-        slug=fields.slug,
-        description=fields.description.strip(),
-        is_public=fields.is_public,
-        language=fields.language,
-        from_name=from_name,
-        reply_to=reply_to,
-        schedule_weekday=fields.schedule_weekday,
-        schedule_hour=fields.schedule_hour if weekly else None,
-        schedule_timezone=fields.schedule_timezone,
-        send_automatically=fields.send_automatically,
-    )
-
-
-def _schedule_errors(fields: ListFields) -> dict[str, str]:
-    errors = {}
-    if not valid_timezone(fields.schedule_timezone):
-        errors["schedule_timezone"] = "Unknown time zone; use a name like Europe/Berlin."
-    if fields.schedule_weekday is not None and not 0 <= fields.schedule_weekday <= 6:
-        errors["schedule_weekday"] = "Choose a day of the week."
-    if fields.schedule_hour is not None and not 0 <= fields.schedule_hour <= 23:
-        errors["schedule_hour"] = "Choose an hour from 0 to 23."
-    elif fields.schedule_weekday is not None and fields.schedule_hour is None:
-        errors["schedule_hour"] = "Choose the hour of the weekly digest."
-    return errors
 
 
 def create_list(fields: ListFields, languages: Collection[str]) -> MailingList:
@@ -226,23 +137,6 @@ def _apply(mailing_list: MailingList, fields: ListFields) -> None:
     mailing_list.send_automatically = fields.send_automatically
 
 
-def fields_of(mailing_list: MailingList) -> ListFields:
-    """A list's current settings, to edit some of them."""
-    return ListFields(
-        name=mailing_list.name,
-        slug=mailing_list.slug,
-        description=mailing_list.description or "",
-        is_public=mailing_list.is_public,
-        language=mailing_list.language,
-        from_name=mailing_list.from_name or "",
-        reply_to=mailing_list.reply_to or "",
-        schedule_weekday=mailing_list.schedule_weekday,
-        schedule_hour=mailing_list.schedule_hour,
-        schedule_timezone=mailing_list.schedule_timezone,
-        send_automatically=mailing_list.send_automatically,
-    )
-
-
 def find(slug: str) -> MailingList | None:
     return db.session.scalar(select(MailingList).where(MailingList.slug == slug))
 
@@ -269,6 +163,25 @@ def deletion_summary(mailing_list: MailingList) -> DeletionSummary:
         sent_digests=digests.get(DigestStatus.sent, 0),
         other_digests=digests.get(DigestStatus.draft, 0) + digests.get(DigestStatus.cancelled, 0),
         active_digests=sum(digests.get(s, 0) for s in ACTIVE),
+        active_imports=int(
+            db.session.scalar(
+                select(func.count(SubscriberImport.id)).where(
+                    SubscriberImport.list_id == mailing_list.id,
+                    SubscriberImport.status.in_((ImportStatus.queued, ImportStatus.running)),
+                )
+            )
+            or 0
+        ),
+    )
+
+
+def busy_message(summary: DeletionSummary) -> str:
+    """Why a list cannot be deleted now."""
+    if summary.active_imports:
+        return "A subscriber import into this list is running: wait until it ends."
+    return (
+        "It has a digest that is scheduled, sending or paused:"
+        " cancel it (or let it finish) before deleting the list."
     )
 
 
@@ -278,11 +191,8 @@ def delete_list(mailing_list: MailingList) -> DeletionSummary:
     ListBusy, with nothing changed, while one of its digests is scheduled, sending or paused.
     """
     summary = deletion_summary(mailing_list)
-    busy = ListBusy(
-        f"The list {mailing_list.slug!r} has a digest that is scheduled, sending or paused:"
-        " cancel it (or let it finish) before deleting the list."
-    )
-    if summary.active_digests:
+    busy = ListBusy(busy_message(summary))
+    if summary.busy:
         raise busy
     try:
         with db.session.begin_nested():
