@@ -5,7 +5,8 @@ its subscriber imports, and its digests that are drafts, cancelled or sent: a se
 leaves the public archive with its list. It keeps every suppression (they are keyed
 hashes of addresses, not per list) and every delivery row (they have no foreign key: the
 dashboard's counts of what was sent stay true, and a late bounce finds no digest and is
-ignored). A list with a scheduled, sending or paused digest is not deleted (ListBusy).
+ignored). A list with a scheduled, sending or paused digest, or with a subscriber import
+queued or running, is not deleted (ListBusy).
 """
 
 from __future__ import annotations
