@@ -1,4 +1,8 @@
-"""mailer: the newsletter service of a free-expression news network."""
+"""mailer: the newsletter service of a free-expression news network.
+
+Importing this package is cheap on purpose (`mailer --help` imports it): the extensions,
+blueprints and everything they pull in are imported by `create_app`.
+"""
 
 from __future__ import annotations
 
@@ -9,22 +13,20 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import redis
-from dotenv import dotenv_values
 from flask import Flask
-from werkzeug.middleware.proxy_fix import ProxyFix
-
-from mailer import config as default_config
-from mailer.dev.guard import check_development
-from mailer.extensions import celery_init_app, csrf, db, limiter, migrate
-from mailer.keys import check_keys
-from mailer.privacy import install_log_redaction
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: defaults, then .env and the environment, then `config`."""
+    import redis
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    from mailer import config as default_config
+    from mailer.extensions import celery_init_app, csrf, db, limiter, migrate
+    from mailer.privacy import install_log_redaction
+
     app = Flask(
         __name__,
         template_folder=str(ROOT / "templates"),
@@ -78,6 +80,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 def _from_environment(settings: Mapping[str, str]) -> dict[str, Any]:
     """The settings SPEC.md names, from an optional .env and then the environment."""
+    from dotenv import dotenv_values
+
     raw: dict[str, str | None] = {}
     env_file = Path(os.environ.get("MAILER_DOTENV", ROOT / ".env"))
     if env_file.is_file():
@@ -102,6 +106,9 @@ def _from_environment(settings: Mapping[str, str]) -> dict[str, Any]:
 
 
 def _derive_settings(app: Flask) -> None:
+    from mailer.dev.guard import check_development
+    from mailer.keys import check_keys
+
     cfg = app.config
     if not cfg.get("SECRET_KEY"):
         if cfg["MAILER_ENV"] != "development" and not cfg.get("TESTING"):

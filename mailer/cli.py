@@ -1,4 +1,9 @@
-"""The `mailer` console script and `flask --app wsgi` commands of SPEC.md."""
+"""The `mailer` console script and `flask --app wsgi` commands of SPEC.md.
+
+Every command module is imported by `register` (called by `create_app`), so `flask --app
+wsgi` and `mailer` run the same commands on the same app. `mailer --help` lists them from
+COMMANDS without building the app: it answers in a fraction of a second.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,21 @@ import click
 from flask import Flask
 from flask.cli import FlaskGroup, with_appcontext
 
-from mailer.digests.cli import digest_group
-from mailer.extensions import db
+# The app's commands and their one-line help, for `mailer --help` (tests/test_cli_startup.py checks
+# that this is exactly what `register` adds, help included).
+COMMANDS = {
+    "bounces": "Receive and process bounce and complaint mail.",
+    "create-editor": "Create an editor (or set the password of an existing one).",
+    "db": "Perform database migrations.",
+    "demo": "Load demo content: lists, articles written for the demo and a draft digest.",
+    "dev": "Run everything on this machine: web, worker, scheduler, Redis, SMTP catcher.",
+    "digest": "Compose, send and control digests.",
+    "import-feed": "Import articles from an RSS or Atom feed: an http(s) URL or a file.",
+    "keys": "Key rotation helpers (README, Keys and rotation).",
+    "lists": "Create, show and delete mailing lists.",
+    "subscribers": "Import and export subscribers (CSV).",
+    "suppress": "The suppression list (keyed hashes, never addresses).",
+}
 
 
 @click.command("demo")
@@ -17,6 +35,7 @@ from mailer.extensions import db
 def demo_command() -> None:
     """Load demo content: lists, articles written for the demo and a draft digest."""
     from mailer.demo import load_demo
+    from mailer.extensions import db
 
     added = load_demo()
     db.session.commit()
@@ -33,6 +52,7 @@ def demo_command() -> None:
 def create_editor_command(email: str, password_stdin: bool) -> None:
     """Create an editor (or set the password of an existing one)."""
     from mailer.admin.auth import WeakPassword, create_editor
+    from mailer.extensions import db
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
@@ -57,6 +77,7 @@ def import_feed_command(source: str) -> None:
     from typing import Any
 
     from mailer.articles.feeds import FeedError, import_feed
+    from mailer.extensions import db
 
     with ExitStack() as stack:
         bars: list[Any] = []
@@ -88,6 +109,7 @@ def dev_command(host: str, port: int, smtp_port: int) -> None:
     from mailer.demo import ensure_demo_editor
     from mailer.dev.guard import DevelopmentExposed, check_bind
     from mailer.dev.runner import run_dev
+    from mailer.extensions import db
 
     try:
         check_bind(host)  # before anything is made or printed
@@ -116,6 +138,8 @@ def address_hash_key_command() -> None:
 
 def register(app: Flask) -> None:
     from mailer.bounces.cli import bounces_group, suppress_group
+    from mailer.digests.cli import digest_group
+    from mailer.lists.cli import lists_group
     from mailer.subscriptions.cli import subscribers_group
 
     app.cli.add_command(demo_command)
@@ -127,10 +151,36 @@ def register(app: Flask) -> None:
     app.cli.add_command(suppress_group)
     app.cli.add_command(subscribers_group)
     app.cli.add_command(keys_group)
+    app.cli.add_command(lists_group)
+
+
+class MailerGroup(FlaskGroup):
+    """FlaskGroup whose listing (`mailer --help`, completion) does not build the app.
+
+    Running a command, or asking for its own help, builds it as FlaskGroup always does.
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._load_plugin_commands()
+        return sorted(set(self.commands) | set(COMMANDS))
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        rows = []
+        for name in names:
+            command = self.commands.get(name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit)))
+            elif command is None:
+                short = click.Command(name, help=COMMANDS[name]).get_short_help_str(limit)
+                rows.append((name, short))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
 
 def main() -> None:
     """Entry point of the `mailer` console script."""
     from mailer import create_app
 
-    FlaskGroup(create_app=create_app, name="mailer")()
+    MailerGroup(create_app=create_app, name="mailer")()

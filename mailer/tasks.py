@@ -22,7 +22,13 @@ from mailer.delivery.errors import describe, sanitized
 from mailer.delivery.smtp import close_all as close_smtp_connections
 from mailer.delivery.smtp import smtp_code
 from mailer.digests import control, outbox, sending
-from mailer.digests.content import fill_slots, list_headers, render_digest, sample_slots
+from mailer.digests.content import (
+    fill_slots,
+    list_headers,
+    list_sender,
+    render_digest,
+    sample_slots,
+)
 from mailer.digests.schedule import create_due_digests
 from mailer.emails import get_transport, render_email
 from mailer.extensions import db
@@ -152,7 +158,7 @@ def send_test_digest(self: Task, digest_id: int, address: str) -> None:
         subject=f"[Test] {rendered.subject}",
         text=text,
         html=html,
-        sender=current_app.config["MAIL_FROM"],
+        sender=list_sender(digest.mailing_list),
         headers=list_headers(digest.mailing_list, slots["unsubscribe_url"]),
     )
     try:

@@ -72,6 +72,7 @@ ADMIN_PAGES = [
     "/admin/digests",
     "/admin/lists",
     "/admin/lists/1",
+    "/admin/lists/new",
     "/admin/digests/1",
     "/admin/digests/1/preview",
     "/admin/digests/1/preview.html",
@@ -327,8 +328,9 @@ def test_list_schedule_edit(app: Flask, admin: FlaskClient) -> None:
     for bad in (
         {"schedule_timezone": "Mars/Base"},
         {"schedule_hour": "25"},
-        {"slug": "alerts"},
         {"slug": "Bad Slug"},
     ):
         assert post(admin, "/admin/lists/1", {**data, **bad}).status_code == 422, bad
+    # A slug another list has: 409 (tests/test_admin_lists.py)
+    assert post(admin, "/admin/lists/1", {**data, "slug": "alerts"}).status_code == 409
     assert admin.get("/admin/lists/99").status_code == 404

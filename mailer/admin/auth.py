@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import Flask, redirect, request, session, url_for
@@ -14,8 +16,16 @@ from mailer.models import Editor, utcnow
 
 login_manager = LoginManager()
 _hasher = PasswordHasher()
-# Verified when the address is unknown, so a wrong address costs the same time as a wrong password.
-_DUMMY_HASH = _hasher.hash("not a real password")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified when the address is unknown, so a wrong address costs what a wrong password does.
+
+    Made at the first login, not at import: every command and worker imports this module.
+    """
+    return _hasher.hash("not a real password")
+
 
 MIN_PASSWORD_LENGTH = 12
 
@@ -36,7 +46,7 @@ def authenticate(email: str, password: str) -> Editor | None:
         select(Editor).where(func.lower(Editor.email) == email.strip().lower())
     )
     try:
-        _hasher.verify(editor.password_hash if editor else _DUMMY_HASH, password)
+        _hasher.verify(editor.password_hash if editor else _dummy_hash(), password)
     except (VerificationError, InvalidHashError):
         return None
     if editor is None:

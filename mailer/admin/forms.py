@@ -84,22 +84,39 @@ WEEKDAY_CHOICES = [("", "No automatic digest")] + [(str(i), d) for i, d in enume
 
 
 class ListForm(FlaskForm):
+    """A list's settings; mailer.lists.service checks them again (the CLI's path too)."""
+
     name = StringField("Name", validators=[DataRequired(), Length(max=200), one_line])
     slug = StringField(
         "Slug",
         validators=[
             DataRequired(),
             Length(max=64),
-            Regexp(r"^[a-z0-9][a-z0-9-]*$", message="Lower-case letters, digits and dashes."),
+            Regexp(r"^[a-z0-9][a-z0-9-]*$", message="Lower-case letters, digits and hyphens."),
         ],
+    )
+    confirm_slug_change = BooleanField(
+        "I have updated the sign-up forms on article pages to the new slug"
     )
     description = TextAreaField("Description", validators=[Optional(), Length(max=2000)])
     is_public = BooleanField("Public (offered on the sign-up form)")
-    language = SelectField("Language")
+    language = SelectField("Default language")
+    from_name = StringField(
+        "From name (optional)", validators=[Optional(), Length(max=200), one_line]
+    )
+    reply_to = EmailField("Reply-To address (optional)", validators=[Optional(), Length(max=254)])
     # Choices are set by the view (WEEKDAY_CHOICES): tuples given here warn on WTForms 3.3.
     schedule_weekday = SelectField("Weekly digest on", validators=[Optional()])
     schedule_hour = IntegerField("at hour (0–23)", validators=[Optional(), NumberRange(0, 23)])
     schedule_timezone = StringField("Time zone", validators=[DataRequired(), Length(max=64)])
+    # Not named like the column: a form without it means "wait", never the stored value.
+    weekly_mode = SelectField("The weekly digest", default="wait")
+
+
+SEND_CHOICES = [
+    ("wait", "waits for an editor to approve it"),
+    ("auto", "goes out automatically unless an editor holds it"),
+]
 
 
 class AddSubscriberForm(FlaskForm):

@@ -21,7 +21,7 @@ from flask import current_app
 from markupsafe import Markup
 
 from mailer.delivery.headers import check_header
-from mailer.delivery.message import sender_domain
+from mailer.delivery.message import sender_address, sender_domain
 from mailer.models import Article, Digest, MailingList, utcnow
 from mailer.subscriptions.links import Addressee, link_tokens
 from mailer.urls import external_url
@@ -136,12 +136,32 @@ def list_id(mailing_list: MailingList) -> str:
     return check_header("List-Id", formataddr((mailing_list.name, f"{mailing_list.slug}.{domain}")))
 
 
+def list_sender(mailing_list: MailingList) -> str:
+    """The From of the list's digests: MAIL_FROM's address, under the list's From name if set.
+
+    The address stays MAIL_FROM's: SPF, DKIM and DMARC are set up for its domain.
+    """
+    sender = str(current_app.config["MAIL_FROM"])
+    if not mailing_list.from_name:
+        return sender
+    pair = (mailing_list.from_name, sender_address(sender))
+    return check_header("From", formataddr(pair, charset="utf-8"))
+
+
+def reply_to(mailing_list: MailingList) -> dict[str, str]:
+    """The Reply-To header of the list's digests, if the list has one."""
+    if not mailing_list.reply_to:
+        return {}
+    return {"Reply-To": check_header("Reply-To", mailing_list.reply_to)}
+
+
 def list_headers(mailing_list: MailingList, unsubscribe_url: str) -> dict[str, str]:
-    """List-Id (RFC 2919) and one-click List-Unsubscribe (RFC 8058) headers of a digest."""
+    """List-Id (RFC 2919), one-click List-Unsubscribe (RFC 8058) and Reply-To of a digest."""
     return {
         "List-Id": list_id(mailing_list),
         "List-Unsubscribe": f"<{unsubscribe_url}>",
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        **reply_to(mailing_list),
     }
 
 

@@ -32,7 +32,7 @@ from mailer.delivery.dkim import DkimSigner
 from mailer.delivery.message import sender_domain
 from mailer.delivery.smtp import smtp_code
 from mailer.delivery.template import MessageTemplate
-from mailer.digests.content import SLOT, list_id, recipient_slots
+from mailer.digests.content import SLOT, list_id, list_sender, recipient_slots, reply_to
 from mailer.digests.control import finish_if_done
 from mailer.digests.outbox import changed, digest_status, recipients_query
 from mailer.digests.record import recorder
@@ -80,16 +80,16 @@ def message_template(digest: Digest) -> MessageTemplate:
     template = _templates.get(key)
     if template is None:
         _templates.clear()  # one digest at a time is the common case; keep memory flat
-        cfg = current_app.config
         template = _templates[key] = MessageTemplate(
             subject=digest.rendered_subject or digest.subject,
-            sender=cfg["MAIL_FROM"],
+            sender=list_sender(digest.mailing_list),
             text=digest.rendered_text or "",
             html=digest.rendered_html or "",
             headers={
                 "List-Id": list_id(digest.mailing_list),
                 "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
                 "Precedence": "bulk",
+                **reply_to(digest.mailing_list),
             },
             marker=SLOT,
         )

@@ -78,6 +78,13 @@ class MailingList(Base):
     schedule_weekday: Mapped[int | None] = mapped_column(sa.SmallInteger)
     schedule_hour: Mapped[int | None] = mapped_column(sa.SmallInteger)
     schedule_timezone: Mapped[str] = mapped_column(sa.String(64), default="UTC")
+    # The display name of the From header (the address stays MAIL_FROM's, which DKIM, SPF
+    # and DMARC are set up for) and a Reply-To address; None: MAIL_FROM as it is, no Reply-To.
+    from_name: Mapped[str | None] = mapped_column(sa.String(200))
+    reply_to: Mapped[str | None] = mapped_column(sa.String(254))
+    # The weekly digest goes out by itself (True) or waits for an editor's approval (False,
+    # the default: nothing reaches readers that no editor has seen).
+    send_automatically: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
 
     def __repr__(self) -> str:
         return f"<MailingList {self.slug}>"

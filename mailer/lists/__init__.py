@@ -1,0 +1,1 @@
+"""Mailing lists: create, edit and delete them (service.py), from the admin and the CLI."""

@@ -1,0 +1,89 @@
+"""`mailer --help` answers without building the app (issue 13: "starting is quick")."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+from click.testing import CliRunner
+from flask import Flask
+
+from mailer.cli import COMMANDS, MailerGroup
+
+MAILER = Path(sys.executable).with_name("mailer")
+HEAVY = ("sqlalchemy", "celery", "alembic", "argon2", "mailer.extensions", "mailer.models")
+
+
+def run_python(code: str, **env: str) -> str:
+    clean = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "MAILER_DOTENV")}
+    # No SECRET_KEY in production: building the app would fail, so a listing that needs no
+    # app shows it by working.
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**clean, "MAILER_ENV": "production", "MAILER_DOTENV": "/nonexistent", **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_mailer_help_lists_every_command_without_building_the_app() -> None:
+    clean = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"}
+    done = subprocess.run(
+        [str(MAILER), "--help"],
+        env={**clean, "MAILER_ENV": "production", "MAILER_DOTENV": "/nonexistent"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    for name, help_text in COMMANDS.items():
+        assert f"  {name} " in done.stdout
+        assert help_text[:30] in done.stdout
+    assert "routes" in done.stdout and "shell" in done.stdout  # Flask's own commands too
+
+
+def test_the_listing_imports_neither_the_models_nor_argon2() -> None:
+    code = (
+        "import sys\n"
+        "sys.argv = ['mailer', '--help']\n"
+        "from mailer.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        f"print(*sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
+    )
+    assert run_python(code).splitlines()[-1] == ""
+
+
+def test_building_the_app_computes_no_password_hash() -> None:
+    code = (
+        "import argon2\n"
+        "calls = []\n"
+        "real = argon2.PasswordHasher.hash\n"
+        "argon2.PasswordHasher.hash = lambda self, p, **kw: calls.append(1) or real(self, p)\n"
+        "from mailer import create_app\n"
+        "create_app({'SECRET_KEY': 'x' * 40, 'TESTING': True})\n"
+        "print(len(calls))\n"
+    )
+    assert run_python(code).strip() == "0"
+
+
+def test_the_listing_matches_the_commands_the_app_registers(app: Flask) -> None:
+    ctx = click.Context(app.cli)
+    registered = {
+        name: command.get_short_help_str(limit=10**6)
+        for name in app.cli.list_commands(ctx)
+        if (command := app.cli.get_command(ctx, name)) is not None
+    }
+    assert registered == COMMANDS
+
+
+def test_a_command_run_through_mailer_gets_the_app(app: Flask) -> None:
+    group = MailerGroup(create_app=lambda: app, name="mailer")
+    result = CliRunner().invoke(group, ["lists", "list"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("weekly\tWeekly updates\tpublic")
