@@ -15,7 +15,7 @@ from mailer.digests import control, outbox, service
 from mailer.digests.content import fill_slots, render_digest, sample_slots
 from mailer.extensions import db
 from mailer.models import Digest, DigestStatus, MailingList, utcnow
-from mailer.tasks import enqueue_batches, send_test_digest, start_digest
+from mailer.tasks import enqueue_after_commit, enqueue_batches, send_test_digest, start_digest
 
 PREVIEW_CSP = (
     "default-src 'none'; img-src * data:; style-src 'unsafe-inline'; frame-ancestors 'self'; "
@@ -122,7 +122,7 @@ def test_digest(digest_id: int) -> ResponseReturnValue:
     if not form.validate():
         flash("Enter a valid address for the test.")
         return redirect(url_for("admin.edit_digest", digest_id=digest.id), 303)
-    send_test_digest.delay(digest.id, (form.address.data or "").strip())
+    enqueue_after_commit(send_test_digest, digest.id, (form.address.data or "").strip())
     flash("Test sent: it goes through the same SMTP path as every mail.")
     return redirect(url_for("admin.edit_digest", digest_id=digest.id), 303)
 
@@ -135,7 +135,7 @@ def send_digest(digest_id: int) -> ResponseReturnValue:
     if not digest.items:
         flash("Add at least one article before sending.")
         return redirect(url_for("admin.edit_digest", digest_id=digest.id), 303)
-    start_digest.delay(digest.id)
+    enqueue_after_commit(start_digest, digest.id)
     flash("Sending started: progress shows below.")
     return redirect(url_for("admin.edit_digest", digest_id=digest.id), 303)
 

@@ -24,7 +24,7 @@ from mailer.extensions import db
 from mailer.models import MailingList, Subscriber, SubscriptionStatus, utcnow
 from mailer.privacy import InvalidAddress, normalise_email
 from mailer.subscriptions import exporting, importing
-from mailer.subscriptions.queueing import enqueue_confirmations
+from mailer.tasks import enqueue_confirmations
 
 logger = logging.getLogger(__name__)
 
