@@ -40,7 +40,7 @@ celery.loader.import_default_modules()
 print(json.dumps({
     "before": before,
     "after": sorted(n for n in celery.tasks if n.startswith("mailer.")),
-    "modules": sorted({celery.tasks[n].__module__ for n in celery.tasks if n.startswith("mailer.")}),
+    "modules": sorted({t.__module__ for n, t in celery.tasks.items() if n.startswith("mailer.")}),
     "blueprints": sorted(m for m in sys.modules if m.endswith(".views") and m.startswith("mailer")),
     "beat": sorted(e["task"] for e in celery.conf.beat_schedule.values()),
 }))

@@ -14,9 +14,8 @@ from flask import current_app
 from mailer.delivery import Email
 from mailer.digests import control, outbox, sending
 from mailer.digests.content import fill_slots, list_headers, render_digest, sample_slots
-from mailer.digests.schedule import create_due_digests
 from mailer.extensions import db
-from mailer.models import Digest, utcnow
+from mailer.models import Digest
 from mailer.tasks.mail import send_mail
 from mailer.tasks.queue import enqueue_after_commit
 
@@ -81,13 +80,10 @@ def _bulk_queue_length() -> int:
 
 @shared_task(name="mailer.send_scheduled_digests")
 def send_scheduled_digests() -> int:
-    """Make this week's digest for lists whose slot passed, then start every due digest."""
-    create_due_digests(utcnow(), current_app.config["SCHEDULE_GRACE"])
-    db.session.commit()
-    due = control.auto_send_due()
-    for digest_id in due:
-        enqueue_after_commit(start_digest, digest_id)
-    return len(due)
+    """The scheduler: make this week's digests, then start every due one (one service call)."""
+    from mailer.digests import lifecycle  # it queues this module's tasks: imported late
+
+    return len(lifecycle.start_due())
 
 
 @shared_task(name="mailer.send_test_digest", bind=True, acks_late=True, max_retries=5)
