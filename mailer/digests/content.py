@@ -22,6 +22,7 @@ from markupsafe import Markup
 
 from mailer.delivery.headers import check_header
 from mailer.delivery.message import sender_domain
+from mailer.delivery.template import MessageTemplate
 from mailer.models import Article, Digest, MailingList, utcnow
 from mailer.subscriptions.links import Addressee, link_tokens
 from mailer.urls import external_url
@@ -134,6 +135,24 @@ def list_id(mailing_list: MailingList) -> str:
     domain = sender_domain(current_app.config["MAIL_FROM"])
     # formataddr keeps a line break in the name: refuse it here, where the header is made.
     return check_header("List-Id", formataddr((mailing_list.name, f"{mailing_list.slug}.{domain}")))
+
+
+def build_template(
+    mailing_list: MailingList, subject: str, text: str, html: str
+) -> MessageTemplate:
+    """The one builder of a digest's message, filled per reader: the engine's and test sends'."""
+    return MessageTemplate(
+        subject=subject,
+        sender=current_app.config["MAIL_FROM"],
+        text=text,
+        html=html,
+        headers={
+            "List-Id": list_id(mailing_list),
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            "Precedence": "bulk",
+        },
+        marker=SLOT,
+    )
 
 
 def list_headers(mailing_list: MailingList, unsubscribe_url: str) -> dict[str, str]:

@@ -13,9 +13,10 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from flask import current_app
+from redis import RedisError
 from sqlalchemy import update
 
-from mailer.digests import control, service
+from mailer.digests import control, service, testsend
 from mailer.digests.control import NotSendable
 from mailer.digests.outbox import changed
 from mailer.digests.schedule import create_due_digests
@@ -87,6 +88,16 @@ def start(digest_id: int) -> bool:
     _move(digest_id, DigestStatus.scheduled, utcnow(), "started")
     logger.info("digest %s: start queued", digest_id)
     return enqueue_after_commit(digest_tasks.start_digest, digest_id)
+
+
+def send_test(digest_id: int, address: str) -> bool:
+    """Queue a test send of the digest to `address`; False if Redis is away."""
+    try:
+        test_id = testsend.remember(digest_id, address)
+    except (RedisError, OSError):
+        logger.warning("digest %s: test send not queued, Redis is away", digest_id)
+        return False
+    return enqueue_after_commit(digest_tasks.send_test_digest, digest_id, test_id)
 
 
 def start_due(now: datetime | None = None) -> list[int]:

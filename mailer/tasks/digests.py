@@ -11,12 +11,9 @@ import redis
 from celery import Task, shared_task
 from flask import current_app
 
-from mailer.delivery import Email
-from mailer.digests import control, outbox, sending
-from mailer.digests.content import fill_slots, list_headers, render_digest, sample_slots
+from mailer.digests import control, outbox, sending, testsend
 from mailer.extensions import db
-from mailer.models import Digest
-from mailer.tasks.mail import send_mail
+from mailer.tasks.mail import send_data
 from mailer.tasks.queue import enqueue_after_commit
 
 logger = logging.getLogger(__name__)
@@ -87,20 +84,14 @@ def send_scheduled_digests() -> int:
 
 
 @shared_task(name="mailer.send_test_digest", bind=True, acks_late=True, max_retries=5)
-def send_test_digest(self: Task, digest_id: int, address: str) -> None:
-    """Mail a digest to one address for review, with a sample reader's links."""
-    digest = db.session.get(Digest, digest_id)
-    if digest is None:
+def send_test_digest(self: Task, digest_id: int, test_id: str) -> None:
+    """Mail a digest's test send: the real message for a sample reader (mailer.digests.testsend).
+
+    `test_id` names the address kept in Redis: no address travels in the queue (audit I1).
+    """
+    test = testsend.message(test_id)
+    if test is None:
+        logger.info("digest %s: test send %s expired or digest gone", digest_id, test_id[:6])
         return
-    rendered = render_digest(digest)
-    slots = sample_slots()
-    html, text = fill_slots(rendered, slots)
-    email = Email(
-        to=address,
-        subject=f"[Test] {rendered.subject}",
-        text=text,
-        html=html,
-        sender=current_app.config["MAIL_FROM"],
-        headers=list_headers(digest.mailing_list, slots["unsubscribe_url"]),
-    )
-    send_mail(self, email, f"digest {digest_id}: test")
+    if send_data(self, test.envelope_from, test.to, test.data, f"digest {digest_id}: test"):
+        testsend.forget(test_id)

@@ -17,6 +17,7 @@ from celery.signals import worker_process_shutdown
 
 from mailer import clock
 from mailer.delivery import Email
+from mailer.delivery.dkim import configured_signer
 from mailer.delivery.errors import describe, sanitized
 from mailer.delivery.smtp import close_all as close_smtp_connections
 from mailer.delivery.smtp import smtp_code
@@ -64,9 +65,18 @@ def retry_or_log(task: Task, exc: smtplib.SMTPException | OSError, what: str) ->
 
 
 def send_mail(task: Task, email: Email, what: str) -> bool:
-    """Send one mail through the transport; False if it failed (retried or logged)."""
+    """Send one mail, DKIM-signed when DKIM_* is set; False if it failed (retried or logged)."""
+    data = email.as_bytes()
+    signer = configured_signer()
+    if signer is not None:
+        data = signer.sign(data)
+    return send_data(task, email.envelope_sender, email.to, data, what)
+
+
+def send_data(task: Task, envelope_from: str, to: str, data: bytes, what: str) -> bool:
+    """Send one serialized message; False if it failed (retried, or logged when permanent)."""
     try:
-        get_transport().send(email)
+        get_transport().send_raw(envelope_from, to, data)
     except (smtplib.SMTPException, OSError) as exc:
         retry_or_log(task, exc, what)
         return False
