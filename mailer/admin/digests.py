@@ -8,8 +8,8 @@ from flask import abort, flash, jsonify, redirect, render_template, request, url
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
+from mailer.admin import bp
 from mailer.admin.forms import DigestForm, TestSendForm
-from mailer.admin.views import bp
 from mailer.bounces import reports
 from mailer.digests import control, lifecycle, outbox, service
 from mailer.digests.content import fill_slots, render_digest, sample_slots

@@ -9,8 +9,8 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import select
 
+from mailer.admin import bp
 from mailer.admin.forms import SubscriberImportForm
-from mailer.admin.views import bp
 from mailer.extensions import db
 from mailer.models import MailingList, SubscriberImport
 from mailer.subscriptions import import_jobs, importing

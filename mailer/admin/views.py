@@ -1,23 +1,21 @@
-"""Editors' pages under /admin: login, dashboard, lists. Articles and digests in sibling modules."""
+"""Admin: login, logout, the dashboard and the lists' pages."""
 
 from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import login_required, logout_user
 from sqlalchemy import func, select
 
-from mailer.admin import auth, chart, stats
+from mailer.admin import auth, bp, chart, stats
 from mailer.admin.forms import WEEKDAY_CHOICES, ListForm, LoginForm
 from mailer.digests.schedule import valid_timezone
 from mailer.extensions import db, limiter
 from mailer.models import Digest, DigestStatus, MailingList, Subscription, SubscriptionStatus
 
 logger = logging.getLogger(__name__)
-bp = Blueprint("admin", __name__, url_prefix="/admin")
-bp.before_request(auth.require_login)
 
 
 def _login_limit() -> str:
@@ -125,6 +123,3 @@ def _apply_list_form(mailing_list: MailingList, form: ListForm) -> None:
     mailing_list.schedule_weekday = int(weekday) if weekday else None
     mailing_list.schedule_hour = form.schedule_hour.data if weekday else None
     mailing_list.schedule_timezone = form.schedule_timezone.data or "UTC"
-
-
-from mailer.admin import articles, bounces, digests, subscribers  # noqa: E402,F401  (register their routes on bp)
