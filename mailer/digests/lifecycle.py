@@ -9,7 +9,7 @@ commits its change, then queues the worker's part (mailer.tasks.digests): a star
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 
 from flask import current_app
@@ -17,17 +17,28 @@ from redis import RedisError
 from sqlalchemy import update
 
 from mailer.digests import control, service, testsend
-from mailer.digests.control import NotSendable
-from mailer.digests.outbox import changed
+from mailer.digests.outbox import changed, digest_status
 from mailer.digests.schedule import create_due_digests
 from mailer.extensions import db
-from mailer.models import Article, Digest, DigestStatus, MailingList, utcnow
+from mailer.models import (
+    Article,
+    Delivery,
+    DeliveryStatus,
+    Digest,
+    DigestStatus,
+    MailingList,
+    utcnow,
+)
 from mailer.tasks import digests as digest_tasks
 from mailer.tasks.queue import enqueue_after_commit
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["NotSendable", "PastTime"]
+
+
+class NotSendable(Exception):
+    """The digest cannot be started, scheduled, paused, resumed or cancelled from its status."""
 
 
 class PastTime(ValueError):
@@ -111,26 +122,47 @@ def start_due(now: datetime | None = None) -> list[int]:
     return due
 
 
+def _switch(digest_id: int, sources: tuple[DigestStatus, ...], target: DigestStatus) -> None:
+    """Move the digest from one of `sources` to `target` (flushed), or raise NotSendable."""
+    moved = changed(
+        update(Digest)
+        .where(Digest.id == digest_id, Digest.status.in_(sources))
+        .values(status=target)
+        .execution_options(synchronize_session=False)
+    )
+    if not moved:
+        db.session.rollback()
+        status = digest_status(digest_id)
+        raise NotSendable(
+            f"This digest is {status.value if status else 'gone'}: it cannot be {target.value}."
+        )
+
+
 def pause(digest_id: int) -> None:
     """Stop a sending digest; batches in flight stop at their next check."""
-    _commit_or_rollback(control.pause, digest_id)
+    _switch(digest_id, (DigestStatus.sending,), DigestStatus.paused)
+    db.session.commit()
 
 
 def resume(digest_id: int) -> None:
     """Continue a paused digest and queue its open ranges again."""
-    _commit_or_rollback(control.resume, digest_id)
-    digest_tasks.enqueue_batches(digest_id)
+    _switch(digest_id, (DigestStatus.paused,), DigestStatus.sending)
+    digest_tasks.enqueue_batches(digest_id)  # commits first
 
 
-def cancel(digest_id: int) -> None:
-    """Cancel a scheduled, starting, sending or paused digest; what was not sent is skipped."""
-    _commit_or_rollback(control.cancel, digest_id)
+def cancel(digest_id: int) -> int:
+    """Cancel a scheduled, starting, sending or paused digest; its open deliveries are skipped.
 
-
-def _commit_or_rollback(change: Callable[[int], object], digest_id: int) -> None:
-    try:
-        change(digest_id)
-    except NotSendable:
-        db.session.rollback()
-        raise
+    The number skipped. Rows a batch holds are skipped by it (it checks the status) or by
+    the reaper when their lease expires.
+    """
+    sources = (DigestStatus.scheduled, DigestStatus.sending, DigestStatus.paused)
+    _switch(digest_id, sources, DigestStatus.cancelled)
+    skipped = changed(
+        update(Delivery)
+        .where(Delivery.digest_id == digest_id, Delivery.status == DeliveryStatus.pending)
+        .values(status=DeliveryStatus.skipped)
+        .execution_options(synchronize_session=False)
+    )
     db.session.commit()
+    return skipped
