@@ -55,7 +55,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     from mailer import errors, security
     from mailer.admin import auth
-    from mailer.admin.views import bp as admin_bp
+    from mailer.admin import bp as admin_bp
     from mailer.archive.views import bp as archive_bp
     from mailer.bounces.webhooks import bp as webhooks_bp
     from mailer.subscriptions.views import bp as subscriptions_bp

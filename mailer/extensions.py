@@ -37,6 +37,13 @@ csrf = CSRFProtect()
 limiter = Limiter(key_func=rate_limit_key)
 
 QUEUES = ("mail", "bulk", "celery")
+# Every task lives in one of these (mailer/tasks/); a worker imports them at start.
+TASK_MODULES = (
+    "mailer.tasks.mail",
+    "mailer.tasks.digests",
+    "mailer.tasks.imports",
+    "mailer.tasks.housekeeping",
+)
 
 
 def celery_init_app(app: Flask) -> Celery:
@@ -47,7 +54,7 @@ def celery_init_app(app: Flask) -> Celery:
             with app.app_context():
                 return self.run(*args, **kwargs)
 
-    celery_app = Celery(app.name, task_cls=FlaskTask)
+    celery_app = Celery(app.name, task_cls=FlaskTask, include=list(TASK_MODULES))
     celery_app.config_from_object(
         {
             "broker_url": app.config["REDIS_URL"],

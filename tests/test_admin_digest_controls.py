@@ -52,3 +52,29 @@ def test_a_control_that_does_not_apply_answers_409(app: Flask, admin: FlaskClien
     )
     assert response.status_code == 409
     assert digest_status(app, digest_id) == DigestStatus.draft
+
+
+def test_send_now_lands_on_a_page_that_shows_the_digest_on_its_way(
+    app: Flask,
+    admin: FlaskClient,  # noqa: F811
+) -> None:
+    """The bug: the page came back as a draft with its Send button, until a reload."""
+    add_subscribers(app, 3)
+    digest_id = make_digest(app)
+    landed = press(admin, digest_id, "send")
+    assert f'action="/admin/digests/{digest_id}/send"' not in landed  # no second Send
+    assert f'action="/admin/digests/{digest_id}/schedule"' not in landed
+    assert "starting" in landed and "draft" not in landed
+    assert f'action="/admin/digests/{digest_id}/cancel"' in landed  # it can still be stopped
+    assert [
+        args for name, args in queued_tasks(app, "celery") if name == "mailer.start_digest"
+    ] == [[digest_id]]
+    # A second press (another tab, a double click) starts nothing more.
+    page = admin.get(f"/admin/digests/{digest_id}").get_data(as_text=True)
+    again = admin.post(f"/admin/digests/{digest_id}/send", data={"csrf_token": csrf_token(page)})
+    assert again.status_code == 409
+    assert len([n for n, _ in queued_tasks(app, "celery") if n == "mailer.start_digest"]) == 1
+    # The worker claims it once; a redelivered start finds it claimed.
+    assert start(app, digest_id) == 3
+    assert start(app, digest_id) is None
+    assert digest_status(app, digest_id) == DigestStatus.sending

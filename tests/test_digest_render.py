@@ -15,7 +15,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from mailer.digests import service
+from mailer.digests import service, testsend
 from mailer.digests.content import (
     SLOT,
     SLOTS,
@@ -356,13 +356,15 @@ def test_send_test_digest_goes_out_over_smtp(app: Flask, smtp_server: SmtpServer
     digest_id = make_digest(app)
     smtp_server.clear()
     with app.app_context():
-        send_test_digest.run(digest_id, "me@example.org")
+        send_test_digest.run(digest_id, testsend.remember(digest_id, "me@example.org"))
     received = smtp_server.wait_for(1)
     assert len(received) == 1 and received[0].rcpt_tos == ["me@example.org"]
     msg = received[0].message
     assert msg.get_content_type() == "multipart/alternative"
     assert msg["Subject"] == "[Test] This week: freed voices, banned books"
-    assert msg["List-Unsubscribe"] == "<http://localhost/unsubscribe/sample>"
+    # The sample reader's links, and the mailto every digest message carries (RFC 2369).
+    https, mailto = msg["List-Unsubscribe"].split(", ")
+    assert https.startswith("<http://localhost/unsubscribe/") and mailto.startswith("<mailto:")
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert msg["List-Id"] == "Weekly updates <weekly.example.org>"
     text, body = msg.get_body(("plain",)), msg.get_body(("html",))
@@ -377,7 +379,8 @@ def test_send_test_digest_of_a_deleted_digest_sends_nothing(
 ) -> None:
     smtp_server.clear()
     with app.app_context():
-        send_test_digest.run(999, "me@example.org")
+        send_test_digest.run(999, testsend.remember(999, "me@example.org"))
+        send_test_digest.run(1, "expired-or-never-there")
     assert smtp_server.received == []
 
 

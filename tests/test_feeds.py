@@ -557,11 +557,11 @@ class TestPollFeeds:
     def test_polls_each_feed_and_goes_past_a_broken_one(
         self, app: Flask, caplog: pytest.LogCaptureFixture
     ) -> None:
-        with caplog.at_level(logging.INFO, logger="mailer.tasks"):
+        with caplog.at_level(logging.INFO, logger="mailer.tasks.imports"):
             poll_feeds()
         with app.app_context():
             assert count() == 4
-        messages = [r.getMessage() for r in caplog.records if r.name == "mailer.tasks"]
+        messages = [r.getMessage() for r in caplog.records if r.name == "mailer.tasks.imports"]
         assert "feed 1: 2 added, 0 updated, 0 unchanged, 2 skipped" in messages
         assert any(m.startswith("feed 2: nothing imported: ") for m in messages)
         assert "feed 3: 2 added, 0 updated, 0 unchanged, 0 skipped" in messages

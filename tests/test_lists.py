@@ -9,7 +9,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select, update
 
-from mailer.digests import sending
+from mailer.digests import content, testsend
 from mailer.extensions import db
 from mailer.lists import service
 from mailer.lists.fields import InvalidList, ListFields, fields_of
@@ -359,13 +359,13 @@ def test_digests_go_out_under_the_lists_from_name_and_reply_to(
 ) -> None:
     set_sender(app, "Rédaction hebdo", "letters@example.org")
     calls: list[int] = []
-    real = sending.list_sender
+    real = content.list_sender
 
     def counted(mailing_list: MailingList) -> str:
         calls.append(mailing_list.id)
         return real(mailing_list)
 
-    monkeypatch.setattr(sending, "list_sender", counted)
+    monkeypatch.setattr(content, "list_sender", counted)
     smtp_server.clear()
     add_subscribers(app, 6)
     digest_id = make_digest(app)
@@ -385,7 +385,7 @@ def test_a_test_send_carries_the_same_from_and_reply_to(
     digest_id = make_digest(app)
     smtp_server.clear()
     with app.app_context():
-        send_test_digest.run(digest_id, "me@example.org")
+        send_test_digest.run(digest_id, testsend.remember(digest_id, "me@example.org"))
     message = smtp_server.wait_for(1)[0].message
     assert message["From"] == "The desk <newsletter@example.org>"
     assert message["Reply-To"] == "letters@example.org"

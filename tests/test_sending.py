@@ -12,7 +12,7 @@ from flask import Flask
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from mailer.digests import control, outbox, record, sending, service
+from mailer.digests import control, lifecycle, outbox, record, sending, service
 from mailer.extensions import db
 from mailer.models import (
     Article,
@@ -315,17 +315,17 @@ def test_pause_resume_cancel(app: Flask, smtp_server: SmtpServer) -> None:
     digest_id = make_digest(app)
     start(app, digest_id)
     with app.app_context():
-        control.pause(digest_id)
+        lifecycle.pause(digest_id)
         db.session.commit()
     assert send_all(app, digest_id).sent == 0
     with app.app_context():
-        with pytest.raises(control.NotSendable):
-            control.pause(digest_id)
-        control.resume(digest_id)
+        with pytest.raises(lifecycle.NotSendable):
+            lifecycle.pause(digest_id)
+        lifecycle.resume(digest_id)
         db.session.commit()
         lo, hi = outbox.batch_ranges(digest_id, 1)[0]
         assert sending.send_batch(digest_id, lo, hi).sent == 1
-        assert control.cancel(digest_id) == 2
+        assert lifecycle.cancel(digest_id) == 2
         db.session.commit()
         p = control.progress(digest_id)
         assert (p.sent, p.skipped, p.remaining) == (1, 2, 0)
@@ -389,7 +389,7 @@ def test_erasing_a_subscriber_unlinks_their_deliveries_and_keeps_the_counts(
 def cancel_at_first_message(app: Flask, digest_id: int) -> Callable[[int], None]:
     def cancel_once(delivery_id: int) -> None:
         if digest_status(app, digest_id) == DigestStatus.sending:
-            control.cancel(digest_id)
+            lifecycle.cancel(digest_id)
             db.session.commit()
 
     return cancel_once
@@ -450,7 +450,7 @@ def test_expired_leases_of_a_cancelled_digest_end_skipped(app: Flask) -> None:
                 status=DeliveryStatus.sending, lease_owner="dead", lease_expires_at=utcnow()
             )
         )
-        control.cancel(digest_id)
+        lifecycle.cancel(digest_id)
         db.session.commit()
         assert control.reap(utcnow() + timedelta(seconds=1)) == []
         assert control.progress(digest_id).skipped == 2

@@ -12,9 +12,10 @@ from flask.testing import FlaskClient
 from kombu.exceptions import OperationalError
 from sqlalchemy import func, select, text, update
 
+from mailer import tasks as import_tasks
 from mailer.extensions import db
 from mailer.models import ImportStatus, SubscriberImport, SubscriptionStatus, utcnow
-from mailer.subscriptions import import_jobs, import_tasks, importing
+from mailer.subscriptions import import_jobs, importing
 from tests.conftest import queued_tasks
 from tests.test_subscriber_import import GOOD, admin, counts, post_form, prepare, subscriber
 
@@ -181,7 +182,7 @@ def test_a_queue_outage_fails_the_job_at_once(
     def down(*_args: Any) -> None:
         raise OperationalError("Redis is away")
 
-    monkeypatch.setattr(import_tasks.run_subscriber_import, "delay", down)
+    monkeypatch.setattr(import_tasks.run_subscriber_import, "apply_async", down)
     import_id = job_id(upload(admin, b"email\na@example.org\n"))
     job = stored(app, import_id)
     assert (job.status, job.error, job.data) == (ImportStatus.failed, import_jobs.UNQUEUED, None)

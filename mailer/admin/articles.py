@@ -9,8 +9,8 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from flask.typing import ResponseReturnValue
 from sqlalchemy import func, or_, select
 
+from mailer.admin import bp
 from mailer.admin.forms import ArticleForm, FeedImportForm
-from mailer.admin.views import bp
 from mailer.articles.feeds import FeedError, import_feed
 from mailer.articles.service import DuplicateArticle, save_article
 from mailer.extensions import db

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from mailer.admin.views import bp
+from mailer.admin import bp
 from mailer.bounces import reports, suppressions
 from mailer.extensions import db
 from mailer.models import BounceKind, SuppressionReason

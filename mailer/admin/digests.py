@@ -8,14 +8,13 @@ from flask import abort, flash, jsonify, redirect, render_template, request, url
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
+from mailer.admin import bp
 from mailer.admin.forms import DigestForm, TestSendForm
-from mailer.admin.views import bp
 from mailer.bounces import reports
-from mailer.digests import control, outbox, service
+from mailer.digests import control, lifecycle, outbox, service
 from mailer.digests.content import fill_slots, render_digest, sample_slots
 from mailer.extensions import db
-from mailer.models import Digest, DigestStatus, MailingList, utcnow
-from mailer.tasks import enqueue_batches, send_test_digest, start_digest
+from mailer.models import Digest, MailingList, utcnow
 
 PREVIEW_CSP = (
     "default-src 'none'; img-src * data:; style-src 'unsafe-inline'; frame-ancestors 'self'; "
@@ -43,8 +42,7 @@ def new_digest() -> ResponseReturnValue:
     mailing_list = db.session.scalar(select(MailingList).where(MailingList.slug == slug))
     if mailing_list is None:
         abort(404)
-    digest = service.create_digest(mailing_list)
-    db.session.commit()
+    digest = lifecycle.create(mailing_list)
     if not digest.items:
         flash("No new articles since this list's last digest: add some below.")
     return redirect(url_for("admin.edit_digest", digest_id=digest.id), 303)
@@ -122,21 +120,22 @@ def test_digest(digest_id: int) -> ResponseReturnValue:
     if not form.validate():
         flash("Enter a valid address for the test.")
         return redirect(url_for("admin.edit_digest", digest_id=digest.id), 303)
-    send_test_digest.delay(digest.id, (form.address.data or "").strip())
-    flash("Test sent: it goes through the same SMTP path as every mail.")
+    if lifecycle.send_test(digest.id, (form.address.data or "").strip()):
+        flash("Test sent: it is the message readers get, built and signed the same way.")
+    else:
+        flash("The queue is unavailable: the test was not sent. Try again in a minute.")
     return redirect(url_for("admin.edit_digest", digest_id=digest.id), 303)
 
 
 @bp.post("/digests/<int:digest_id>/send")
 def send_digest(digest_id: int) -> ResponseReturnValue:
     digest = _digest(digest_id)
-    if not digest.editable:
-        raise service.DigestLocked(digest)
-    if not digest.items:
-        flash("Add at least one article before sending.")
-        return redirect(url_for("admin.edit_digest", digest_id=digest.id), 303)
-    start_digest.delay(digest.id)
-    flash("Sending started: progress shows below.")
+    try:
+        lifecycle.start(digest.id)
+    except service.NoArticles as exc:
+        flash(str(exc))
+    else:
+        flash("Sending is starting: progress shows below.")
     return redirect(url_for("admin.edit_digest", digest_id=digest.id), 303)
 
 
@@ -150,30 +149,29 @@ def schedule_digest(digest_id: int) -> ResponseReturnValue:
     except ValueError:
         flash("Give the date and time to send at (UTC).")
         return redirect(url_for("admin.edit_digest", digest_id=digest.id), 303)
-    if when <= utcnow():
-        flash("Choose a time in the future.")
-        return redirect(url_for("admin.edit_digest", digest_id=digest.id), 303)
-    digest.status, digest.scheduled_at = DigestStatus.scheduled, when
-    db.session.commit()
-    flash(f"Scheduled for {when:%Y-%m-%d %H:%M} UTC.")
+    try:
+        lifecycle.schedule(digest.id, when)
+    except lifecycle.PastTime as exc:
+        flash(str(exc))
+    else:
+        flash(f"Scheduled for {when:%Y-%m-%d %H:%M} UTC.")
     return redirect(url_for("admin.edit_digest", digest_id=digest.id), 303)
 
 
-CONTROLS = {"pause": control.pause, "resume": control.resume, "cancel": control.cancel}
+CONTROLS = {
+    "pause": (lifecycle.pause, "Paused."),
+    "resume": (lifecycle.resume, "Resumed."),
+    "cancel": (lifecycle.cancel, "Cancelled."),
+    "unschedule": (lifecycle.unschedule, "Unscheduled: the digest is a draft again."),
+}
 
 
-@bp.post("/digests/<int:digest_id>/<any(pause, resume, cancel):action>")
+@bp.post("/digests/<int:digest_id>/<any(pause, resume, cancel, unschedule):action>")
 def control_digest(digest_id: int, action: str) -> ResponseReturnValue:
     digest = _digest(digest_id)
-    try:
-        CONTROLS[action](digest.id)
-    except control.NotSendable as exc:
-        db.session.rollback()
-        return render_template("error.html", code=409, message=str(exc)), 409
-    db.session.commit()
-    if action == "resume":
-        enqueue_batches(digest.id)
-    flash({"pause": "Paused.", "resume": "Resumed.", "cancel": "Cancelled."}[action])
+    change, done = CONTROLS[action]
+    change(digest.id)
+    flash(done)
     return redirect(url_for("admin.edit_digest", digest_id=digest.id), 303)
 
 
@@ -185,7 +183,7 @@ def digest_progress(digest_id: int) -> ResponseReturnValue:
     return jsonify(
         bounced=bounces.hard + bounces.soft if bounces else 0,
         complaints=bounces.complaints if bounces else 0,
-        status=digest.status.value,
+        status=digest.shown_status,
         total=p.total,
         sent=p.sent,
         failed=p.failed,
@@ -197,5 +195,6 @@ def digest_progress(digest_id: int) -> ResponseReturnValue:
 
 
 @bp.errorhandler(service.DigestLocked)
-def digest_locked(exc: service.DigestLocked) -> ResponseReturnValue:
+@bp.errorhandler(lifecycle.NotSendable)
+def digest_locked(exc: Exception) -> ResponseReturnValue:
     return render_template("error.html", code=409, message=str(exc)), 409

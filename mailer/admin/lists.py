@@ -8,8 +8,8 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
+from mailer.admin import bp
 from mailer.admin.forms import SEND_CHOICES, WEEKDAY_CHOICES, ListForm
-from mailer.admin.views import bp
 from mailer.extensions import db
 from mailer.lists import service
 from mailer.lists.fields import InvalidList, ListError, ListFields

@@ -7,16 +7,14 @@ import logging
 from flask import abort, current_app, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
-from kombu.exceptions import OperationalError
-from redis import RedisError
 from sqlalchemy import select
 
+from mailer.admin import bp
 from mailer.admin.forms import SubscriberImportForm
-from mailer.admin.views import bp
 from mailer.extensions import db
 from mailer.models import MailingList, SubscriberImport
 from mailer.subscriptions import import_jobs, importing
-from mailer.subscriptions.import_tasks import run_subscriber_import
+from mailer.tasks import enqueue_after_commit, run_subscriber_import
 
 logger = logging.getLogger(__name__)
 SHOWN_REFUSED = 1000  # rows of the refused report on the page; the counts cover all
@@ -61,11 +59,8 @@ def import_subscribers() -> ResponseReturnValue:
     job = import_jobs.create_job(
         data, mailing_list, confirmed=bool(form.confirmed.data), editor_id=current_user.id
     )
-    db.session.commit()
     logger.info("editor %s queued subscriber import %s", current_user.id, job.id)
-    try:
-        run_subscriber_import.delay(job.id)
-    except (OperationalError, RedisError, OSError):
+    if not enqueue_after_commit(run_subscriber_import, job.id):
         import_jobs.fail(job.id, import_jobs.UNQUEUED)
     return redirect(url_for("admin.subscriber_import", import_id=job.id), 303)
 

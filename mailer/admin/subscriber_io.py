@@ -17,14 +17,14 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import select
 
+from mailer.admin import bp
 from mailer.admin.forms import AddSubscriberForm
-from mailer.admin.subscribers import _filtered, search_args
-from mailer.admin.views import bp
+from mailer.admin.search import filtered, search_args
 from mailer.extensions import db
 from mailer.models import MailingList, Subscriber, SubscriptionStatus, utcnow
 from mailer.privacy import InvalidAddress, normalise_email
 from mailer.subscriptions import exporting, importing
-from mailer.subscriptions.queueing import enqueue_confirmations
+from mailer.tasks import enqueue_confirmations
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ def export_subscribers() -> ResponseReturnValue:
     query = exporting.export_query(
         mailing_list=mailing_list,
         status=SubscriptionStatus(status) if status else None,
-        subscriber_ids=_filtered(q, None, None) if q else None,
+        subscriber_ids=filtered(q, None, None) if q else None,
     )
     logger.info("editor %s exported subscribers", current_user.id)
     slug = mailing_list.slug if mailing_list else "all"
@@ -108,6 +108,3 @@ def export_subscribers() -> ResponseReturnValue:
             "Cache-Control": "no-store",
         },
     )
-
-
-from mailer.admin import subscriber_imports  # noqa: E402,F401  (import routes on bp)

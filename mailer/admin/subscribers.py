@@ -7,49 +7,17 @@ import logging
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from mailer.admin.views import bp
+from mailer.admin import bp
+from mailer.admin.search import filtered, search_args
 from mailer.extensions import db
-from mailer.models import BounceEvent, MailingList, Subscriber, Subscription, SubscriptionStatus
+from mailer.models import BounceEvent, MailingList, Subscriber, SubscriptionStatus
 from mailer.subscriptions.service import erase, unsubscribe_all
 
 logger = logging.getLogger(__name__)
 PER_PAGE = 50
-
-
-def _filtered(q: str, mailing_list: MailingList | None, status: str | None) -> Select[int]:
-    """Ids of the subscribers matching the search and the list/status filter."""
-    query = select(Subscriber.id)
-    if q:
-        like = f"%{q.lower()}%"
-        query = query.where(
-            or_(func.lower(Subscriber.email).like(like), func.lower(Subscriber.name).like(like))
-        )
-    if mailing_list is not None or status is not None:
-        match = select(Subscription.id).where(Subscription.subscriber_id == Subscriber.id)
-        if mailing_list is not None:
-            match = match.where(Subscription.list_id == mailing_list.id)
-        if status is not None:
-            match = match.where(Subscription.status == SubscriptionStatus(status))
-        query = query.where(match.exists())
-    return query
-
-
-def search_args() -> tuple[str, MailingList | None, str | None]:
-    """The subscriber search of the query string (q, list, status); 404 for an unknown one."""
-    q = request.args.get("q", "").strip()[:200]
-    slug = request.args.get("list") or None
-    status = request.args.get("status") or None
-    if status is not None and status not in SubscriptionStatus.__members__:
-        abort(404)
-    mailing_list = None
-    if slug is not None:
-        mailing_list = db.session.scalar(select(MailingList).where(MailingList.slug == slug))
-        if mailing_list is None:
-            abort(404)
-    return q, mailing_list, status
 
 
 @bp.get("/subscribers")
@@ -58,7 +26,7 @@ def subscribers() -> ResponseReturnValue:
     page = request.args.get("page", 1, type=int) or 1
     if page < 1:
         abort(404)
-    ids = _filtered(q, mailing_list, status)
+    ids = filtered(q, mailing_list, status)
     total = db.session.scalar(select(func.count()).select_from(ids.subquery())) or 0
     if page > 1 and (page - 1) * PER_PAGE >= total:
         abort(404)
@@ -114,6 +82,3 @@ def erase_subscriber(subscriber_id: int) -> ResponseReturnValue:
     logger.info("editor %s erased subscriber %s", current_user.id, subscriber_id)
     flash(f"Subscriber {subscriber_id} erased; only a suppression hash of the address is kept.")
     return redirect(url_for("admin.subscribers"), 303)
-
-
-from mailer.admin import subscriber_io  # noqa: E402,F401  (add, import, export routes on bp)

@@ -1,22 +1,20 @@
-"""Editors' pages under /admin: login, dashboard. Lists, articles, digests... in sibling modules."""
+"""Admin: login, logout and the dashboard; lists, articles, digests... in sibling modules."""
 
 from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import login_required, logout_user
 from sqlalchemy import func, select
 
-from mailer.admin import auth, chart, stats
+from mailer.admin import auth, bp, chart, stats
 from mailer.admin.forms import LoginForm
 from mailer.extensions import db, limiter
 from mailer.models import Digest, DigestStatus, MailingList, Subscription, SubscriptionStatus
 
 logger = logging.getLogger(__name__)
-bp = Blueprint("admin", __name__, url_prefix="/admin")
-bp.before_request(auth.require_login)
 
 
 def _login_limit() -> str:
@@ -74,6 +72,3 @@ def dashboard() -> ResponseReturnValue:
         growth=None if history.empty else chart.growth_chart(history),
         churn=None if history.empty else chart.churn_chart(history),
     )
-
-
-from mailer.admin import articles, bounces, digests, lists, subscribers  # noqa: E402,F401  (register their routes on bp)

@@ -20,6 +20,7 @@ from typing import Any
 import dkim
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
+from flask import current_app
 
 # List-Unsubscribe and List-Unsubscribe-Post must be covered for RFC 8058 one-click. Each
 # name is listed twice so that a copy added above the signed one, or a header added where
@@ -141,6 +142,24 @@ class DkimSigner:
             include_headers=list(_INCLUDE),
         )
         return header + raw
+
+
+_signers: dict[tuple[str, str, str], DkimSigner] = {}
+
+
+def configured_signer() -> DkimSigner | None:
+    """The DKIM signer of the DKIM_* settings, loaded once per process; None when unset.
+
+    Every mail that leaves is signed with it: digests, test sends and one-to-one mail.
+    """
+    cfg = current_app.config
+    selector, domain, path = cfg["DKIM_SELECTOR"], cfg["DKIM_DOMAIN"], cfg["DKIM_PRIVATE_KEY_PATH"]
+    if not (selector and domain and path):
+        return None
+    key = (selector, domain, path)
+    if key not in _signers:
+        _signers[key] = DkimSigner.from_file(path, selector, domain)
+    return _signers[key]
 
 
 def sign(raw: bytes, *, selector: str, domain: str, private_key: bytes) -> bytes:

@@ -9,9 +9,12 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 
 from mailer.delivery.headers import UnsafeHeader
-from mailer.digests import control, outbox, service
+from mailer.digests import control, lifecycle, outbox, service
 from mailer.extensions import db
 from mailer.models import Digest, DigestStatus, MailingList
+
+# Waiting this long for a worker to claim a digest, say so (once): maybe none is running.
+NO_WORKER_AFTER = 30.0
 
 digest_group = AppGroup("digest", help="Compose, send and control digests.")
 
@@ -29,8 +32,6 @@ def _list(slug: str) -> MailingList:
 @click.option("--wait/--no-wait", default=True, help="Show progress until the digest is sent.")
 def send_command(slug: str, dry_run: bool, wait: bool) -> None:
     """Compose the digest of the articles since the list's last one, and send it."""
-    from mailer.tasks import enqueue_batches
-
     mailing_list = _list(slug)
     articles = service.articles_since_last_digest(mailing_list)
     if not articles:
@@ -44,30 +45,47 @@ def send_command(slug: str, dry_run: bool, wait: bool) -> None:
         click.echo("Dry run: nothing was sent.")
         return
     try:
-        digest = service.create_digest(mailing_list, articles)
+        digest = lifecycle.create(mailing_list, articles)
     except UnsafeHeader as exc:
         raise click.ClickException(f"List {slug}: {exc}.") from None
-    db.session.flush()
-    count = outbox.start(digest.id)
-    db.session.commit()
-    enqueue_batches(digest.id)
-    click.echo(f"Digest {digest.id} ({digest.slug}): {count} deliveries queued.")
+    queued = lifecycle.start(digest.id)
+    click.echo(
+        f"Digest {digest.id} ({digest.slug}): queued for the workers."
+        if queued
+        else f"Digest {digest.id} ({digest.slug}): the queue is down; the scheduler starts it."
+    )
     if wait:
         _watch(digest.id)
 
 
+def _status(digest_id: int) -> DigestStatus | None:
+    db.session.rollback()  # see other processes' commits
+    return db.session.scalar(select(Digest.status).where(Digest.id == digest_id))
+
+
+def _wait_for_start(digest_id: int) -> None:
+    """Until a worker has claimed the digest (it is no longer scheduled)."""
+    waited = time.monotonic()
+    warned = False
+    while _status(digest_id) == DigestStatus.scheduled:
+        if not warned and time.monotonic() - waited > NO_WORKER_AFTER:
+            click.echo("No worker has started it yet: is a Celery worker running?", err=True)
+            warned = True
+        time.sleep(0.1)
+
+
 def _watch(digest_id: int) -> None:
     """A progress bar over the digest's deliveries until none is open."""
+    _wait_for_start(digest_id)
     start = control.progress(digest_id)
     with click.progressbar(length=start.total, label="Sending", show_pos=True) as bar:
         shown = start.done
         bar.update(shown)
         while True:
-            db.session.rollback()  # see other processes' commits
+            status = _status(digest_id)
             now = control.progress(digest_id)
             bar.update(now.done - shown)
             shown = now.done
-            status = db.session.scalar(select(Digest.status).where(Digest.id == digest_id))
             if status != DigestStatus.sending or now.remaining == 0:
                 break
             time.sleep(0.5)
@@ -91,21 +109,19 @@ def status_command(digest_id: int) -> None:
     )
 
 
-def _control(digest_id: int, action: str) -> None:
-    from mailer.tasks import enqueue_batches
+CONTROLS = {
+    "pause": lifecycle.pause,
+    "resume": lifecycle.resume,
+    "cancel": lifecycle.cancel,
+    "unschedule": lifecycle.unschedule,
+}
 
+
+def _control(digest_id: int, action: str) -> None:
     try:
-        if action == "pause":
-            control.pause(digest_id)
-        elif action == "resume":
-            control.resume(digest_id)
-        else:
-            control.cancel(digest_id)
-    except control.NotSendable as exc:
+        CONTROLS[action](digest_id)
+    except lifecycle.NotSendable as exc:
         raise click.ClickException(str(exc)) from None
-    db.session.commit()
-    if action == "resume":
-        enqueue_batches(digest_id)
     click.echo(f"Digest {digest_id}: {action} done.")
 
 
@@ -128,3 +144,10 @@ def resume_command(digest_id: int) -> None:
 def cancel_command(digest_id: int) -> None:
     """Cancel a digest; deliveries not yet sent are skipped."""
     _control(digest_id, "cancel")
+
+
+@digest_group.command("unschedule")
+@click.argument("digest_id", type=int)
+def unschedule_command(digest_id: int) -> None:
+    """Make a scheduled digest a draft again."""
+    _control(digest_id, "unschedule")

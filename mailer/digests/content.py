@@ -22,6 +22,7 @@ from markupsafe import Markup
 
 from mailer.delivery.headers import check_header
 from mailer.delivery.message import sender_address, sender_domain
+from mailer.delivery.template import MessageTemplate
 from mailer.models import Article, Digest, MailingList, utcnow
 from mailer.subscriptions.links import Addressee, link_tokens
 from mailer.urls import external_url
@@ -153,6 +154,25 @@ def reply_to(mailing_list: MailingList) -> dict[str, str]:
     if not mailing_list.reply_to:
         return {}
     return {"Reply-To": check_header("Reply-To", mailing_list.reply_to)}
+
+
+def build_template(
+    mailing_list: MailingList, subject: str, text: str, html: str
+) -> MessageTemplate:
+    """The one builder of a digest's message, filled per reader: the engine's and test sends'."""
+    return MessageTemplate(
+        subject=subject,
+        sender=list_sender(mailing_list),
+        text=text,
+        html=html,
+        headers={
+            "List-Id": list_id(mailing_list),
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            "Precedence": "bulk",
+            **reply_to(mailing_list),
+        },
+        marker=SLOT,
+    )
 
 
 def list_headers(mailing_list: MailingList, unsubscribe_url: str) -> dict[str, str]:

@@ -1,4 +1,7 @@
-"""Control of a sending digest: finish, pause, resume, cancel, progress, and the reaper.
+"""The engine's view of a sending digest: finish it, its next retry, progress, the reaper.
+
+Editors' and the scheduler's state changes (start, pause, resume, cancel...) are in
+mailer.digests.lifecycle.
 
 `reap` puts rows whose lease expired back to pending and finds sending digests with work
 that no task is carrying; the beat job re-queues them.
@@ -29,10 +32,6 @@ from mailer.models import (
 )
 
 logger = logging.getLogger(__name__)
-
-
-class NotSendable(Exception):
-    """The digest cannot start, pause, resume or be cancelled from its current status."""
 
 
 def finish_if_done(digest_id: int) -> bool:
@@ -75,46 +74,7 @@ def next_retry_in(digest_id: int, lo: int, hi: int) -> float | None:
     return max(0.0, (due - utcnow()).total_seconds())
 
 
-# --- control ----------------------------------------------------------------------------------
-
-
-def _move(digest_id: int, sources: tuple[DigestStatus, ...], target: DigestStatus) -> None:
-    moved = changed(
-        update(Digest)
-        .where(Digest.id == digest_id, Digest.status.in_(sources))
-        .values(status=target)
-        .execution_options(synchronize_session=False)
-    )
-    if not moved:
-        status = digest_status(digest_id)
-        raise NotSendable(
-            f"This digest is {status.value if status else 'gone'}: it cannot be {target.value}."
-        )
-
-
-def pause(digest_id: int) -> None:
-    """Stop claiming new deliveries; batches in flight stop at their next check."""
-    _move(digest_id, (DigestStatus.sending,), DigestStatus.paused)
-
-
-def resume(digest_id: int) -> None:
-    """Continue a paused digest; the caller enqueues its open ranges after the commit."""
-    _move(digest_id, (DigestStatus.paused,), DigestStatus.sending)
-
-
-def cancel(digest_id: int) -> int:
-    """Cancel a scheduled, sending or paused digest; its open deliveries become skipped."""
-    _move(
-        digest_id,
-        (DigestStatus.scheduled, DigestStatus.sending, DigestStatus.paused),
-        DigestStatus.cancelled,
-    )
-    return changed(
-        update(Delivery)
-        .where(Delivery.digest_id == digest_id, Delivery.status == DeliveryStatus.pending)
-        .values(status=DeliveryStatus.skipped)
-        .execution_options(synchronize_session=False)
-    )
+# --- progress ---------------------------------------------------------------------------------
 
 
 @dataclass

@@ -29,10 +29,11 @@ from sqlalchemy import (
 )
 
 from mailer.delivery.dkim import DkimSigner
+from mailer.delivery.dkim import configured_signer as dkim_signer
 from mailer.delivery.message import sender_domain
 from mailer.delivery.smtp import smtp_code
 from mailer.delivery.template import MessageTemplate
-from mailer.digests.content import SLOT, list_id, list_sender, recipient_slots, reply_to
+from mailer.digests.content import Reader, build_template, recipient_slots
 from mailer.digests.control import finish_if_done
 from mailer.digests.outbox import changed, digest_status, recipients_query
 from mailer.digests.record import recorder
@@ -80,18 +81,11 @@ def message_template(digest: Digest) -> MessageTemplate:
     template = _templates.get(key)
     if template is None:
         _templates.clear()  # one digest at a time is the common case; keep memory flat
-        template = _templates[key] = MessageTemplate(
-            subject=digest.rendered_subject or digest.subject,
-            sender=list_sender(digest.mailing_list),
-            text=digest.rendered_text or "",
-            html=digest.rendered_html or "",
-            headers={
-                "List-Id": list_id(digest.mailing_list),
-                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-                "Precedence": "bulk",
-                **reply_to(digest.mailing_list),
-            },
-            marker=SLOT,
+        template = _templates[key] = build_template(
+            digest.mailing_list,
+            digest.rendered_subject or digest.subject,
+            digest.rendered_text or "",
+            digest.rendered_html or "",
         )
     return template
 
@@ -223,7 +217,7 @@ class _Composer:
         domain = sender_domain(current_app.config["MAIL_FROM"])
         return cls(digest.id, digest.list_id, message_template(digest), dkim_signer(), domain)
 
-    def message(self, delivery_id: int, reader: _Reader) -> bytes:
+    def message(self, delivery_id: int, reader: Reader) -> bytes:
         slots = recipient_slots(reader, self.list_id)
         # Signed messages are signed as they are, then stuffed by the transport; the rest
         # come out of the template in the form SMTP DATA carries.
@@ -238,6 +232,9 @@ class _Composer:
             },
         )
         return self.signer.sign(data) if self.signer is not None else data
+
+
+Composer = _Composer  # one builder: the test send (mailer.digests.testsend) uses it too
 
 
 def send_batch(
@@ -349,18 +346,3 @@ def _renew(owner: str) -> None:
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
-
-
-_signers: dict[tuple[str, str, str], DkimSigner] = {}
-
-
-def dkim_signer() -> DkimSigner | None:
-    """The DKIM signer of DKIM_* settings, loaded once per process; None when unset."""
-    cfg = current_app.config
-    selector, domain, path = cfg["DKIM_SELECTOR"], cfg["DKIM_DOMAIN"], cfg["DKIM_PRIVATE_KEY_PATH"]
-    if not (selector and domain and path):
-        return None
-    key = (selector, domain, path)
-    if key not in _signers:
-        _signers[key] = DkimSigner.from_file(path, selector, domain)
-    return _signers[key]

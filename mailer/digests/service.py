@@ -19,7 +19,7 @@ class DigestLocked(Exception):
 
     def __init__(self, digest: Digest) -> None:
         super().__init__(
-            f"This digest is {digest.status.value}: it can no longer be edited. "
+            f"This digest is {digest.shown_status}: it can no longer be edited. "
             "Pause or cancel it first, or start a new digest."
         )
         self.digest = digest

@@ -93,8 +93,19 @@ class Digest(Base):
         return [item.article for item in self.items]
 
     @property
+    def starting(self) -> bool:
+        """Scheduled for a time that has come (sent now, or due): on its way, not yet claimed."""
+        when = self.scheduled_at
+        return self.status == DigestStatus.scheduled and when is not None and when <= utcnow()
+
+    @property
+    def shown_status(self) -> str:
+        """The status as editors see it: a due scheduled digest is "starting"."""
+        return "starting" if self.starting else self.status.value
+
+    @property
     def editable(self) -> bool:
-        return self.status in EDITABLE
+        return self.status in EDITABLE and not self.starting
 
     def __repr__(self) -> str:
         return f"<Digest {self.id} {self.status}>"

@@ -22,6 +22,8 @@
         var now = Date.now() / 1000;
         set("sent", p.sent); set("failed", p.failed); set("remaining", p.remaining);
         set("status", p.status);
+        // Started meanwhile: reload once, for the controls of a sending digest.
+        if (box.dataset.status === "starting" && p.status !== "starting") { location.reload(); return; }
         if (p.bounced !== undefined) { set("bounced", p.bounced); set("complaints", p.complaints); }
         bar.max = p.total || 1; bar.value = p.sent + p.failed + p.skipped;
         if (last && now > last.t) {
@@ -30,7 +32,9 @@
           set("eta", rate > 0 ? duration(p.remaining / rate) : "–");
         }
         last = { t: now, sent: p.sent };
-        if (p.status === "sending" || p.status === "paused") setTimeout(tick, 2000);
+        if (p.status === "starting" || p.status === "sending" || p.status === "paused") {
+          setTimeout(tick, p.status === "starting" ? 500 : 2000);
+        }
       })
       .catch(function () { setTimeout(tick, 5000); });
   }

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from mailer.extensions import db
 from mailer.models import MailingList, SubscriptionStatus
 from mailer.subscriptions import exporting, importing
-from mailer.subscriptions.queueing import enqueue_confirmations
+from mailer.tasks import enqueue_confirmations
 
 logger = logging.getLogger(__name__)
 subscribers_group = AppGroup("subscribers", help="Import and export subscribers (CSV).")

@@ -11,16 +11,14 @@ import logging
 
 from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from kombu.exceptions import OperationalError
-from redis import RedisError
 
 from mailer.extensions import db, limiter
 from mailer.models import Subscriber
 from mailer.privacy import address_hash
 from mailer.subscriptions import address_cap, links, service
 from mailer.subscriptions.forms import ActionForm, EraseForm, PreferencesForm
-from mailer.subscriptions.link_mail import send_link_mail
 from mailer.subscriptions.views import bp
+from mailer.tasks import enqueue_after_commit, send_link_mail
 
 logger = logging.getLogger(__name__)
 
@@ -77,11 +75,8 @@ def _mail_link(subscriber: Subscriber, kind: str) -> bool:
     if not address_cap.take_slot(digest, address_cap.LINK, subscriber.id):
         db.session.commit()
         return False
-    db.session.commit()
-    try:
-        send_link_mail.delay(subscriber.id, kind)
-    except (OperationalError, RedisError, OSError):
-        logger.warning("queue unavailable; %s link for subscriber %s not sent", kind, subscriber.id)
+    if not enqueue_after_commit(send_link_mail, subscriber.id, kind):
+        logger.warning("%s link for subscriber %s not sent", kind, subscriber.id)
         return False
     return True
 

@@ -17,7 +17,6 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
-from kombu.exceptions import OperationalError
 from redis import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -25,7 +24,7 @@ from mailer import challenge
 from mailer.extensions import csrf, db, limiter
 from mailer.subscriptions import confirmation, floor, links, service
 from mailer.subscriptions.forms import ActionForm, SignupForm
-from mailer.tasks import send_already_subscribed, send_confirmation
+from mailer.tasks import enqueue_after_commit, send_already_subscribed, send_confirmation
 from mailer.tokens import ExpiredToken, InvalidToken
 
 logger = logging.getLogger(__name__)
@@ -119,10 +118,8 @@ def _enqueue(outcome: service.SignupOutcome, subscriber_id: int | None) -> None:
         if outcome is service.SignupOutcome.confirmation
         else send_already_subscribed
     )
-    try:
-        task.delay(subscriber_id)
-    except (OperationalError, RedisError, OSError):
-        logger.warning("queue unavailable; subscriber %s left to the sweeper", subscriber_id)
+    if not enqueue_after_commit(task, subscriber_id):
+        logger.warning("subscriber %s left to the sweeper", subscriber_id)
         if outcome is service.SignupOutcome.confirmation:
             service.mark_not_queued(subscriber_id)
             db.session.commit()

@@ -1,4 +1,5 @@
-"""Celery tasks of the admin's subscriber import: run a job, sweep up jobs left behind."""
+"""Import tasks: the admin's subscriber imports (run a job, sweep up jobs left behind) and
+the article feeds."""
 
 from __future__ import annotations
 
@@ -6,9 +7,13 @@ import logging
 from datetime import timedelta
 
 from celery import shared_task
+from flask import current_app
 
+from mailer.articles.feeds import FeedError, import_feed
+from mailer.extensions import db
 from mailer.subscriptions import import_jobs
-from mailer.subscriptions.queueing import enqueue_confirmations
+from mailer.tasks.mail import enqueue_confirmations
+from mailer.tasks.queue import enqueue_after_commit
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +41,27 @@ def sweep_subscriber_imports() -> int:
         import_jobs.fail(import_id, import_jobs.STALLED)
     for import_id in queued:
         import_jobs.touch(import_id)
-        run_subscriber_import.delay(import_id)
+        enqueue_after_commit(run_subscriber_import, import_id)
         logger.warning("subscriber import %s: still queued, queued again", import_id)
     return len(queued) + len(stalled)
+
+
+@shared_task(name="mailer.poll_feeds")
+def poll_feeds() -> None:
+    """Import each feed of FEEDS and commit it; a broken feed is logged and skipped."""
+    for index, url in enumerate(current_app.config["FEEDS"], 1):
+        try:
+            report = import_feed(url)
+        except FeedError as exc:
+            db.session.rollback()
+            logger.warning("feed %d: nothing imported: %s", index, exc)
+            continue
+        db.session.commit()
+        logger.info(
+            "feed %d: %d added, %d updated, %d unchanged, %d skipped",
+            index,
+            report.added,
+            report.updated,
+            report.unchanged,
+            len(report.skipped),
+        )
