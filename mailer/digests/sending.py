@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 import secrets
 import smtplib
 import socket
@@ -30,8 +29,8 @@ from sqlalchemy import (
 
 from mailer.delivery.dkim import DkimSigner
 from mailer.delivery.message import sender_domain
-from mailer.delivery.smtp import smtp_code
 from mailer.delivery.template import MessageTemplate
+from mailer.digests import retry
 from mailer.digests.content import SLOT, list_id, recipient_slots
 from mailer.digests.control import finish_if_done
 from mailer.digests.outbox import changed, digest_status, recipients_query
@@ -48,7 +47,6 @@ from mailer.models import (
     utcnow,
 )
 from mailer.ratelimit import get_limiter
-from mailer.redaction import smtp_error_text
 from mailer.verp import unsubscribe_mailto, verp_address
 
 logger = logging.getLogger(__name__)
@@ -203,11 +201,6 @@ def _release(owner: str, digest_id: int) -> None:
     db.session.commit()
 
 
-def backoff(attempt: int, base: float, cap: float = 3600.0) -> float:
-    """Exponential back-off with full jitter: attempt 1 waits up to `base` seconds."""
-    return random.uniform(base / 2, min(cap, base * 2 ** (attempt - 1)))
-
-
 @dataclass
 class _Composer:
     """Each recipient's message, from the digest's template (signed when DKIM_* is set)."""
@@ -257,7 +250,11 @@ def send_batch(
     composer = _Composer.of(digest)  # plain values: `digest` expires at every commit below
     claimed = list(_claimed(owner))
     db.session.commit()
-    _send_claimed(composer, owner, claimed, result, on_sent)
+    held = retry.on_hold(get_transport())
+    if held is not None:
+        _hold(owner, held, result)  # every server is on hold after a 4xx: nothing to try now
+    else:
+        _send_claimed(composer, owner, claimed, result, on_sent)
     _release(owner, digest_id)
     finish_if_done(digest_id)
     logger.info(
@@ -280,9 +277,12 @@ def _send_claimed(
     result: BatchResult,
     on_sent: Callable[[int], None] | None,
 ) -> None:
-    """Send and record the claimed rows in order, looking at the digest's status as it goes."""
-    transport, limiter = get_transport(), get_limiter()
-    before = limiter.wait if limiter.enabled else None
+    """Send and record the claimed rows in order, looking at the digest's status as it goes.
+
+    A refusal about the server puts it on hold: the batch stops and the rest waits for it.
+    """
+    transport, gate = get_transport(), retry.Gate(get_limiter())
+    streak = 0  # recipients refused about themselves in a row (retry.about_recipient)
     check, checked = False, clock()
     renewed = clock()
     sync = bool(current_app.config["DELIVERY_SYNC_COMMIT"])
@@ -304,40 +304,38 @@ def _send_claimed(
             ahead = n + 1 < len(claimed) and not check
             then = (verp_address(claimed[n + 1][0]), claimed[n + 1][2].email) if ahead else None
             try:
-                transport.send_raw(sender, reader.email, data, before=before, then=then)
+                transport.send_raw(sender, reader.email, data, before=gate, then=then)
             except (smtplib.SMTPException, OSError) as exc:
-                _record_failure(result, delivery_id, owner, attempts, exc, reader.email)
+                streak = streak + 1 if retry.about_recipient(exc) else 0
+                refusal = retry.refuse(
+                    transport, gate.server, delivery_id, owner, attempts, exc, reader.email, streak
+                )
+                _count(result, refusal)
+                if refusal.stop:
+                    _hold(owner, refusal.wait, result)
+                    break
                 continue
+            streak = 0
             mark_sent(delivery_id, owner, attempts + 1)
             result.sent += 1
             if on_sent is not None:
                 on_sent(delivery_id)
 
 
-def _record_failure(
-    result: BatchResult,
-    delivery_id: int,
-    owner: str,
-    attempts: int,
-    exc: BaseException,
-    recipient: str,
-) -> None:
-    """5xx, or too many tries: failed. 4xx and connection trouble: pending after a back-off.
-
-    The error is kept as code, enhanced status and the reply without any address (M6).
-    """
-    cfg = current_app.config
-    code, error = smtp_code(exc), smtp_error_text(exc, recipient)
-    values: dict[str, object] = {"smtp_code": code, "error": error, "attempts": attempts + 1}
-    if code is not None and 500 <= code < 600 or attempts + 1 >= int(cfg["DELIVERY_MAX_ATTEMPTS"]):
-        _set(delivery_id, owner, status=DeliveryStatus.failed, **values)
+def _count(result: BatchResult, refusal: retry.Refusal) -> None:
+    if refusal.failed:
         result.failed += 1
-        logger.warning("delivery %s failed (%s)", delivery_id, code)
         return
-    wait = backoff(attempts + 1, float(cfg["DELIVERY_RETRY_BASE"]))
-    next_at = utcnow() + timedelta(seconds=wait)
-    _set(delivery_id, owner, status=DeliveryStatus.pending, next_attempt_at=next_at, **values)
     result.deferred += 1
+    wait = refusal.wait
+    result.retry_in = wait if result.retry_in is None else min(result.retry_in, wait)
+
+
+def _hold(owner: str, wait: float, result: BatchResult) -> None:
+    """The claimed rows not sent wait `wait` seconds for their server, no attempt charged."""
+    deferred, failed = retry.hold(owner, wait)
+    result.deferred += deferred
+    result.failed += failed
     result.retry_in = wait if result.retry_in is None else min(result.retry_in, wait)
 
 
