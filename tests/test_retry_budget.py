@@ -15,6 +15,7 @@ from sqlalchemy import select
 from mailer import clock
 from mailer.backoff import ServerBackoff
 from mailer.delivery.message import Email
+from mailer.delivery.smtp import close_all
 from mailer.digests import retry
 from mailer.extensions import db
 from mailer.models import Delivery, DigestStatus, utcnow
@@ -28,6 +29,7 @@ from tests.test_sending import (
     start,
     statuses,
 )
+from tests.test_smtp_pool import Sink
 
 
 def at(app: Flask, when: datetime) -> None:
@@ -199,3 +201,27 @@ def test_the_server_back_off_doubles_per_trip_and_many_trips_in_a_hold_count_onc
             assert utcnow() < deadline
             time.sleep(0.02)
         assert 0.3 < backoff.trip("s:25") <= 0.4  # the next storm's hold is twice as long
+
+
+def test_with_two_servers_the_one_on_hold_is_left_out_and_the_other_sends(app: Flask) -> None:
+    stormy, calm = Sink(), Sink()
+    stormy.handler.reply = lambda envelope: "451 4.3.0 Try later"
+    app.config["SMTP_URL"] = f"{stormy.url()},{calm.url()}"
+    try:
+        add_subscribers(app, 20)
+        digest_id = make_digest(app)
+        start(app, digest_id)
+        result = send_all(app, digest_id)
+        assert (result.sent, result.deferred, result.failed) == (19, 1, 0)
+        assert len(calm.handler.received) == 19
+        with app.app_context():
+            backoff = ServerBackoff(app.extensions["redis"], 1.0)
+            assert set(backoff.held([stormy.key, calm.key])) == {stormy.key}
+        stormy.handler.reply = None
+        due_now(app)
+        assert send_all(app, digest_id).sent == 1
+        assert statuses(app, digest_id) == {"sent": 20}
+    finally:
+        close_all()
+        stormy.stop()
+        calm.stop()
