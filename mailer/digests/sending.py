@@ -13,10 +13,11 @@ import os
 import secrets
 import smtplib
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import NamedTuple
 
 from flask import current_app
@@ -33,6 +34,7 @@ from mailer.delivery.template import MessageTemplate
 from mailer.digests import retry
 from mailer.digests.content import SLOT, list_id, recipient_slots
 from mailer.digests.control import finish_if_done
+from mailer.digests.lease import LEASE, Heartbeat
 from mailer.digests.outbox import changed, digest_status, recipients_query
 from mailer.digests.record import recorder
 from mailer.emails import get_transport
@@ -51,8 +53,7 @@ from mailer.verp import unsubscribe_mailto, verp_address
 
 logger = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=5)
-CHECK_EVERY = 50  # messages between looks at the digest's status (pause, cancel) and the lease
+CHECK_EVERY = 50  # messages between looks at the digest's status (pause, cancel)
 CHECK_SECONDS = 0.5  # ...or seconds, at a low SEND_RATE: a pause stops sending within a second
 clock = time.monotonic  # the batch loop's clock; tests replace it to decide when it looks
 
@@ -250,11 +251,13 @@ def send_batch(
     composer = _Composer.of(digest)  # plain values: `digest` expires at every commit below
     claimed = list(_claimed(owner))
     db.session.commit()
-    held = retry.on_hold(get_transport())
-    if held is not None:
-        _hold(owner, held, result)  # every server is on hold after a 4xx: nothing to try now
-    else:
-        _send_claimed(composer, owner, claimed, result, on_sent)
+    with Heartbeat(db.engine, owner) as heartbeat:  # the lease lives as long as we do
+        held = retry.on_hold(get_transport())
+        if held is not None:  # every server is on hold after a 4xx: nothing to try now
+            with heartbeat.lock:
+                _hold(owner, held, result)
+        else:
+            _send_claimed(composer, owner, claimed, result, on_sent, heartbeat.lock)
     _release(owner, digest_id)
     finish_if_done(digest_id)
     logger.info(
@@ -276,6 +279,7 @@ def _send_claimed(
     claimed: list[tuple[int, int, _Reader]],
     result: BatchResult,
     on_sent: Callable[[int], None] | None,
+    lock: threading.Lock,
 ) -> None:
     """Send and record the claimed rows in order, looking at the digest's status as it goes.
 
@@ -284,7 +288,6 @@ def _send_claimed(
     transport, gate = get_transport(), retry.Gate(get_limiter())
     streak = 0  # recipients refused about themselves in a row (retry.about_recipient)
     check, checked = False, clock()
-    renewed = clock()
     sync = bool(current_app.config["DELIVERY_SYNC_COMMIT"])
     then: tuple[str, str] | None = None  # the envelope announced with the last message
     with recorder().open(sync=sync) as mark_sent:
@@ -294,9 +297,6 @@ def _send_claimed(
                 if not _still_sending(composer.digest_id):
                     break  # paused or cancelled: the rest goes back to pending
                 checked = clock()
-            if clock() - renewed > LEASE.total_seconds() / 3:
-                _renew(owner)  # a slow server or a low SEND_RATE must not let the lease lapse
-                renewed = clock()
             data = composer.message(delivery_id, reader)
             # The next message's envelope goes out with this one (RFC 2920), except where
             # the loop may stop: its content follows only once this one is recorded.
@@ -312,7 +312,8 @@ def _send_claimed(
                 )
                 _count(result, refusal)
                 if refusal.stop:
-                    _hold(owner, refusal.wait, result)
+                    with lock:  # many rows at once: not beside a renewal of their lease
+                        _hold(owner, refusal.wait, result)
                     break
                 continue
             streak = 0
@@ -337,16 +338,6 @@ def _hold(owner: str, wait: float, result: BatchResult) -> None:
     result.deferred += deferred
     result.failed += failed
     result.retry_in = wait if result.retry_in is None else min(result.retry_in, wait)
-
-
-def _renew(owner: str) -> None:
-    db.session.execute(
-        update(Delivery)
-        .where(Delivery.lease_owner == owner, Delivery.status == DeliveryStatus.sending)
-        .values(lease_expires_at=utcnow() + LEASE)
-        .execution_options(synchronize_session=False)
-    )
-    db.session.commit()
 
 
 _signers: dict[tuple[str, str, str], DkimSigner] = {}
