@@ -3,7 +3,8 @@
 `send_batch` claims its rows with a lease, fills the message built once per digest for
 each recipient, sends it over the worker's kept SMTP connection and records it `sent`
 (mailer.digests.record) before the next message goes out, so a crash can repeat at most
-the one message in flight.
+the one message in flight. The lease is renewed while the batch runs (mailer.digests.lease);
+what a refused message costs, and when a server is put on hold, is mailer.digests.retry.
 """
 
 from __future__ import annotations
@@ -166,17 +167,6 @@ def _claimed(owner: str) -> Iterator[tuple[int, int, _Reader]]:
     ).all()
     for delivery_id, attempts, uid, email, name, version in rows:
         yield int(delivery_id), int(attempts), _Reader(uid, email, name, version)
-
-
-def _set(delivery_id: int, owner: str, **values: object) -> None:
-    """Record one delivery's outcome in its own short transaction (only if we still hold it)."""
-    db.session.execute(
-        update(Delivery)
-        .where(Delivery.id == delivery_id, Delivery.lease_owner == owner)
-        .values(lease_owner=None, lease_expires_at=None, **values)
-        .execution_options(synchronize_session=False)
-    )
-    db.session.commit()
 
 
 def _still_sending(digest_id: int) -> bool:
