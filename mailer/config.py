@@ -90,8 +90,11 @@ TRUSTED_PROXIES = 0
 
 SEND_RATE = 0.0  # messages per second per SMTP server; 0 means unlimited
 DELIVERY_BATCH_SIZE = 500  # deliveries per bulk task
-DELIVERY_MAX_ATTEMPTS = 6  # SMTP 4xx or connection errors: tries before a delivery fails
-DELIVERY_RETRY_BASE = 30.0  # seconds; exponential back-off with jitter from here
+# SMTP 4xx or connection errors defer a delivery (and hold its server, mailer/backoff.py) with
+# exponential back-off from DELIVERY_RETRY_BASE seconds, up to an hour; the delivery fails
+# only once DELIVERY_RETRY_BUDGET seconds have passed since it was first deferred.
+DELIVERY_RETRY_BASE = 30.0
+DELIVERY_RETRY_BUDGET = 24 * 3600.0
 # PostgreSQL: wait for each sent message's record to reach the disk (see digests/record.py).
 DELIVERY_SYNC_COMMIT = True
 # Envelope sender of digests (VERP): <local>+<delivery>.<sig>@<domain>; default from MAIL_FROM.
@@ -168,8 +171,8 @@ ENV_SETTINGS: dict[str, str] = {
     "TRUSTED_PROXIES": "int",
     "SEND_RATE": "float",
     "DELIVERY_BATCH_SIZE": "int",
-    "DELIVERY_MAX_ATTEMPTS": "int",
     "DELIVERY_RETRY_BASE": "float",
+    "DELIVERY_RETRY_BUDGET": "float",
     "DELIVERY_SYNC_COMMIT": "bool",
     "BOUNCE_DOMAIN": "str",
     "BOUNCE_LOCAL_PART": "str",

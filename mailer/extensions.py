@@ -86,7 +86,8 @@ def celery_init_app(app: Flask) -> Celery:
                     "task": "mailer.sweep_confirmations",
                     "schedule": 60.0,
                 },
-                "reap-deliveries": {"task": "mailer.reap_deliveries", "schedule": 60.0},
+                # With the 20 s lease (digests/lease.py): a dead worker's rows move on in 30 s.
+                "reap-deliveries": {"task": "mailer.reap_deliveries", "schedule": 10.0},
                 "sweep-subscriber-imports": {
                     "task": "mailer.sweep_subscriber_imports",
                     "schedule": 300.0,

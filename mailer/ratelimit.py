@@ -26,9 +26,8 @@ from flask import Flask, current_app
 logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "mailer:rate:"  # + the server key, e.g. "smtp.example.org:587"
-# Seconds `wait` keeps asking while Redis cannot be reached. Far below a third of the
-# delivery lease (sending.LEASE, 5 minutes, renewed every 100 s between messages), so a
-# batch waiting here never outlives its lease.
+# Seconds `wait` keeps asking while Redis cannot be reached. A batch waiting here keeps its
+# rows: a thread renews their lease while the worker lives (mailer/digests/lease.py).
 PATIENCE = 60.0
 UNREACHABLE = (redis.ConnectionError, redis.TimeoutError)
 

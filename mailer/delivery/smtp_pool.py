@@ -102,6 +102,12 @@ class SmtpPool:
             describe(error),
         )
 
+    def rest(self, server_key: str, seconds: float) -> None:
+        """Leave a server out for `seconds`: it is on hold (mailer.backoff), not down."""
+        with self._lock:
+            until = time.monotonic() + seconds
+            self._down_until[server_key] = max(self._down_until.get(server_key, 0.0), until)
+
     def send_raw(
         self,
         envelope_from: str,

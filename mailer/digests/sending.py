@@ -3,21 +3,22 @@
 `send_batch` claims its rows with a lease, fills the message built once per digest for
 each recipient, sends it over the worker's kept SMTP connection and records it `sent`
 (mailer.digests.record) before the next message goes out, so a crash can repeat at most
-the one message in flight.
+the one message in flight. The lease is renewed while the batch runs (mailer.digests.lease);
+what a refused message costs, and when a server is put on hold, is mailer.digests.retry.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import random
 import secrets
 import smtplib
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import NamedTuple
 
 from flask import current_app
@@ -31,10 +32,11 @@ from sqlalchemy import (
 from mailer.delivery.dkim import DkimSigner
 from mailer.delivery.dkim import configured_signer as dkim_signer
 from mailer.delivery.message import sender_domain
-from mailer.delivery.smtp import smtp_code
 from mailer.delivery.template import MessageTemplate
+from mailer.digests import retry
 from mailer.digests.content import Reader, build_template, recipient_slots
 from mailer.digests.control import finish_if_done
+from mailer.digests.lease import LEASE, Heartbeat
 from mailer.digests.outbox import changed, digest_status, recipients_query
 from mailer.digests.record import recorder
 from mailer.emails import get_transport
@@ -49,13 +51,11 @@ from mailer.models import (
     utcnow,
 )
 from mailer.ratelimit import get_limiter
-from mailer.redaction import smtp_error_text
 from mailer.verp import unsubscribe_mailto, verp_address
 
 logger = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=5)
-CHECK_EVERY = 50  # messages between looks at the digest's status (pause, cancel) and the lease
+CHECK_EVERY = 50  # messages between looks at the digest's status (pause, cancel)
 CHECK_SECONDS = 0.5  # ...or seconds, at a low SEND_RATE: a pause stops sending within a second
 clock = time.monotonic  # the batch loop's clock; tests replace it to decide when it looks
 
@@ -163,17 +163,6 @@ def _claimed(owner: str) -> Iterator[tuple[int, int, _Reader]]:
         yield int(delivery_id), int(attempts), _Reader(uid, email, name, version)
 
 
-def _set(delivery_id: int, owner: str, **values: object) -> None:
-    """Record one delivery's outcome in its own short transaction (only if we still hold it)."""
-    db.session.execute(
-        update(Delivery)
-        .where(Delivery.id == delivery_id, Delivery.lease_owner == owner)
-        .values(lease_owner=None, lease_expires_at=None, **values)
-        .execution_options(synchronize_session=False)
-    )
-    db.session.commit()
-
-
 def _still_sending(digest_id: int) -> bool:
     """Whether the digest is still sending; ends the read so the next one sees new commits."""
     sending = digest_status(digest_id) == DigestStatus.sending
@@ -195,11 +184,6 @@ def _release(owner: str, digest_id: int) -> None:
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
-
-
-def backoff(attempt: int, base: float, cap: float = 3600.0) -> float:
-    """Exponential back-off with full jitter: attempt 1 waits up to `base` seconds."""
-    return random.uniform(base / 2, min(cap, base * 2 ** (attempt - 1)))
 
 
 @dataclass
@@ -254,7 +238,13 @@ def send_batch(
     composer = _Composer.of(digest)  # plain values: `digest` expires at every commit below
     claimed = list(_claimed(owner))
     db.session.commit()
-    _send_claimed(composer, owner, claimed, result, on_sent)
+    with Heartbeat(db.engine, owner) as heartbeat:  # the lease lives as long as we do
+        held = retry.on_hold(get_transport())
+        if held is not None:  # every server is on hold after a 4xx: nothing to try now
+            with heartbeat.lock:
+                _hold(owner, held, result)
+        else:
+            _send_claimed(composer, owner, claimed, result, on_sent, heartbeat.lock)
     _release(owner, digest_id)
     finish_if_done(digest_id)
     logger.info(
@@ -276,12 +266,15 @@ def _send_claimed(
     claimed: list[tuple[int, int, _Reader]],
     result: BatchResult,
     on_sent: Callable[[int], None] | None,
+    lock: threading.Lock,
 ) -> None:
-    """Send and record the claimed rows in order, looking at the digest's status as it goes."""
-    transport, limiter = get_transport(), get_limiter()
-    before = limiter.wait if limiter.enabled else None
+    """Send and record the claimed rows in order, looking at the digest's status as it goes.
+
+    A refusal about the server puts it on hold: the batch stops and the rest waits for it.
+    """
+    transport, gate = get_transport(), retry.Gate(get_limiter())
+    streak = 0  # recipients refused about themselves in a row (retry.about_recipient)
     check, checked = False, clock()
-    renewed = clock()
     sync = bool(current_app.config["DELIVERY_SYNC_COMMIT"])
     then: tuple[str, str] | None = None  # the envelope announced with the last message
     with recorder().open(sync=sync) as mark_sent:
@@ -291,9 +284,6 @@ def _send_claimed(
                 if not _still_sending(composer.digest_id):
                     break  # paused or cancelled: the rest goes back to pending
                 checked = clock()
-            if clock() - renewed > LEASE.total_seconds() / 3:
-                _renew(owner)  # a slow server or a low SEND_RATE must not let the lease lapse
-                renewed = clock()
             data = composer.message(delivery_id, reader)
             # The next message's envelope goes out with this one (RFC 2920), except where
             # the loop may stop: its content follows only once this one is recorded.
@@ -301,48 +291,37 @@ def _send_claimed(
             ahead = n + 1 < len(claimed) and not check
             then = (verp_address(claimed[n + 1][0]), claimed[n + 1][2].email) if ahead else None
             try:
-                transport.send_raw(sender, reader.email, data, before=before, then=then)
+                transport.send_raw(sender, reader.email, data, before=gate, then=then)
             except (smtplib.SMTPException, OSError) as exc:
-                _record_failure(result, delivery_id, owner, attempts, exc, reader.email)
+                streak = streak + 1 if retry.about_recipient(exc) else 0
+                refusal = retry.refuse(
+                    transport, gate.server, delivery_id, owner, attempts, exc, reader.email, streak
+                )
+                _count(result, refusal)
+                if refusal.stop:
+                    with lock:  # many rows at once: not beside a renewal of their lease
+                        _hold(owner, refusal.wait, result)
+                    break
                 continue
+            streak = 0
             mark_sent(delivery_id, owner, attempts + 1)
             result.sent += 1
             if on_sent is not None:
                 on_sent(delivery_id)
 
 
-def _record_failure(
-    result: BatchResult,
-    delivery_id: int,
-    owner: str,
-    attempts: int,
-    exc: BaseException,
-    recipient: str,
-) -> None:
-    """5xx, or too many tries: failed. 4xx and connection trouble: pending after a back-off.
-
-    The error is kept as code, enhanced status and the reply without any address (M6).
-    """
-    cfg = current_app.config
-    code, error = smtp_code(exc), smtp_error_text(exc, recipient)
-    values: dict[str, object] = {"smtp_code": code, "error": error, "attempts": attempts + 1}
-    if code is not None and 500 <= code < 600 or attempts + 1 >= int(cfg["DELIVERY_MAX_ATTEMPTS"]):
-        _set(delivery_id, owner, status=DeliveryStatus.failed, **values)
+def _count(result: BatchResult, refusal: retry.Refusal) -> None:
+    if refusal.failed:
         result.failed += 1
-        logger.warning("delivery %s failed (%s)", delivery_id, code)
         return
-    wait = backoff(attempts + 1, float(cfg["DELIVERY_RETRY_BASE"]))
-    next_at = utcnow() + timedelta(seconds=wait)
-    _set(delivery_id, owner, status=DeliveryStatus.pending, next_attempt_at=next_at, **values)
     result.deferred += 1
+    wait = refusal.wait
     result.retry_in = wait if result.retry_in is None else min(result.retry_in, wait)
 
 
-def _renew(owner: str) -> None:
-    db.session.execute(
-        update(Delivery)
-        .where(Delivery.lease_owner == owner, Delivery.status == DeliveryStatus.sending)
-        .values(lease_expires_at=utcnow() + LEASE)
-        .execution_options(synchronize_session=False)
-    )
-    db.session.commit()
+def _hold(owner: str, wait: float, result: BatchResult) -> None:
+    """The claimed rows not sent wait `wait` seconds for their server, no attempt charged."""
+    deferred, failed = retry.hold(owner, wait)
+    result.deferred += deferred
+    result.failed += failed
+    result.retry_in = wait if result.retry_in is None else min(result.retry_in, wait)

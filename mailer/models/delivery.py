@@ -50,6 +50,9 @@ class Delivery(Base):
     lease_owner: Mapped[str | None] = mapped_column(sa.String(64))
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When a 4xx or a lost connection (its own or its server's) first deferred it: a reader
+    # fails on a 4xx only DELIVERY_RETRY_BUDGET after this (mailer.digests.retry).
+    deferred_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     smtp_code: Mapped[int | None] = mapped_column(sa.SmallInteger)
     error: Mapped[str | None] = mapped_column(sa.String(500))

@@ -35,7 +35,8 @@ class Worker:
         self.env, self.log = env, log
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 60) -> None:
+    def start(self, timeout: float = 60, extra: tuple[str, ...] = ()) -> None:
+        """Start it and wait until it is ready; `extra`: more arguments (e.g. "-B" for beat)."""
         self.log.write_text("")
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
@@ -54,6 +55,7 @@ class Worker:
                     "--without-mingle",
                     "-n",
                     f"test-{os.getpid()}@%h",
+                    *extra,
                 ],
                 cwd=ROOT,
                 env=self.env,

@@ -162,3 +162,64 @@ def test_a_killed_worker_loses_no_one_and_repeats_at_most_the_message_in_flight(
     with app.app_context():
         p = control.progress(digest_id)
         assert (p.sent, p.total) == (TOTAL, TOTAL)
+
+
+def test_a_killed_workers_readers_move_on_within_a_minute(
+    crashable: tuple[Flask, dict[str, str]], smtp_server: SmtpServer, tmp_path: Path
+) -> None:
+    """As an operator meets it: kill -9 of the worker mid-send, a new worker started, beat
+    running (here inside the new worker, -B). Nothing is touched by hand: the dead worker's
+    lease lapses (nobody renews it) and the reaper hands its rows to the new worker."""
+    app, env = crashable
+    seed(app, TOTAL)
+    first = Worker(env, tmp_path / "first.log")
+    first.start()
+    assert first.proc is not None
+    killed_at: list[float] = []
+
+    def kill_at_halfway(envelope: object) -> None:
+        if not killed_at and len(smtp_server.received) >= TOTAL // 2:
+            assert first.proc is not None
+            kill_and_wait(descendants(first.proc.pid))
+            killed_at.append(time.monotonic())
+
+    smtp_server.handler.reply = kill_at_halfway
+    second = Worker(env, tmp_path / "second.log")
+    try:
+        with app.app_context():
+            assert outbox.start(_new_digest()) == TOTAL
+            db.session.commit()
+            digest_id = db.session.scalar(select(Digest.id))
+            assert digest_id is not None
+            enqueue_batches(digest_id)
+        deadline = time.monotonic() + 20
+        while not killed_at:
+            assert time.monotonic() < deadline, "the worker was not killed"
+            time.sleep(0.01)
+        first.proc.wait(10)
+        smtp_server.handler.reply = None
+        second.start(extra=("-B", "--schedule", str(tmp_path / "beat-schedule")))
+        deadline = time.monotonic() + 120
+        while len({r.rcpt_tos[0] for r in smtp_server.received}) < TOTAL:
+            assert time.monotonic() < deadline, second.output()[-3000:]
+            time.sleep(0.1)
+        moved_on = time.monotonic() - killed_at[0]
+        with app.app_context():
+            while db.session.scalar(select(Digest.status)) != DigestStatus.sent:
+                assert time.monotonic() < deadline, second.output()[-3000:]
+                db.session.rollback()
+                time.sleep(0.2)
+        time.sleep(0.3)
+    finally:
+        smtp_server.handler.reply = None
+        first.stop()
+        second.stop()
+    print(f"the last of the dead worker's readers got the digest {moved_on:.1f} s after the kill")
+    assert moved_on < 60, moved_on
+    counts = Counter(r.rcpt_tos[0] for r in smtp_server.received)
+    assert set(counts) == {f"reader{i}@example.org" for i in range(TOTAL)}  # nobody lost
+    # A second copy only of a message in flight as the worker died: one per connection.
+    assert sum(n - 1 for n in counts.values()) <= CONCURRENCY
+    with app.app_context():
+        p = control.progress(digest_id)
+        assert (p.sent, p.total) == (TOTAL, TOTAL)
