@@ -157,6 +157,7 @@ ENV_SETTINGS: dict[str, str] = {
     "RATELIMIT_SIGNUP_IP": "str",
     "RATELIMIT_SIGNUP_ADDRESS": "str",
     "RATELIMIT_LINK_ADDRESS": "str",
+    "RATELIMIT_TOKEN_PAGES": "str",
     "RATELIMIT_LOGIN": "str",
     "DIGEST_MAX_ARTICLES": "int",
     "CONSENT_VERSION": "str",

@@ -24,10 +24,12 @@ from typing import Any
 
 from flask import current_app, request
 
+from mailer.config_check import ConfigError
+
 MIN_SECRET_KEY_BYTES = 32
 
 
-class KeyConfigError(RuntimeError):
+class KeyConfigError(ConfigError):
     """SECRET_KEY, SECRET_KEY_FALLBACKS or ADDRESS_HASH_KEY cannot be used as set."""
 
 
