@@ -119,3 +119,24 @@ def test_python_values_passed_to_the_factory_still_work(monkeypatch: pytest.Monk
     app = create_app({"RATELIMIT_ENABLED": False, "TRUSTED_PROXIES": 2, "SMTP_TIMEOUT": 5})
     assert app.config["RATELIMIT_ENABLED"] is False and app.config["TRUSTED_PROXIES"] == 2
     dispose(app)
+
+
+@pytest.mark.parametrize(
+    ("args", "settings", "named"),
+    [
+        (["keys", "address-hash-key"], {"SECRET_KEY": "short"}, "SECRET_KEY"),
+        (["keys", "address-hash-key"], {"SECRET_KEY": ""}, "SECRET_KEY is not set"),
+        (["db", "upgrade"], {"RATELIMIT_ENABLED": "enabled"}, "RATELIMIT_ENABLED"),
+        (["routes"], {"ADDRESS_HASH_KEY": "hex:zz"}, "ADDRESS_HASH_KEY"),
+        (["lists", "show"], {"MAILER_ENV": "development", "BASE_URL": "https://x.org"}, "BASE_URL"),
+    ],
+)
+def test_a_config_error_is_one_line_and_exit_status_2(
+    args: list[str], settings: dict[str, str], named: str
+) -> None:
+    """Issue 9, item 2: not a 25-line traceback for a missing or short SECRET_KEY."""
+    done = run_mailer(*args, **settings)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and named in lines[0]
