@@ -198,4 +198,6 @@ def _create_app() -> Flask:
 
 def main() -> None:
     """Entry point of the `mailer` console script."""
-    MailerGroup(create_app=_create_app, name="mailer")()
+    # Flask's dotenv loading would read ./.env and ./.flaskenv of whatever directory the
+    # operator is in, before MAILER_DOTENV: `db upgrade` could migrate another database.
+    MailerGroup(create_app=_create_app, name="mailer", load_dotenv=False)()

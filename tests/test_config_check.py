@@ -140,3 +140,43 @@ def test_a_config_error_is_one_line_and_exit_status_2(
     assert "Traceback" not in done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: ") and named in lines[0]
+
+
+PINNED = "hex:" + "ab" * 32
+
+
+def test_mailer_ignores_a_dotenv_in_the_current_directory(tmp_path: Path) -> None:
+    """Issue 9, item 3: only MAILER_DOTENV (or the project root's .env) is read.
+
+    Flask's own loading read ./.env and ./.flaskenv first, so `mailer db upgrade` run from
+    another directory could migrate a database the app does not serve.
+    """
+    (tmp_path / ".env").write_text(f"ADDRESS_HASH_KEY={PINNED}\n")
+    (tmp_path / ".flaskenv").write_text(f"ADDRESS_HASH_KEY={PINNED}\n")
+    done = run_mailer("keys", "address-hash-key", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() != PINNED
+
+
+def test_mailer_dotenv_is_still_read(tmp_path: Path) -> None:
+    settings = tmp_path / "mailer.env"
+    settings.write_text(f"ADDRESS_HASH_KEY={PINNED}\n")
+    done = run_mailer("keys", "address-hash-key", cwd=tmp_path, MAILER_DOTENV=str(settings))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == PINNED
+
+
+def test_flask_skip_dotenv_keeps_flask_from_reading_it(tmp_path: Path) -> None:
+    """The README's advice for `flask --app wsgi`: FLASK_SKIP_DOTENV=1."""
+    (tmp_path / ".env").write_text(f"ADDRESS_HASH_KEY={PINNED}\n")
+    wsgi = Path(__file__).resolve().parent.parent / "wsgi.py"
+    done = subprocess.run(
+        [str(MAILER.with_name("flask")), "--app", str(wsgi), "keys", "address-hash-key"],
+        env=operator_env(FLASK_SKIP_DOTENV="1"),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() != PINNED
