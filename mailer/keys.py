@@ -51,8 +51,9 @@ def check_keys(cfg: MutableMapping[str, Any]) -> None:
             " mail and every session. Use a long random value, for example: python -c"
             " 'import secrets; print(secrets.token_urlsafe(48))'. Never list a short or leaked"
             " key in SECRET_KEY_FALLBACKS: it would still let anyone forge sessions and links."
-            " Pin ADDRESS_HASH_KEY first (`mailer keys address-hash-key`) or the suppression"
-            " list is forgotten (see README, Keys and rotation)."
+            " Only when replacing a key already in use: pin ADDRESS_HASH_KEY first (`mailer"
+            " keys address-hash-key`, with the old key) or the suppression list is forgotten"
+            " (see README, Keys and rotation)."
         )
     for position, key in enumerate(cfg["SECRET_KEY_FALLBACKS"], start=1):
         if len(key.encode()) < MIN_SECRET_KEY_BYTES:

@@ -180,3 +180,11 @@ def test_flask_skip_dotenv_keeps_flask_from_reading_it(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() != PINNED
+
+
+def test_a_short_secret_key_on_a_first_install_is_not_told_to_pin_first() -> None:
+    """Issue 9, item 5: pinning ADDRESS_HASH_KEY only matters when replacing a key in use."""
+    done = run_mailer("keys", "address-hash-key", SECRET_KEY="short")
+    assert done.returncode == 2
+    assert "Only when replacing a key already in use" in done.stderr
+    assert "Pin ADDRESS_HASH_KEY first" not in done.stderr
