@@ -7,7 +7,6 @@ blueprints and everything they pull in are imported by `create_app`.
 from __future__ import annotations
 
 import os
-import re
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
@@ -82,6 +81,8 @@ def _from_environment(settings: Mapping[str, str]) -> dict[str, Any]:
     """The settings SPEC.md names, from an optional .env and then the environment."""
     from dotenv import dotenv_values
 
+    from mailer.config_check import parse_setting
+
     raw: dict[str, str | None] = {}
     env_file = Path(os.environ.get("MAILER_DOTENV", ROOT / ".env"))
     if env_file.is_file():
@@ -92,33 +93,26 @@ def _from_environment(settings: Mapping[str, str]) -> dict[str, Any]:
         value = raw.get(key)
         if value is None or value == "":
             continue
-        if kind == "bool":
-            parsed[key] = value.strip().lower() in ("1", "on", "true", "yes")
-        elif kind == "int":
-            parsed[key] = int(value)
-        elif kind == "float":
-            parsed[key] = float(value)
-        elif kind == "list":
-            parsed[key] = [item for item in re.split(r"[\s,]+", value) if item]
-        else:
-            parsed[key] = value
+        parsed[key] = parse_setting(key, kind, value)
     return parsed
 
 
 def _derive_settings(app: Flask) -> None:
+    from mailer.config_check import ConfigError, check_settings
     from mailer.dev.guard import check_development
     from mailer.keys import check_keys
 
     cfg = app.config
     if not cfg.get("SECRET_KEY"):
         if cfg["MAILER_ENV"] != "development" and not cfg.get("TESTING"):
-            raise RuntimeError(
+            raise ConfigError(
                 "SECRET_KEY is not set. Set it in the environment or .env "
                 "(for example: python -c 'import secrets; print(secrets.token_urlsafe(48))')."
             )
         cfg["SECRET_KEY"] = _development_secret(Path(app.instance_path))
     check_keys(cfg)
     check_development(cfg)
+    check_settings(cfg)
     if not cfg.get("DATABASE_URL"):
         cfg["DATABASE_URL"] = f"sqlite:///{Path(app.instance_path) / 'mailer.db'}"
     cfg["SQLALCHEMY_DATABASE_URI"] = _sqlalchemy_url(cfg["DATABASE_URL"])

@@ -179,8 +179,25 @@ class MailerGroup(FlaskGroup):
             formatter.write_dl(rows)
 
 
+class ConfigFailure(click.ClickException):
+    """A setting refused at start: `Error: <message>` on one line, exit status 2."""
+
+    exit_code = 2
+
+
+def _create_app() -> Flask:
+    from mailer import create_app
+    from mailer.config_check import ConfigError
+
+    try:
+        return create_app()
+    except ConfigError as exc:
+        # The message names the setting and the fix; a traceback would only bury it.
+        raise ConfigFailure(str(exc)) from None
+
+
 def main() -> None:
     """Entry point of the `mailer` console script."""
-    from mailer import create_app
-
-    MailerGroup(create_app=create_app, name="mailer")()
+    # Flask's dotenv loading would read ./.env and ./.flaskenv of whatever directory the
+    # operator is in, before MAILER_DOTENV: `db upgrade` could migrate another database.
+    MailerGroup(create_app=_create_app, name="mailer", load_dotenv=False)()

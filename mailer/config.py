@@ -43,7 +43,7 @@ RATELIMIT_SIGNUP_IP = "10 per minute;60 per hour"
 RATELIMIT_SIGNUP_ADDRESS = "1 per day;3 per 30 days"
 # One-time links ("download my data", "erase me") and new preferences links, per address.
 RATELIMIT_LINK_ADDRESS = "3 per hour;10 per day"
-RATELIMIT_TOKEN_PAGES = "60 per minute"
+RATELIMIT_TOKEN_PAGES = "60 per minute"  # per IP: confirm, unsubscribe, preferences pages
 
 RATELIMIT_LOGIN = "5 per minute;30 per hour"  # editor login attempts per IP
 
@@ -62,7 +62,7 @@ RETENTION_PENDING_GRACE_DAYS = 7
 RETENTION_UNSUBSCRIBED_DAYS = 30
 RETENTION_FAILED_BOUNCE_DAYS = 7
 # The mailed links for "download my data" and "erase me" expire after this, and work once.
-ONE_TIME_LINK_MAX_AGE = timedelta(hours=1)
+ONE_TIME_LINK_MAX_AGE = timedelta(hours=1)  # not read from the environment
 CONSENT_VERSION = "2026-11-1"
 LANGUAGES = {
     "en": "English",
@@ -80,8 +80,9 @@ PUBLIC_MAX_CONTENT_LENGTH = 256 * 1024
 MAX_CONTENT_LENGTH = 16 * 1024 * 1024
 # Subscriber CSV imports (command line and admin upload) refuse files over this size.
 SUBSCRIBER_IMPORT_MAX_BYTES = 5 * 1024 * 1024
-# Who may put the sign-up form (?embed=1) in a frame: CSP frame-ancestors sources. Unset:
-# our own origin plus BASE_URL's parent domain and its subdomains (see security.py).
+# Who may put the sign-up form (?embed=1) in a frame: CSP frame-ancestors sources, e.g.
+# "https://news.example.org". Unset: 'self' only (a guess from BASE_URL's parent domain
+# would admit every site under a public suffix such as co.uk; see security.py).
 EMBED_FRAME_ANCESTORS: str | None = None
 
 # Number of reverse proxies in front of the app whose X-Forwarded-For/-Proto/-Host are
@@ -160,6 +161,7 @@ ENV_SETTINGS: dict[str, str] = {
     "RATELIMIT_SIGNUP_IP": "str",
     "RATELIMIT_SIGNUP_ADDRESS": "str",
     "RATELIMIT_LINK_ADDRESS": "str",
+    "RATELIMIT_TOKEN_PAGES": "str",
     "RATELIMIT_LOGIN": "str",
     "DIGEST_MAX_ARTICLES": "int",
     "CONSENT_VERSION": "str",

@@ -24,10 +24,12 @@ from typing import Any
 
 from flask import current_app, request
 
+from mailer.config_check import ConfigError
+
 MIN_SECRET_KEY_BYTES = 32
 
 
-class KeyConfigError(RuntimeError):
+class KeyConfigError(ConfigError):
     """SECRET_KEY, SECRET_KEY_FALLBACKS or ADDRESS_HASH_KEY cannot be used as set."""
 
 
@@ -49,8 +51,9 @@ def check_keys(cfg: MutableMapping[str, Any]) -> None:
             " mail and every session. Use a long random value, for example: python -c"
             " 'import secrets; print(secrets.token_urlsafe(48))'. Never list a short or leaked"
             " key in SECRET_KEY_FALLBACKS: it would still let anyone forge sessions and links."
-            " Pin ADDRESS_HASH_KEY first (`mailer keys address-hash-key`) or the suppression"
-            " list is forgotten (see README, Keys and rotation)."
+            " Only when replacing a key already in use: pin ADDRESS_HASH_KEY first (`mailer"
+            " keys address-hash-key`, with the old key) or the suppression list is forgotten"
+            " (see README, Keys and rotation)."
         )
     for position, key in enumerate(cfg["SECRET_KEY_FALLBACKS"], start=1):
         if len(key.encode()) < MIN_SECRET_KEY_BYTES:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from mailer.config_check import ConfigError
 from mailer.delivery.smtp_url import is_loopback
 
 ADVICE = (
@@ -20,7 +21,7 @@ ADVICE = (
 )
 
 
-class DevelopmentExposed(RuntimeError):
+class DevelopmentExposed(ConfigError):
     """Development mode was asked for where others could reach it."""
 
 

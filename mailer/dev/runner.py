@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -64,61 +65,140 @@ def start_redis(instance: Path, port: int, quiet: bool = False) -> subprocess.Po
     raise click.ClickException("the embedded Redis did not start")
 
 
+Child = tuple[str, subprocess.Popen[bytes]]
+WEB_START_TIMEOUT = 60.0  # seconds for `flask run` to answer (a slow machine imports slowly)
+
+
 def run_dev(
     root: Path, host: str, port: int, smtp_port: int, editor: tuple[str, str] | None = None
 ) -> None:
-    """Start every part, print the URL, and stop every child on Ctrl-C."""
-    from mailer.dev.catcher import start_catcher
+    """Start every part, print the URL once the web server answers, stop every child at the end.
 
+    Any failure (a busy port, a child that dies) names what failed, exits 1 and stops every
+    child started so far; Ctrl-C or SIGTERM stops everything too.
+    """
+    check_port_free(host, port, "--port")
+    check_port_free("127.0.0.1", smtp_port, "--smtp-port")
     instance = root / "instance"
     instance.mkdir(exist_ok=True)
     env = dict(os.environ, MAILER_ENV="development", BASE_URL=f"http://{host}:{port}")
-    children: list[subprocess.Popen[bytes]] = []
-    if not env.get("REDIS_URL"):
-        redis_port = free_port()
-        children.append(start_redis(instance, redis_port))
-        env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
-    catcher = start_catcher(env["REDIS_URL"], "127.0.0.1", smtp_port)
-    env["SMTP_URL"] = f"smtp://127.0.0.1:{smtp_port}?starttls=off"
+    children: list[Child] = []
+    catcher: Any = None
     # `kill` or a closed terminal stops everything too, like Ctrl-C.
     signal.signal(signal.SIGTERM, _interrupt)
-    py = sys.executable
-    commands = [
-        [py, "-m", "flask", "--app", "wsgi", "run", "--host", host, "--port", str(port)],
-        [py, "-m", "celery", "-A", "worker", "worker", "--loglevel", "INFO", "--concurrency", "2"],
-        [
-            py,
-            "-m",
-            "celery",
-            "-A",
-            "worker",
-            "beat",
-            "--loglevel",
-            "INFO",
-            "--schedule",
-            str(instance / "celerybeat-schedule"),
-        ],
-    ]
     try:
-        for command in commands:
-            children.append(subprocess.Popen(command, cwd=root, env=env))
-        time.sleep(1.5)
-        click.secho(
-            f"\n  mailer is running: open http://{host}:{port}/subscribe", fg="green", bold=True
-        )
-        click.echo(f"  caught mail:       http://{host}:{port}/dev/outbox")
-        if editor:
-            click.echo(f"  editors' pages:    http://{host}:{port}/admin/")
-            click.echo(f"    log in as {editor[0]} with the password {editor[1]}")
-        click.echo("  stop everything:   Ctrl-C\n")
-        while all(child.poll() is None for child in children):
+        if not env.get("REDIS_URL"):
+            redis_port = free_port()
+            children.append(("the embedded Redis", start_redis(instance, redis_port)))
+            env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
+        catcher = _start_catcher(env["REDIS_URL"], smtp_port)
+        env["SMTP_URL"] = f"smtp://127.0.0.1:{smtp_port}?starttls=off"
+        for name, command in _commands(instance, host, port):
+            children.append((name, subprocess.Popen(command, cwd=root, env=env)))
+        wait_for_web(host, port, children)
+        _banner(host, port, editor)
+        while (dead := _first_dead(children)) is None:
             time.sleep(0.5)
-        click.secho("a child process stopped; shutting down", fg="red")
+        raise click.ClickException(f"{_exited(dead)}; stopped everything")
     except KeyboardInterrupt:
         click.echo("\nstopping...")
     finally:
-        _stop(children)
-        catcher.stop()
+        _stop([child for _name, child in children])
+        if catcher is not None:
+            catcher.stop()
+
+
+def check_port_free(host: str, port: int, option: str) -> None:
+    """Refuse a port someone already listens on, before anything is started."""
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}: {exc}") from None
+    for family, kind, proto, _name, address in addresses:
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(address)
+            except OSError as exc:
+                raise click.ClickException(
+                    f"port {port} on {host} is not free ({exc.strerror}): stop what uses it"
+                    f" or choose another with {option}"
+                ) from None
+
+
+def wait_for_web(
+    host: str, port: int, children: list[Child], timeout: float = WEB_START_TIMEOUT
+) -> None:
+    """Return once the web server accepts connections; raise naming a child that died."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        dead = _first_dead(children)
+        if dead is not None:
+            raise click.ClickException(f"{_exited(dead)} before {host}:{port} answered")
+        try:
+            socket.create_connection((host, port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise click.ClickException(f"the web server did not answer on {host}:{port} in {timeout:.0f} s")
+
+
+def _start_catcher(redis_url: str, smtp_port: int) -> Any:
+    from mailer.dev.catcher import start_catcher
+
+    try:
+        return start_catcher(redis_url, "127.0.0.1", smtp_port)
+    except OSError as exc:  # aiosmtpd: the port was taken since check_port_free
+        raise click.ClickException(
+            f"the SMTP catcher cannot listen on 127.0.0.1:{smtp_port} ({exc});"
+            " choose another port with --smtp-port"
+        ) from None
+
+
+def _commands(instance: Path, host: str, port: int) -> list[tuple[str, list[str]]]:
+    py = sys.executable
+    beat = ["beat", "--loglevel", "INFO", "--schedule", str(instance / "celerybeat-schedule")]
+    return [
+        (
+            "the web server (flask run)",
+            [py, "-m", "flask", "--app", "wsgi", "run", "--host", host, "--port", str(port)],
+        ),
+        (
+            "the Celery worker",
+            [
+                py,
+                "-m",
+                "celery",
+                "-A",
+                "worker",
+                "worker",
+                "--loglevel",
+                "INFO",
+                "--concurrency",
+                "2",
+            ],
+        ),
+        ("the Celery beat", [py, "-m", "celery", "-A", "worker", *beat]),
+    ]
+
+
+def _banner(host: str, port: int, editor: tuple[str, str] | None) -> None:
+    click.secho(
+        f"\n  mailer is running: open http://{host}:{port}/subscribe", fg="green", bold=True
+    )
+    click.echo(f"  caught mail:       http://{host}:{port}/dev/outbox")
+    if editor:
+        click.echo(f"  editors' pages:    http://{host}:{port}/admin/")
+        click.echo(f"    log in as {editor[0]} with the password {editor[1]}")
+    click.echo("  stop everything:   Ctrl-C\n")
+
+
+def _first_dead(children: list[Child]) -> Child | None:
+    return next((child for child in children if child[1].poll() is not None), None)
+
+
+def _exited(child: Child) -> str:
+    return f"{child[0]} exited with status {child[1].returncode}"
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -1,0 +1,105 @@
+"""Settings are checked when the app is built: a bad one stops the start with one message.
+
+Parsing only (no network, no database): yes/no, numbers, the RATELIMIT_* strings, SMTP_URL
+and BOUNCE_IMAP_URL. A setting that cannot be read must never silently weaken a protection
+(an unknown yes/no read as "off" turned off rate limits and the proof of work) nor fail late
+in a request or the worker.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+TRUE = ("1", "on", "true", "yes")
+FALSE = ("0", "off", "false", "no")
+
+
+class ConfigError(RuntimeError):
+    """A setting cannot be used as set; the message names it and says what to do."""
+
+
+def parse_setting(key: str, kind: str, value: str) -> Any:
+    """One setting from the environment or .env, read as `kind` (config.ENV_SETTINGS)."""
+    text = value.strip()
+    if kind == "bool":
+        if text.lower() in TRUE:
+            return True
+        if text.lower() in FALSE:
+            return False
+        raise ConfigError(
+            f"{key}={value!r} is not a yes/no value: use on/off, true/false, yes/no or 1/0."
+        )
+    if kind in ("int", "float"):
+        try:
+            return int(text) if kind == "int" else float(text)
+        except ValueError:
+            what = "a whole number" if kind == "int" else "a number"
+            raise ConfigError(f"{key}={value!r} is not {what}.") from None
+    if kind == "list":
+        return [item for item in re.split(r"[\s,]+", value) if item]
+    return value
+
+
+def check_settings(cfg: Mapping[str, Any]) -> None:
+    """Parse what the app would otherwise parse late: rate limits, SMTP_URL, BOUNCE_IMAP_URL."""
+    _check_rate_limits(cfg)
+    _check_smtp_url(cfg)
+    _check_imap_url(cfg)
+
+
+def _check_rate_limits(cfg: Mapping[str, Any]) -> None:
+    from limits import parse_many
+
+    for key in sorted(k for k in cfg if k in RATE_LIMIT_SETTINGS):
+        try:
+            parsed = parse_many(str(cfg[key]))
+        except ValueError:
+            parsed = []
+        if not parsed:
+            raise ConfigError(
+                f"{key}={cfg[key]!r} is not a rate limit: write for example"
+                " '10 per minute;60 per hour' (several limits separated by ';')."
+            )
+
+
+# The limits the app reads (Flask-Limiter's own RATELIMIT_* settings are not these).
+RATE_LIMIT_SETTINGS = frozenset(
+    {
+        "RATELIMIT_SIGNUP_IP",
+        "RATELIMIT_SIGNUP_ADDRESS",
+        "RATELIMIT_LINK_ADDRESS",
+        "RATELIMIT_TOKEN_PAGES",
+        "RATELIMIT_LOGIN",
+    }
+)
+
+
+def _check_smtp_url(cfg: Mapping[str, Any]) -> None:
+    from mailer.delivery.smtp_url import SmtpUrlError, parse_smtp_urls
+
+    try:
+        parse_smtp_urls(str(cfg.get("SMTP_URL") or ""))
+    except SmtpUrlError as exc:
+        raise ConfigError(_named("SMTP_URL", str(exc))) from None
+
+
+def _check_imap_url(cfg: Mapping[str, Any]) -> None:
+    url = cfg.get("BOUNCE_IMAP_URL")
+    if not url:
+        return
+    from mailer.bounces.imap import ImapUrlError, parse_url
+
+    try:
+        parse_url(str(url))
+    except ImapUrlError as exc:
+        raise ConfigError(_named("BOUNCE_IMAP_URL", str(exc))) from None
+    except ValueError:  # urllib: a port that is not a number; the URL may hold a password
+        raise ConfigError(
+            "BOUNCE_IMAP_URL has a port that is not a number from 0 to 65535."
+        ) from None
+
+
+def _named(key: str, message: str) -> str:
+    return message if key in message else f"{key}: {message}"
