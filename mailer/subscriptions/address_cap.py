@@ -35,6 +35,8 @@ def take_slot(digest: str, kind: str, subscriber_id: int | None = None) -> bool:
 
     `subscriber_id`: the row to lock first, so that two requests for one address cannot both
     take the last slot (an UPDATE takes the row lock on PostgreSQL, the write lock on SQLite).
+    None when this transaction has just inserted the subscriber: its uncommitted row already
+    makes any other insert of the address wait, and others lock that row before they count.
     """
     if not current_app.config["RATELIMIT_ENABLED"]:
         return True
@@ -46,16 +48,22 @@ def take_slot(digest: str, kind: str, subscriber_id: int | None = None) -> bool:
             execution_options={"synchronize_session": False},
         )
     now = clock.now()
-    for limit, window in windows(kind):
-        used = db.session.scalar(
-            select(func.count(AddressMail.id)).where(
-                AddressMail.address_hash == digest,
-                AddressMail.kind == kind,
-                AddressMail.created_at > now - window,
+    limits = windows(kind)
+    # One statement counts every window (they nest: the longest bounds the scan).
+    counts = db.session.execute(
+        select(
+            *(
+                func.count(AddressMail.id).filter(AddressMail.created_at > now - window)
+                for _limit, window in limits
             )
+        ).where(
+            AddressMail.address_hash == digest,
+            AddressMail.kind == kind,
+            AddressMail.created_at > now - max(window for _limit, window in limits),
         )
-        if (used or 0) >= limit:
-            return False
+    ).one()
+    if any((used or 0) >= limit for used, (limit, _window) in zip(counts, limits, strict=True)):
+        return False
     db.session.add(AddressMail(address_hash=digest, kind=kind, created_at=now))
     db.session.flush()
     return True
