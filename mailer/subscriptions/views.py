@@ -25,7 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from mailer import challenge
 from mailer.extensions import csrf, db, limiter
 from mailer.models import MailingList
-from mailer.subscriptions import confirmation, floor, links, service
+from mailer.subscriptions import confirmation, floor, links, list_cache, service
 from mailer.subscriptions.forms import ActionForm, SignupForm
 from mailer.tasks import send_already_subscribed, send_confirmation
 from mailer.tokens import ExpiredToken, InvalidToken
@@ -49,7 +49,7 @@ def _embed() -> bool:
 def _signup_form() -> tuple[SignupForm, Sequence[MailingList]]:
     """The sign-up form and the public lists it offers."""
     form = SignupForm()
-    lists = service.public_lists()
+    lists = list_cache.offered_lists()
     form.lists.choices = [(lst.slug, lst.name) for lst in lists]
     form.language.choices = list(current_app.config["LANGUAGES"].items())
     if not form.is_submitted():
