@@ -7,6 +7,8 @@ the short paths change nothing that the per-address cap or the form's checks dec
 
 from __future__ import annotations
 
+import os
+import runpy
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -16,6 +18,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import event, func, select
 
+from mailer import ROOT, create_app
 from mailer.extensions import db
 from mailer.models import (
     AddressMail,
@@ -171,3 +174,17 @@ def test_the_cap_counts_every_window(app: Flask) -> None:
         app.config["RATELIMIT_SIGNUP_ADDRESS"] = "1 per day;4 per 30 days"
         assert address_cap.take_slot(digest, address_cap.SIGNUP)
         assert not address_cap.take_slot(digest, address_cap.SIGNUP)  # the day's one is used
+
+
+def test_the_pool_keeps_a_connection_per_thread(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """gunicorn.conf.py sets DATABASE_POOL_SIZE to its threads: a burst opens no connections."""
+    environ = {k: v for k, v in os.environ.items() if k != "DATABASE_POOL_SIZE"}
+    monkeypatch.setattr(os, "environ", environ)  # what the config file sets stays here
+    settings = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    assert os.environ["DATABASE_POOL_SIZE"] == str(settings["threads"])
+    sized = create_app({**app.config, "DATABASE_POOL_SIZE": 24})
+    with sized.app_context():
+        assert db.engine.pool.size() == 24  # type: ignore[attr-defined]
+        db.engine.dispose()
