@@ -9,10 +9,9 @@ from datetime import timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, exists, select, update
 from sqlalchemy import insert as sa_insert
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import joinedload
 
 from mailer import clock
 from mailer.extensions import db
@@ -133,20 +132,21 @@ def subscribe(
     confirms. A request the per-address cap holds back changes nothing at all.
     """
     digest = address_hash(email)
-    if not may_confirm(email):
-        return Signup(SignupOutcome.nothing, None, digest)
-    subscriber = _find_subscriber(email)
-    if subscriber is None:
+    db.session.flush()  # what follows reads through the connection: no autoflush there
+    conn = db.session.connection()
+    if conn.scalar(_SUPPRESSION, {"digest": digest}) not in (None, SuppressionReason.erased):
+        return Signup(SignupOutcome.nothing, None, digest)  # as may_confirm() says
+    known = conn.execute(_KNOWN, {"email": email}).first()
+    if known is None:
         inserted = _insert_new(email, digest, lists, name, language, _consent(source, lists, ip))
         if inserted is not None:
             return inserted
-        subscriber = _find_subscriber(email)  # a concurrent sign-up of the address won
-        if subscriber is None:
-            raise RuntimeError("sign-up: the address was inserted and deleted meanwhile")
-    if has_confirmed(subscriber):
-        if not address_cap.take_slot(digest, address_cap.SIGNUP, subscriber.id):
+        known = conn.execute(_KNOWN, {"email": email}).one()  # a concurrent sign-up won
+    if known.confirmed:
+        if not address_cap.take_slot(digest, address_cap.SIGNUP, known.id):
             return Signup(SignupOutcome.nothing, None, digest)
-        return Signup(SignupOutcome.already_subscribed, subscriber.id, digest)
+        return Signup(SignupOutcome.already_subscribed, known.id, digest)
+    subscriber = db.session.get_one(Subscriber, known.id)
     if not address_cap.take_slot(digest, address_cap.SIGNUP, subscriber.id):
         return Signup(SignupOutcome.nothing, None, digest)
     subscriber.pending_name, subscriber.pending_language = name or None, language
@@ -164,14 +164,18 @@ def subscribe(
     return Signup(SignupOutcome.confirmation, subscriber.id, digest)
 
 
-def _find_subscriber(email: str) -> Subscriber | None:
-    """The subscriber with this address and their subscriptions, in one statement."""
-    query = (
-        select(Subscriber)
-        .where(Subscriber.email == email)
-        .options(joinedload(Subscriber.subscriptions))
+# The sign-up's lookups, built once: the address's suppression, and whether it is known and
+# already confirmed on some list.
+_SUPPRESSION = select(Suppression.reason).where(Suppression.address_hash == bindparam("digest"))
+_KNOWN = select(
+    Subscriber.id,
+    exists()
+    .where(
+        Subscription.subscriber_id == Subscriber.id,
+        Subscription.status == SubscriptionStatus.confirmed,
     )
-    return db.session.scalars(query).unique().one_or_none()
+    .label("confirmed"),
+).where(Subscriber.email == bindparam("email"))
 
 
 def _insert_new(
@@ -190,7 +194,8 @@ def _insert_new(
     hot path (README, "Sign-up under a burst").
     """
     now = clock.now()
-    dialect = db.session.get_bind().dialect.name
+    conn = db.session.connection()  # Core, not the ORM's bulk insert: the burst's hot path
+    dialect = conn.dialect.name
     insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Subscriber).values(
         email=email,
         address_hash=digest,
@@ -200,19 +205,19 @@ def _insert_new(
         confirm_requested_at=now,
         confirm_queued_at=now,
     )
-    new_id = db.session.scalar(
+    new_id = conn.scalar(
         insert.on_conflict_do_nothing(index_elements=["email"]).returning(Subscriber.id)
     )
     if new_id is None:
         return None
     # The uncommitted row makes any other insert of the address wait: no row lock needed.
     if not address_cap.take_slot(digest, address_cap.SIGNUP):
-        db.session.execute(delete(Subscriber).where(Subscriber.id == new_id))
+        conn.execute(delete(Subscriber).where(Subscriber.id == new_id))
         return Signup(SignupOutcome.nothing, None, digest)
-    db.session.execute(
+    conn.execute(
         sa_insert(Subscription), [{"subscriber_id": new_id, "list_id": lst.id} for lst in lists]
     )
-    db.session.execute(sa_insert(ConsentRecord), [{"subscriber_id": new_id, **consent}])
+    conn.execute(sa_insert(ConsentRecord), {"subscriber_id": new_id, **consent})
     return Signup(SignupOutcome.confirmation, int(new_id), digest)
 
 
