@@ -5,6 +5,7 @@ Environment (all optional):
   WEB_CONCURRENCY  worker processes (default: one per CPU)
   WEB_THREADS      threads per worker (default 32)
   WEB_TIMEOUT      seconds before a silent worker is restarted (default 30)
+  DATABASE_POOL_SIZE  database connections kept per worker (default: WEB_THREADS)
 Command-line options win over this file, e.g. `--certfile cert.pem --keyfile key.pem` to
 serve TLS without a proxy.
 
@@ -22,6 +23,10 @@ bind = [item.strip() for item in os.environ.get("WEB_BIND", "127.0.0.1:8000").sp
 workers = int(os.environ.get("WEB_CONCURRENCY") or os.cpu_count() or 1)
 worker_class = "gthread"
 threads = int(os.environ.get("WEB_THREADS") or 32)
+# One kept database connection per thread (unless set): with fewer, a burst made each request
+# past the pool's five open and close its own PostgreSQL connection. Mind PostgreSQL's
+# max_connections (100 by default): workers x threads, plus the Celery workers.
+os.environ.setdefault("DATABASE_POOL_SIZE", str(threads))
 timeout = int(os.environ.get("WEB_TIMEOUT") or 30)
 graceful_timeout = 30
 keepalive = 5

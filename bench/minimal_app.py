@@ -31,7 +31,12 @@ signups = sa.Table(
 
 def create_minimal_app() -> Flask:
     """POST /signup: a valid address is inserted (once) and a task is queued for it."""
-    engine = sa.create_engine(_sqlalchemy_url(os.environ["DATABASE_URL"]), pool_pre_ping=True)
+    # The same pool as the app's under gunicorn.conf.py (DATABASE_POOL_SIZE: one per thread).
+    engine = sa.create_engine(
+        _sqlalchemy_url(os.environ["DATABASE_URL"]),
+        pool_pre_ping=True,
+        pool_size=int(os.environ.get("DATABASE_POOL_SIZE") or 5),
+    )
     dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
     celery = Celery("bench-minimal", broker=os.environ["REDIS_URL"])
     celery.conf.update(task_serializer="json", broker_connection_retry_on_startup=True)

@@ -117,6 +117,13 @@ def _derive_settings(app: Flask) -> None:
         cfg["DATABASE_URL"] = f"sqlite:///{Path(app.instance_path) / 'mailer.db'}"
     cfg["SQLALCHEMY_DATABASE_URI"] = _sqlalchemy_url(cfg["DATABASE_URL"])
     cfg.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
+    if int(cfg.get("DATABASE_POOL_SIZE") or 0) > 0:
+        # As many kept connections as threads: past the pool's size, every request would open
+        # and close a connection of its own (a new PostgreSQL backend each time).
+        cfg["SQLALCHEMY_ENGINE_OPTIONS"] = {
+            **cfg["SQLALCHEMY_ENGINE_OPTIONS"],
+            "pool_size": int(cfg["DATABASE_POOL_SIZE"]),
+        }
     cfg["RATELIMIT_STORAGE_URI"] = cfg["REDIS_URL"]
     cfg["RATELIMIT_IN_MEMORY_FALLBACK_ENABLED"] = True
     cfg["RATELIMIT_STORAGE_OPTIONS"] = {"socket_timeout": 2, "socket_connect_timeout": 2}

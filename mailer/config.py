@@ -17,6 +17,9 @@ SECRET_KEY_FALLBACKS: list[str] = []
 ADDRESS_HASH_KEY: str | None = None
 
 DATABASE_URL: str | None = None  # default: sqlite:///<instance>/mailer.db
+# Database connections each process keeps open (0: SQLAlchemy's 5, and up to 10 more opened
+# and closed as needed). gunicorn.conf.py sets it to the threads per worker.
+DATABASE_POOL_SIZE = 0
 REDIS_URL = "redis://127.0.0.1:6379/0"
 SMTP_URL = "smtp://127.0.0.1:25"
 SMTP_TIMEOUT = 30.0
@@ -146,6 +149,7 @@ ENV_SETTINGS: dict[str, str] = {
     "SECRET_KEY_FALLBACKS": "list",
     "ADDRESS_HASH_KEY": "str",
     "DATABASE_URL": "str",
+    "DATABASE_POOL_SIZE": "int",
     "REDIS_URL": "str",
     "SMTP_URL": "str",
     "SMTP_TIMEOUT": "float",

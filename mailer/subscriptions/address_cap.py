@@ -9,11 +9,12 @@ holds whichever path the mail takes, survives a Redis restart, and never fails o
 
 from __future__ import annotations
 
+import functools
 from datetime import timedelta
 
 from flask import current_app
 from limits import parse_many
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 
 from mailer import clock
 from mailer.extensions import db
@@ -24,10 +25,22 @@ LINK = "link"  # one-time and new preferences links: RATELIMIT_LINK_ADDRESS
 _SETTINGS = {SIGNUP: "RATELIMIT_SIGNUP_ADDRESS", LINK: "RATELIMIT_LINK_ADDRESS"}
 
 
+# Taking a slot locks the subscriber's row first (an UPDATE that changes nothing).
+_LOCK = (
+    update(Subscriber)
+    .where(Subscriber.id == bindparam("subscriber_id"))
+    .values(address_hash=Subscriber.address_hash)
+)
+
+
 def windows(kind: str) -> list[tuple[int, timedelta]]:
     """(at most n mails, per window) for `kind` from its setting, e.g. "1 per day;3 per 30 days"."""
-    items = parse_many(str(current_app.config[_SETTINGS[kind]]))
-    return [(item.amount, timedelta(seconds=item.get_expiry())) for item in items]
+    return _parse(str(current_app.config[_SETTINGS[kind]]))
+
+
+@functools.lru_cache(maxsize=16)
+def _parse(setting: str) -> list[tuple[int, timedelta]]:
+    return [(item.amount, timedelta(seconds=item.get_expiry())) for item in parse_many(setting)]
 
 
 def take_slot(digest: str, kind: str, subscriber_id: int | None = None) -> bool:
@@ -35,29 +48,33 @@ def take_slot(digest: str, kind: str, subscriber_id: int | None = None) -> bool:
 
     `subscriber_id`: the row to lock first, so that two requests for one address cannot both
     take the last slot (an UPDATE takes the row lock on PostgreSQL, the write lock on SQLite).
+    None when this transaction has just inserted the subscriber: its uncommitted row already
+    makes any other insert of the address wait, and others lock that row before they count.
     """
     if not current_app.config["RATELIMIT_ENABLED"]:
         return True
+    # Core statements on the session's connection (its transaction): a sign-up's hot path.
+    conn = db.session.connection()
     if subscriber_id is not None:
-        db.session.execute(
-            update(Subscriber)
-            .where(Subscriber.id == subscriber_id)
-            .values(address_hash=Subscriber.address_hash),
-            execution_options={"synchronize_session": False},
-        )
+        conn.execute(_LOCK, {"subscriber_id": subscriber_id})
     now = clock.now()
-    for limit, window in windows(kind):
-        used = db.session.scalar(
-            select(func.count(AddressMail.id)).where(
-                AddressMail.address_hash == digest,
-                AddressMail.kind == kind,
-                AddressMail.created_at > now - window,
+    limits = windows(kind)
+    # One statement counts every window (they nest: the longest bounds the scan).
+    counts = conn.execute(
+        select(
+            *(
+                func.count(AddressMail.id).filter(AddressMail.created_at > now - window)
+                for _limit, window in limits
             )
+        ).where(
+            AddressMail.address_hash == digest,
+            AddressMail.kind == kind,
+            AddressMail.created_at > now - max(window for _limit, window in limits),
         )
-        if (used or 0) >= limit:
-            return False
-    db.session.add(AddressMail(address_hash=digest, kind=kind, created_at=now))
-    db.session.flush()
+    ).one()
+    if any((used or 0) >= limit for used, (limit, _window) in zip(counts, limits, strict=True)):
+        return False
+    conn.execute(insert(AddressMail), {"address_hash": digest, "kind": kind, "created_at": now})
     return True
 
 

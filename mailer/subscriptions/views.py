@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 
 from flask import (
     Blueprint,
@@ -22,7 +23,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from mailer import challenge
 from mailer.extensions import csrf, db, limiter
-from mailer.subscriptions import confirmation, floor, links, service
+from mailer.models import MailingList
+from mailer.subscriptions import confirmation, floor, links, list_cache, service
 from mailer.subscriptions.forms import ActionForm, SignupForm
 from mailer.tasks import enqueue_after_commit, send_already_subscribed, send_confirmation
 from mailer.tokens import ExpiredToken, InvalidToken
@@ -43,15 +45,16 @@ def _embed() -> bool:
     return request.args.get("embed") == "1"
 
 
-def _signup_form() -> SignupForm:
+def _signup_form() -> tuple[SignupForm, Sequence[MailingList]]:
+    """The sign-up form and the public lists it offers."""
     form = SignupForm()
-    lists = service.public_lists()
+    lists = list_cache.offered_lists()
     form.lists.choices = [(lst.slug, lst.name) for lst in lists]
     form.language.choices = list(current_app.config["LANGUAGES"].items())
     if not form.is_submitted():
         form.lists.data = [lists[0].slug] if lists else []
         form.language.data = current_app.config["DEFAULT_LANGUAGE"]
-    return form
+    return form, lists
 
 
 def _render_signup(
@@ -67,14 +70,14 @@ def _render_signup(
 @bp.get("/")
 @bp.get("/subscribe")
 def subscribe_form() -> ResponseReturnValue:
-    return _render_signup(_signup_form())
+    return _render_signup(_signup_form()[0])
 
 
 @bp.post("/subscribe")
 @limiter.limit(_ip_limit)
 def subscribe() -> ResponseReturnValue:
     started = time.monotonic()
-    form = _signup_form()
+    form, public_lists = _signup_form()
     if form.website.data:  # honeypot: answer like a success, do nothing
         return _check_inbox_after(started, worked=False)
     if not form.validate():
@@ -82,7 +85,7 @@ def subscribe() -> ResponseReturnValue:
     if current_app.config["SIGNUP_CHALLENGE"] and not challenge.verify(form.altcha.data):
         return _render_signup(form, 422, "The anti-spam check did not finish. Please try again.")
     try:
-        lists = service.lists_by_slug(form.lists.data or [])
+        lists = service.choose_lists(form.lists.data or [], public_lists)
     except service.UnknownList as exc:
         form.lists.errors = [str(exc)]
         return _render_signup(form, 422)
