@@ -6,8 +6,10 @@ import re
 
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import update
 
-from mailer.models import DigestStatus
+from mailer.extensions import db
+from mailer.models import Delivery, DeliveryStatus, DigestStatus
 from tests.conftest import csrf_token, queued_tasks
 from tests.test_admin import admin, editor  # noqa: F401  (fixtures)
 from tests.test_sending import add_subscribers, digest_status, make_digest, start
@@ -78,3 +80,20 @@ def test_send_now_lands_on_a_page_that_shows_the_digest_on_its_way(
     assert start(app, digest_id) == 3
     assert start(app, digest_id) is None
     assert digest_status(app, digest_id) == DigestStatus.sending
+
+
+def test_resuming_a_digest_with_nothing_left_open_finishes_it(
+    app: Flask,
+    admin: FlaskClient,  # noqa: F811
+) -> None:
+    # Paused after its last batch had claimed every row: the rows were sent meanwhile, so
+    # resuming queues nothing, and the digest must end `sent`, not stay paused for good.
+    add_subscribers(app, 2)
+    digest_id = make_digest(app)
+    start(app, digest_id)
+    press(admin, digest_id, "pause")
+    with app.app_context():
+        db.session.execute(update(Delivery).values(status=DeliveryStatus.sent))
+        db.session.commit()
+    assert "Resumed." in press(admin, digest_id, "resume")
+    assert digest_status(app, digest_id) == DigestStatus.sent

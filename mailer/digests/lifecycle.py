@@ -147,7 +147,9 @@ def pause(digest_id: int) -> None:
 def resume(digest_id: int) -> None:
     """Continue a paused digest and queue its open ranges again."""
     _switch(digest_id, (DigestStatus.paused,), DigestStatus.sending)
-    digest_tasks.enqueue_batches(digest_id)  # commits first
+    db.session.commit()  # even when there is nothing left to queue
+    if not digest_tasks.enqueue_batches(digest_id):
+        control.finish_if_done(digest_id)  # every row was done while it was paused
 
 
 def cancel(digest_id: int) -> int:
