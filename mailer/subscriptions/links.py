@@ -17,7 +17,8 @@ from datetime import timedelta
 from typing import Any, Protocol
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import func, select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from mailer.extensions import db
 from mailer.models import Subscriber
@@ -121,8 +122,23 @@ def subscriber_from_token(purpose: str, token: str, max_age: timedelta | None = 
 
 
 def use_once(subscriber: Subscriber) -> None:
-    """Spend the subscriber's outstanding one-time links (the caller commits)."""
-    subscriber.one_time_counter = (subscriber.one_time_counter or 0) + 1
+    """Spend the subscriber's outstanding one-time links (the caller commits).
+
+    A compare-and-set, not a read and a write: of two requests with the same link, the one
+    that comes second finds the counter moved and gets SpentLink, even mid-flight.
+    """
+    seen = subscriber.one_time_counter or 0
+    moved = db.session.execute(
+        update(Subscriber)
+        .where(
+            Subscriber.id == subscriber.id, func.coalesce(Subscriber.one_time_counter, 0) == seen
+        )
+        .values(one_time_counter=seen + 1)
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(moved, "rowcount", 0) != 1:
+        raise SpentLink("one-time link already used")
+    set_committed_value(subscriber, "one_time_counter", seen + 1)
 
 
 def revoke_links(subscriber: Subscriber) -> None:
