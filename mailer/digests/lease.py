@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import timedelta
 from types import TracebackType
 
 from sqlalchemy import Engine, update
-from sqlalchemy.exc import SQLAlchemyError
 
 from mailer.models import Delivery, DeliveryStatus, utcnow
 
@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=20)
 RENEW_EVERY = 5.0  # seconds: three renewals may fail (a database hiccup) before it lapses
+clock = time.monotonic  # tests replace it
 
 
 class Heartbeat:
@@ -39,6 +40,15 @@ class Heartbeat:
         self.lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="lease-heartbeat", daemon=True)
+        self.renewed = clock()  # the claim has just set the lease
+
+    def alive(self) -> bool:
+        """Whether the lease surely still holds: renewed within the last half lease.
+
+        Past that, the batch must stop sending: once the lease lapses, the reaper hands the
+        rows to another worker, and a batch that went on would send them a second time.
+        """
+        return clock() - self.renewed < LEASE.total_seconds() / 2
 
     def __enter__(self) -> Heartbeat:
         self._thread.start()
@@ -58,8 +68,10 @@ class Heartbeat:
             with self.lock:
                 try:
                     self.renew()
-                except SQLAlchemyError as exc:  # the next tick tries again
+                except Exception as exc:  # noqa: BLE001  (the thread must live on; alive() tells)
                     logger.warning("lease of %s not renewed: %s", self.owner, type(exc).__name__)
+                else:
+                    self.renewed = clock()
 
     def renew(self) -> int:
         """Push the lease of the rows the batch still holds LEASE into the future."""

@@ -14,7 +14,6 @@ import os
 import secrets
 import smtplib
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -244,7 +243,7 @@ def send_batch(
             with heartbeat.lock:
                 _hold(owner, held, result)
         else:
-            _send_claimed(composer, owner, claimed, result, on_sent, heartbeat.lock)
+            _send_claimed(composer, owner, claimed, result, on_sent, heartbeat)
     _release(owner, digest_id)
     finish_if_done(digest_id)
     logger.info(
@@ -266,7 +265,7 @@ def _send_claimed(
     claimed: list[tuple[int, int, _Reader]],
     result: BatchResult,
     on_sent: Callable[[int], None] | None,
-    lock: threading.Lock,
+    heartbeat: Heartbeat,
 ) -> None:
     """Send and record the claimed rows in order, looking at the digest's status as it goes.
 
@@ -283,6 +282,9 @@ def _send_claimed(
             if check:
                 if not _still_sending(composer.digest_id):
                     break  # paused or cancelled: the rest goes back to pending
+                if not heartbeat.alive():  # the lease may lapse: the rows may go to another
+                    logger.warning("digest %s: lease not renewed, batch stops", composer.digest_id)
+                    break
                 checked = clock()
             data = composer.message(delivery_id, reader)
             # The next message's envelope goes out with this one (RFC 2920), except where
@@ -299,7 +301,7 @@ def _send_claimed(
                 )
                 _count(result, refusal)
                 if refusal.stop:
-                    with lock:  # many rows at once: not beside a renewal of their lease
+                    with heartbeat.lock:  # many rows at once: not beside a renewal of their lease
                         _hold(owner, refusal.wait, result)
                     break
                 continue
