@@ -504,3 +504,19 @@ def test_records_may_skip_waiting_for_the_disk_and_the_pool_gets_the_setting_bac
         for _ in range(3):
             with db.engine.connect() as conn:
                 assert conn.exec_driver_sql(setting).scalar() == ("on" if postgres else 1)
+
+
+def test_the_reaper_leaves_rows_whose_retry_is_just_due_to_their_scheduled_task(
+    app: Flask,
+) -> None:
+    add_subscribers(app, 2)
+    digest_id = make_digest(app)
+    start(app, digest_id)
+    now = utcnow()
+    with app.app_context():
+        db.session.execute(update(Delivery).values(next_attempt_at=now - timedelta(seconds=30)))
+        db.session.commit()
+        assert control.reap(now) == []  # the retry task is about to run: no second chain
+        db.session.execute(update(Delivery).values(next_attempt_at=now - timedelta(minutes=3)))
+        db.session.commit()
+        assert control.reap(now) == [digest_id]  # overdue: its task was lost

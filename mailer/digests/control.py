@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import (
     exists,
@@ -118,6 +118,12 @@ def progress(digest_id: int) -> Progress:
 # --- the reaper -------------------------------------------------------------------------------
 
 
+# A deferred row's retry is a task scheduled for about when the row is due, held by a worker
+# (not in the queue the reaper can see): only rows overdue by more than this have lost theirs.
+# Without it, every reap during a 4xx storm started a second chain of retries per range.
+RETRY_GRACE = timedelta(minutes=2)
+
+
 def reap(now: datetime | None = None) -> list[int]:
     """Expired leases back to pending; return sending digests with due work and no live lease."""
     now = now or utcnow()
@@ -151,7 +157,10 @@ def reap(now: datetime | None = None) -> list[int]:
             .where(
                 Delivery.digest_id == digest_id,
                 Delivery.status == DeliveryStatus.pending,
-                or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now),
+                or_(
+                    Delivery.next_attempt_at.is_(None),
+                    Delivery.next_attempt_at <= now - RETRY_GRACE,
+                ),
             )
         )
         if due and not live:
