@@ -225,3 +225,49 @@ def test_with_two_servers_the_one_on_hold_is_left_out_and_the_other_sends(app: F
         close_all()
         stormy.stop()
         calm.stop()
+
+
+class FailingSessionTransport(RefusingTransport):
+    """Every session fails before any recipient: the answer is about us, not the readers."""
+
+    def __init__(self, exc: smtplib.SMTPException) -> None:
+        super().__init__(lambda to: None)
+        self.exc = exc
+
+    def send_raw(
+        self,
+        envelope_from: str,
+        to: str,
+        data: bytes,
+        before: Callable[[str], None] | None = None,
+        then: tuple[str, str] | None = None,
+    ) -> None:
+        if before is not None:
+            before("fake:25")
+        self.tried += 1
+        raise self.exc
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        smtplib.SMTPAuthenticationError(535, b"5.7.8 Authentication credentials invalid"),
+        smtplib.SMTPSenderRefused(553, b"5.7.1 Sender address rejected", "bounce@example.org"),
+        smtplib.SMTPConnectError(554, b"5.7.1 No service for you"),
+    ],
+)
+def test_a_5xx_about_the_session_holds_the_server_and_fails_nobody(
+    app: Flask, exc: smtplib.SMTPException
+) -> None:
+    # A wrong SMTP password or a refused envelope sender is the operator's to fix: failing
+    # every reader of the digest for it would lose them all for good.
+    transport = FailingSessionTransport(exc)
+    app.extensions["mail_transport"] = transport
+    add_subscribers(app, 10)
+    digest_id = make_digest(app)
+    start(app, digest_id)
+    result = send_all(app, digest_id)
+    assert transport.tried == 1
+    assert (result.sent, result.failed, result.deferred) == (0, 0, 10)
+    with app.app_context():
+        assert "fake:25" in ServerBackoff(app.extensions["redis"], 1.0).held(["fake:25"])

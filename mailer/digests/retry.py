@@ -47,7 +47,14 @@ def backoff(attempt: int, base: float, cap: float = CAP) -> float:
 
 
 def permanent(exc: BaseException) -> bool:
-    """A 5xx: the answer for this recipient, who fails at once."""
+    """A 5xx to this recipient (RCPT) or to this message (DATA): they fail at once.
+
+    A 5xx to the session itself (the greeting, AUTH with a wrong password, our envelope
+    sender) says nothing about the reader: it is the server's trouble, held like a 4xx, so
+    that a mistake in the SMTP settings costs readers time, never their digest.
+    """
+    if not isinstance(exc, (smtplib.SMTPRecipientsRefused, smtplib.SMTPDataError)):
+        return False
     code = smtp_code(exc)
     return code is not None and 500 <= code < 600
 
@@ -223,7 +230,9 @@ def refuse(
     server_wide = not permanent(exc) and (not about_recipient(exc) or streak >= STREAK)
     if server_wide:
         wait = get_backoff().trip(server or "unknown")
-        logger.warning("SMTP server %s on hold for %.1fs: %s", server, wait, describe(exc))
+        code = smtp_code(exc)
+        log = logger.error if code is not None and code >= 500 else logger.warning  # settings?
+        log("SMTP server %s on hold for %.1fs: %s", server, wait, describe(exc))
     else:
         wait = backoff(attempts + 1, float(current_app.config["DELIVERY_RETRY_BASE"]))
     failed = record(delivery_id, owner, attempts, exc, recipient, wait)
