@@ -16,6 +16,7 @@ from mailer import clock
 from mailer.backoff import ServerBackoff
 from mailer.delivery.message import Email
 from mailer.delivery.smtp import close_all
+from mailer.delivery.smtp_pool import SmtpUnavailable
 from mailer.digests import retry
 from mailer.extensions import db
 from mailer.models import Delivery, DigestStatus, utcnow
@@ -271,3 +272,30 @@ def test_a_5xx_about_the_session_holds_the_server_and_fails_nobody(
     assert (result.sent, result.failed, result.deferred) == (0, 0, 10)
     with app.app_context():
         assert "fake:25" in ServerBackoff(app.extensions["redis"], 1.0).held(["fake:25"])
+
+
+def test_a_failure_before_any_server_was_picked_puts_no_server_on_hold(app: Flask) -> None:
+    # The first message went to fake:25; the second failed before a server was chosen (every
+    # server of a pool cooling down): fake:25 did nothing wrong and must not be held.
+    class NoServerLeft(RefusingTransport):
+        def send_raw(
+            self,
+            envelope_from: str,
+            to: str,
+            data: bytes,
+            before: Callable[[str], None] | None = None,
+            then: tuple[str, str] | None = None,
+        ) -> None:
+            self.tried += 1
+            if self.tried > 1:
+                raise SmtpUnavailable("every SMTP server is down")
+            super().send_raw(envelope_from, to, data, before, then)
+
+    app.extensions["mail_transport"] = NoServerLeft(lambda to: None)
+    add_subscribers(app, 3)
+    digest_id = make_digest(app)
+    start(app, digest_id)
+    result = send_all(app, digest_id)
+    assert result.sent == 1 and result.failed == 0
+    with app.app_context():
+        assert ServerBackoff(app.extensions["redis"], 1.0).held(["fake:25"]) == {}

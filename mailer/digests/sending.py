@@ -292,6 +292,7 @@ def _send_claimed(
             check = (n + 1) % CHECK_EVERY == 0 or clock() - checked > CHECK_SECONDS
             ahead = n + 1 < len(claimed) and not check
             then = (verp_address(claimed[n + 1][0]), claimed[n + 1][2].email) if ahead else None
+            gate.server = None  # set by the transport once it picked this message's server
             try:
                 transport.send_raw(sender, reader.email, data, before=gate, then=then)
             except (smtplib.SMTPException, OSError) as exc:
