@@ -17,18 +17,14 @@ from mailer.models import Subscriber
 from mailer.privacy import address_hash
 from mailer.subscriptions import address_cap, links, service
 from mailer.subscriptions.forms import ActionForm, EraseForm, PreferencesForm
-from mailer.subscriptions.views import bp
+from mailer.subscriptions.views import bp, token_limit
 from mailer.tasks import enqueue_after_commit, send_link_mail
 
 logger = logging.getLogger(__name__)
 
 
-def _token_limit() -> str:
-    return str(current_app.config["RATELIMIT_TOKEN_PAGES"])
-
-
 @bp.route("/preferences/<token>", methods=["GET", "POST"])
-@limiter.limit(_token_limit)
+@limiter.limit(token_limit)
 def preferences(token: str) -> ResponseReturnValue:
     subscriber = links.subscriber_from_token("preferences", token)
     form = PreferencesForm(obj=subscriber if request.method != "POST" else None)
@@ -82,7 +78,7 @@ def _mail_link(subscriber: Subscriber, kind: str) -> bool:
 
 
 @bp.post("/preferences/<token>/send/<any(data, erase):kind>")
-@limiter.limit(_token_limit)
+@limiter.limit(token_limit)
 def request_link(token: str, kind: str) -> ResponseReturnValue:
     """Mail a one-time link for "download my data" or "erase me" to the address."""
     subscriber = links.subscriber_from_token("preferences", token)
@@ -97,7 +93,7 @@ def request_link(token: str, kind: str) -> ResponseReturnValue:
 
 
 @bp.post("/preferences/<token>/sign-out")
-@limiter.limit(_token_limit)
+@limiter.limit(token_limit)
 def sign_out_links(token: str) -> ResponseReturnValue:
     """Revoke every link mailed so far (unsubscribe links aside) and mail a new one."""
     subscriber = links.subscriber_from_token("preferences", token)
@@ -115,7 +111,7 @@ def sign_out_links(token: str) -> ResponseReturnValue:
 
 
 @bp.route("/data/<token>", methods=["GET", "POST"])
-@limiter.limit(_token_limit)
+@limiter.limit(token_limit)
 def data_link(token: str) -> ResponseReturnValue:
     """A one-time link: GET shows a button (mail scanners follow links), POST downloads."""
     subscriber = links.subscriber_from_token("data", token)
@@ -133,7 +129,7 @@ def data_link(token: str) -> ResponseReturnValue:
 
 
 @bp.route("/erase/<token>", methods=["GET", "POST"])
-@limiter.limit(_token_limit)
+@limiter.limit(token_limit)
 def erase_link(token: str) -> ResponseReturnValue:
     """A one-time link: GET shows the form, POST with the box ticked erases everything."""
     subscriber = links.subscriber_from_token("erase", token)

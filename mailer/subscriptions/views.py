@@ -37,7 +37,8 @@ def _ip_limit() -> str:
     return str(current_app.config["RATELIMIT_SIGNUP_IP"])
 
 
-def _token_limit() -> str:
+def token_limit() -> str:
+    """The per-IP limit of pages opened from a link in mail (RATELIMIT_TOKEN_PAGES)."""
     return str(current_app.config["RATELIMIT_TOKEN_PAGES"])
 
 
@@ -134,7 +135,7 @@ def check_inbox() -> ResponseReturnValue:
 
 
 @bp.route("/confirm/<token>", methods=["GET", "POST"])
-@limiter.limit(_token_limit)
+@limiter.limit(token_limit)
 def confirm(token: str) -> ResponseReturnValue:
     form = ActionForm()
     if request.method != "POST":  # mail scanners follow links: a GET (or HEAD) never confirms
