@@ -194,3 +194,18 @@ def test_posts_without_csrf_are_refused(app: Flask, admin: FlaskClient) -> None:
         subscriber = db.session.get(Subscriber, sid)
         assert subscriber is not None
         assert subscriber.subscriptions[0].status == SubscriptionStatus.confirmed
+
+
+def test_search_takes_percent_and_underscore_literally(app: Flask, admin: FlaskClient) -> None:
+    confirmed = SubscriptionStatus.confirmed
+    add(app, "a_b@example.org", None, weekly=confirmed)
+    add(app, "axb@example.org", None, weekly=confirmed)
+    add(app, "c100%@example.org", None, weekly=confirmed)
+
+    def shown(q: str) -> set[str]:
+        page = admin.get("/admin/subscribers", query_string={"q": q}).get_data(as_text=True)
+        return {a for a in ("a_b@", "axb@", "c100%@") if a in page}
+
+    assert shown("a_b") == {"a_b@"}
+    assert shown("%") == {"c100%@"}
+    assert shown("\\") == set()

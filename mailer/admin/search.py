@@ -13,9 +13,14 @@ def filtered(q: str, mailing_list: MailingList | None, status: str | None) -> Se
     """Ids of the subscribers matching the search and the list/status filter."""
     query = select(Subscriber.id)
     if q:
-        like = f"%{q.lower()}%"
+        # The editor's text is matched literally: % and _ are not wildcards here.
+        literal = q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        like = f"%{literal}%"
         query = query.where(
-            or_(func.lower(Subscriber.email).like(like), func.lower(Subscriber.name).like(like))
+            or_(
+                func.lower(Subscriber.email).like(like, escape="\\"),
+                func.lower(Subscriber.name).like(like, escape="\\"),
+            )
         )
     if mailing_list is not None or status is not None:
         match = select(Subscription.id).where(Subscription.subscriber_id == Subscriber.id)
