@@ -109,13 +109,14 @@ def verification_keys(cfg: Mapping[str, Any] | None = None) -> list[str]:
 
 
 @functools.lru_cache(maxsize=16)
-def _derive(secret: str, purpose: str) -> bytes:
+def derive(secret: str, purpose: str) -> bytes:
+    """The key for `purpose` derived from `secret` (HMAC-SHA256 as the KDF)."""
     return hmac.new(secret.encode(), f"mailer.{purpose}".encode(), hashlib.sha256).digest()
 
 
 def derived_key(purpose: str) -> bytes:
     """A key for one purpose only, derived from SECRET_KEY (HMAC-SHA256 as the KDF)."""
-    return _derive(str(current_app.config["SECRET_KEY"]), purpose)
+    return derive(str(current_app.config["SECRET_KEY"]), purpose)
 
 
 def address_hash_key_setting(cfg: Mapping[str, Any]) -> str:
@@ -123,7 +124,7 @@ def address_hash_key_setting(cfg: Mapping[str, Any]) -> str:
     explicit = cfg.get("ADDRESS_HASH_KEY")
     if explicit:
         return str(explicit)
-    return "hex:" + _derive(str(cfg["SECRET_KEY"]), "address-hash").hex()
+    return "hex:" + derive(str(cfg["SECRET_KEY"]), "address-hash").hex()
 
 
 def client_network(ip: str) -> str:

@@ -14,6 +14,7 @@ import logging
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 
+from mailer.keys import derive
 from mailer.redaction import redact
 
 MAX_ADDRESS_LENGTH = 254
@@ -45,7 +46,7 @@ def _derive_key(explicit: str, secret: str) -> bytes:
     if explicit:
         # "hex:..." is what `mailer keys address-hash-key` prints: a derived key kept as is.
         return bytes.fromhex(explicit[4:]) if explicit.startswith("hex:") else explicit.encode()
-    return hmac.new(secret.encode(), b"mailer.address-hash", hashlib.sha256).digest()
+    return derive(secret, "address-hash")
 
 
 def address_hash(email: str) -> str:
