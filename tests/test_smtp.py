@@ -237,6 +237,13 @@ def test_starttls_off_with_credentials_is_refused_when_parsed() -> None:
         SmtpServer.from_url("smtp://mailer:s3cret@127.0.0.1:2525?starttls=off")
 
 
+def test_a_password_without_a_user_name_is_refused() -> None:
+    """It would be dropped without a word (no AUTH without a user name): say so instead."""
+    with pytest.raises(SmtpUrlError, match="password but no user name") as refused:
+        SmtpServer.from_url("smtp://:s3cret@127.0.0.1:2525?starttls=off")
+    assert "s3cret" not in str(refused.value)
+
+
 @pytest.mark.parametrize(
     "url",
     [

@@ -106,6 +106,10 @@ class SmtpServer:
             raise SmtpUrlError("weight must be a whole number of at least 1")
         tls = parts.scheme == "smtps"
         username = unquote(parts.username) if parts.username else None
+        if parts.password and username is None:
+            raise SmtpUrlError(
+                "SMTP_URL has a password but no user name: write smtp://user:password@host"
+            )
         starttls = starttls_mode(parts.hostname, query.get("starttls"), username is not None)
         verify = query.get("verify", "on") != "off"
         if not verify:
