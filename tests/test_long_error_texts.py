@@ -94,3 +94,26 @@ def test_the_migration_keeps_scrubbed_texts_within_their_columns(app: Flask) -> 
             assert diagnostic is not None and len(diagnostic) <= DIAGNOSTIC_LENGTH
             assert "a@b.cd" not in diagnostic and "<[address]>" in diagnostic
         db.session.remove()
+
+
+def test_no_piece_of_the_local_part_survives_where_the_text_is_cut(app: Flask) -> None:
+    """The cut to the column comes after the scrub: cut first, "<reader12" would stay."""
+    reader, verp = next(iter(sent_digest(app, n=1).items()))
+    local = reader.partition("@")[0]
+    with app.app_context():
+        for pad in range(len(local) + 3):
+            # Puts the local part across the cut at 500: "550 5.1.1 <[address]>: xxx… <local"
+            filler = "x" * (DIAGNOSTIC_LENGTH - len("550 5.1.1 <[address]>: ") - len(local) + pad)
+            raw = (
+                bounce("postfix_hard.eml", verp, reader)
+                .replace(
+                    b"Recipient address rejected: User\r\n    unknown in virtual mailbox table",
+                    f"{filler} <{local}> unknown".encode(),
+                )
+                .replace(b"4Xk2Qw1Zz9z9vCH", f"pad{pad}".encode())
+            )
+            event = bounces.record(raw, [verp])
+            db.session.commit()
+            assert event is not None and event.diagnostic is not None
+            tail = event.diagnostic.rsplit(" ", 1)[-1].lstrip("<")
+            assert not (len(tail) >= 2 and local.startswith(tail)), (pad, event.diagnostic[-30:])

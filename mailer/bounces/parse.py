@@ -25,6 +25,9 @@ from mailer.verp import read_verp
 logger = logging.getLogger(__name__)
 
 DIAGNOSTIC_LENGTH = 500
+# What a parser keeps: more than the column, so that the cut to DIAGNOSTIC_LENGTH comes after
+# the subscriber's own scrub (cut first, and "<amina" could survive a cut inside "<amina>").
+DIAGNOSTIC_KEPT = 4 * DIAGNOSTIC_LENGTH
 _STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
 _AUTO_SUBJECT = re.compile(
     r"^\s*(out of (the )?office|automatic reply|auto(matic)?[- ]?(reply|response)|"
@@ -58,7 +61,7 @@ def parse(raw: bytes, envelope_to: list[str]) -> ParsedBounce:
     parsed.verp_candidates = _candidates(msg, envelope_to)
     if parsed.diagnostic:
         text = " ".join(parsed.diagnostic.split())
-        parsed.diagnostic = redact(text)[:DIAGNOSTIC_LENGTH]
+        parsed.diagnostic = redact(text)[:DIAGNOSTIC_KEPT]
     return parsed
 
 

@@ -141,10 +141,13 @@ def add_event(who: Attribution, **fields: Any) -> BounceEvent | None:
     Once the subscriber is known, the diagnostic also loses their address in any spelling
     and their local part alone ("<amina>... User unknown"), which no pattern can find.
     """
-    if who.subscriber is not None and fields.get("diagnostic"):
-        # Scrubbing can lengthen the text ("[local-part]"): cut it to its column again.
-        scrubbed = scrub(fields["diagnostic"], who.subscriber.email)
-        fields["diagnostic"] = scrubbed[:DIAGNOSTIC_LENGTH]
+    if fields.get("diagnostic"):
+        # Cut to the column only now, after the scrub: it can lengthen the text
+        # ("[local-part]"), and a cut before it could leave a piece of the local part.
+        diagnostic = fields["diagnostic"]
+        if who.subscriber is not None:
+            diagnostic = scrub(diagnostic, who.subscriber.email)
+        fields["diagnostic"] = diagnostic[:DIAGNOSTIC_LENGTH]
     event = BounceEvent(
         attributed=who.attributed,
         delivery_id=who.delivery_id,

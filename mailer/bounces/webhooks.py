@@ -21,7 +21,7 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from mailer.bounces.parse import DIAGNOSTIC_LENGTH, ParsedBounce
+from mailer.bounces.parse import DIAGNOSTIC_KEPT, ParsedBounce
 from mailer.bounces.service import add_event, apply_policy, attribute
 from mailer.bounces.sns import fetch, is_aws_url, is_sns_message, verify_sns
 from mailer.extensions import csrf, db
@@ -246,4 +246,4 @@ def _status(value: Any) -> str | None:
 def _diagnostic(value: Any) -> str | None:
     if not isinstance(value, str) or not value.strip():
         return None
-    return redact(" ".join(value.split()))[:DIAGNOSTIC_LENGTH]
+    return redact(" ".join(value.split()))[:DIAGNOSTIC_KEPT]
