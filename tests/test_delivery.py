@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from email import message_from_bytes, message_from_string
+from email.policy import default
 
 import pytest
 
@@ -35,6 +37,18 @@ def test_message_headers() -> None:
     assert msg["Date"] and msg["List-Id"] == "Weekly <weekly.example.org>"
     assert msg.get_content_type() == "multipart/alternative"
     assert make_email().envelope_sender == "news@example.org"
+
+
+@pytest.mark.parametrize("to", ["ёлка@пример.рф", "مريم@example.org", "josé@example.org"])
+def test_an_internationalised_recipient_is_written_in_utf8_not_in_encoded_words(to: str) -> None:
+    """RFC 6532: the address goes as UTF-8 (it is sent with SMTPUTF8); an encoded word in an
+    address is not allowed (RFC 2047 5), and clients show it as a broken address."""
+    raw = make_email(to=to).as_bytes()
+    assert f"To: {to}\r\n".encode() in raw and b"=?utf-8?" not in raw.partition(b"\r\n\r\n")[0]
+    parsed = message_from_string(raw.decode(), policy=default)
+    assert parsed["To"].addresses[0].addr_spec == to
+    ascii_raw = make_email().as_bytes()
+    assert ascii_raw.isascii()
 
 
 def test_header_injection_is_refused() -> None:
@@ -79,7 +93,7 @@ def test_a_long_list_unsubscribe_url_stays_one_literal_url() -> None:
     ).as_bytes()
     assert b"=?utf-8?" not in raw
     assert url.encode() in raw
-    from email import message_from_bytes, policy
+    from email import policy
 
     parsed = message_from_bytes(raw, policy=policy.default)
     assert " ".join(str(parsed["List-Unsubscribe"]).split()) == header

@@ -12,6 +12,9 @@ from email.utils import format_datetime, getaddresses, make_msgid
 # Lines up to RFC 5322's 998: folding at 78 would turn a long unbreakable header, such as the
 # one-click List-Unsubscribe URL, into an RFC 2047 encoded word that no client can follow.
 SMTP_POLICY = SMTP.clone(max_line_length=998)
+# For a recipient whose address is not ASCII (sent with SMTPUTF8): headers in UTF-8 (RFC 6532),
+# since an RFC 2047 encoded word is not allowed inside an address.
+SMTPUTF8_POLICY = SMTP_POLICY.clone(utf8=True)
 
 
 class SmtpData(bytes):
@@ -52,7 +55,8 @@ class Email:
 
     def as_bytes(self) -> bytes:
         """The message as SMTP wants it: CRLF line endings (smtplib does not fix bytes)."""
-        return self.to_message().as_bytes(policy=SMTP_POLICY)
+        policy = SMTP_POLICY if self.to.isascii() else SMTPUTF8_POLICY
+        return self.to_message().as_bytes(policy=policy)
 
     def to_message(self) -> EmailMessage:
         """Build the MIME message: multipart/alternative when there is HTML."""
