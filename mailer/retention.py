@@ -57,18 +57,17 @@ def _asked_before(cutoff: datetime) -> ColumnElement[bool]:
     return func.coalesce(Subscriber.confirm_requested_at, Subscriber.created_at) < cutoff
 
 
-def expired_signups(now: datetime, limit: int = BATCH) -> list[int]:
-    """Subscribers who never confirmed nor left a list, asked for longer ago than the window."""
+def _expired_signup(now: datetime) -> list[ColumnElement[bool]]:
+    """Never confirmed nor left a list, asked for longer ago than the window and grace."""
     cutoff = now - confirm_max_age() - _days("RETENTION_PENDING_GRACE_DAYS")
-    query = select(Subscriber.id).where(
+    return [
         ~_has(SubscriptionStatus.confirmed, SubscriptionStatus.unsubscribed),
         _asked_before(cutoff),
-    )
-    return list(db.session.scalars(query.order_by(Subscriber.id).limit(limit)))
+    ]
 
 
-def long_unsubscribed(now: datetime, limit: int = BATCH) -> list[int]:
-    """Subscribers on no list, whose last unsubscribe is older than RETENTION_UNSUBSCRIBED_DAYS."""
+def _long_unsubscribed(now: datetime) -> list[ColumnElement[bool]]:
+    """On no list, with the last unsubscribe older than RETENTION_UNSUBSCRIBED_DAYS."""
     signup_cutoff = now - confirm_max_age() - _days("RETENTION_PENDING_GRACE_DAYS")
     left_at = (
         select(func.max(func.coalesce(Subscription.unsubscribed_at, Subscription.created_at)))
@@ -78,16 +77,44 @@ def long_unsubscribed(now: datetime, limit: int = BATCH) -> list[int]:
         )
         .scalar_subquery()
     )
-    query = select(Subscriber.id).where(
+    return [
         ~_has(SubscriptionStatus.confirmed),
         ~(_has(SubscriptionStatus.pending) & ~_asked_before(signup_cutoff)),
         left_at < now - _days("RETENTION_UNSUBSCRIBED_DAYS"),
-    )
+    ]
+
+
+def expired_signups(now: datetime, limit: int = BATCH) -> list[int]:
+    query = select(Subscriber.id).where(*_expired_signup(now))
     return list(db.session.scalars(query.order_by(Subscriber.id).limit(limit)))
 
 
-def _each(ids: list[int]) -> list[Subscriber]:
-    return list(db.session.scalars(select(Subscriber).where(Subscriber.id.in_(ids))))
+def long_unsubscribed(now: datetime, limit: int = BATCH) -> list[int]:
+    query = select(Subscriber.id).where(*_long_unsubscribed(now))
+    return list(db.session.scalars(query.order_by(Subscriber.id).limit(limit)))
+
+
+def _still(ids: list[int], rule: list[ColumnElement[bool]]) -> list[Subscriber]:
+    """The selected people the rule still holds for, locked: a sign-up renewed or a list
+    confirmed since the selection keeps its person (PostgreSQL re-checks a locked row)."""
+    query = select(Subscriber).where(Subscriber.id.in_(ids), *rule).with_for_update()
+    return list(db.session.scalars(query.order_by(Subscriber.id)))
+
+
+def delete_expired_signups(ids: list[int], now: datetime) -> int:
+    """Delete those of `ids` still expired sign-ups; the caller commits."""
+    people = _still(ids, _expired_signup(now))
+    for subscriber in people:
+        delete_subscriber(subscriber)
+    return len(people)
+
+
+def erase_long_unsubscribed(ids: list[int], now: datetime) -> int:
+    """Erase those of `ids` still long unsubscribed (the keyed hash stays); the caller commits."""
+    people = _still(ids, _long_unsubscribed(now))
+    for subscriber in people:
+        erase(subscriber)
+    return len(people)
 
 
 def purge_failed_bounces(now: datetime) -> int:
@@ -109,15 +136,11 @@ def apply(now: datetime) -> RetentionReport:
     """Apply every retention limit as of `now`, committing after each batch."""
     report = RetentionReport()
     while ids := expired_signups(now):
-        for subscriber in _each(ids):
-            delete_subscriber(subscriber)
+        report.signups_deleted += delete_expired_signups(ids, now)
         db.session.commit()
-        report.signups_deleted += len(ids)
     while ids := long_unsubscribed(now):
-        for subscriber in _each(ids):
-            erase(subscriber)
+        report.unsubscribed_erased += erase_long_unsubscribed(ids, now)
         db.session.commit()
-        report.unsubscribed_erased += len(ids)
     report.bounces_purged = purge_failed_bounces(now)
     db.session.commit()
     return report

@@ -17,6 +17,7 @@ from mailer.models import (
     InboundMessage,
     Subscriber,
     Subscription,
+    SubscriptionStatus,
     Suppression,
     SuppressionReason,
     utcnow,
@@ -104,6 +105,43 @@ def test_a_new_request_restarts_the_window(app: Flask) -> None:
         db.session.commit()
     assert run(app, t0 + 15 * DAY).signups_deleted == 0
     assert run(app, t0 + 25 * DAY).signups_deleted == 1
+
+
+def test_a_request_renewed_after_the_selection_is_not_deleted(app: Flask) -> None:
+    """The job selects a batch, then deletes it: a sign-up renewed in between must survive,
+    and so must a person who confirmed in between (the deletion checks the rule again)."""
+    t0 = utcnow()
+    renewed = sign_up(app, "renewed@example.org")
+    confirmed = sign_up(app, "confirmed@example.org")
+    with app.app_context():
+        ids = retention.expired_signups(t0 + 20 * DAY)
+        assert set(ids) == {renewed, confirmed}
+        row = db.session.get(Subscriber, renewed)
+        assert row is not None
+        row.confirm_requested_at = t0 + 19 * DAY
+        db.session.commit()
+    confirm(app, confirmed)
+    with app.app_context():
+        assert retention.delete_expired_signups(ids, t0 + 20 * DAY) == 0
+        db.session.commit()
+    assert exists(app, renewed) and exists(app, confirmed)
+
+
+def test_someone_who_subscribed_again_after_the_selection_is_not_erased(app: Flask) -> None:
+    t0 = utcnow()
+    subscriber_id = sign_up(app, "back@example.org")
+    confirm(app, subscriber_id)
+    unsubscribe(app, subscriber_id)
+    with app.app_context():
+        ids = retention.long_unsubscribed(t0 + 40 * DAY)
+        assert ids == [subscriber_id]
+        subscription = db.session.scalar(select(Subscription))
+        assert subscription is not None
+        subscription.status = SubscriptionStatus.confirmed  # they came back in between
+        db.session.commit()
+        assert retention.erase_long_unsubscribed(ids, t0 + 40 * DAY) == 0
+        db.session.commit()
+    assert exists(app, subscriber_id) and suppression(app, "back@example.org") is None
 
 
 def test_the_grace_period_is_a_setting(app: Flask) -> None:
