@@ -10,6 +10,7 @@ from email.message import EmailMessage
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from kombu.exceptions import OperationalError
 from sqlalchemy import select
 
 from mailer import clock, create_app
@@ -22,7 +23,14 @@ from mailer.tasks import send_review_mail
 from tests.conftest import csrf_token
 from tests.test_admin import admin, editor  # noqa: F401  (fixtures)
 from tests.test_sending import add_subscribers, make_digest
-from tests.test_weekly_review import LEAD, SLOT, run_scheduler, the_digests, weekly_list
+from tests.test_weekly_review import (
+    LEAD,
+    SLOT,
+    review_mails,
+    run_scheduler,
+    the_digests,
+    weekly_list,
+)
 
 
 @pytest.mark.parametrize(
@@ -209,6 +217,22 @@ def test_the_page_says_which_case_and_its_buttons_work(app: Flask, client: Flask
     )
     assert response.status_code == 409
     assert "waiting for an editor" in response.get_data(as_text=True)
+
+
+def test_a_review_mail_the_queue_lost_is_queued_at_the_next_run(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def down(*_args: object) -> None:
+        raise OperationalError("Redis is away")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(send_review_mail, "apply_async", down)
+        digest_id = drafted(app, automatic=False)  # drafted, but nobody could be told
+    assert review_mails(app) == []
+    run_scheduler(app)
+    assert sorted(review_mails(app)) == [[digest_id, 1], [digest_id, 2]]
+    run_scheduler(app)
+    assert len(review_mails(app)) == 2  # queued once
 
 
 @pytest.mark.parametrize("bad", [-1, 145, "24"])

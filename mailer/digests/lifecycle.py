@@ -171,10 +171,12 @@ def start_due(now: datetime | None = None) -> list[int]:
     """
     now = now or clock.now()
     grace, lead = current_app.config["SCHEDULE_GRACE"], weekly.lead_time()
-    drafted = [d.id for d in create_due_digests(now, grace, lead)]
+    create_due_digests(now, grace, lead)
     db.session.commit()
-    for digest_id in drafted:
-        digest_tasks.enqueue_review_mails(digest_id, weekly.editor_ids())
+    for digest_id in weekly.review_not_queued(now - grace):
+        if digest_tasks.enqueue_review_mails(digest_id, weekly.editor_ids()):
+            weekly.mark_review_queued(digest_id, now)
+            db.session.commit()
     started = []
     for digest_id in control.auto_send_due(now):
         digest = db.session.get(Digest, digest_id)

@@ -12,7 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, select, update
 
 from mailer.delivery import Email
 from mailer.emails import render_email
@@ -71,6 +71,28 @@ def clash(digest: Digest, when: datetime) -> Digest | None:
         .order_by(Digest.id)
         .limit(1)
     ).first()
+
+
+def review_not_queued(since: datetime) -> list[int]:
+    """Weekly digests still waiting (slot after `since`) whose review mail is not queued yet."""
+    return list(
+        db.session.scalars(
+            select(Digest.id).where(
+                Digest.schedule_slot > since,
+                Digest.review_queued_at.is_(None),
+                Digest.status.in_([DigestStatus.draft, DigestStatus.scheduled]),
+            )
+        )
+    )
+
+
+def mark_review_queued(digest_id: int, now: datetime) -> None:
+    db.session.execute(
+        update(Digest)
+        .where(Digest.id == digest_id)
+        .values(review_queued_at=now)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def editor_ids() -> list[int]:

@@ -27,11 +27,14 @@ def enqueue_batches(digest_id: int) -> int:
     return len(ranges)
 
 
-def enqueue_review_mails(digest_id: int, editor_ids: list[int]) -> int:
-    """Queue the review mail of the week's digest to each editor (commits first)."""
+def enqueue_review_mails(digest_id: int, editor_ids: list[int]) -> bool:
+    """Queue the review mail of the week's digest to each editor (commits first).
+
+    False if the queue was down for any of them: the scheduler tries again at its next run.
+    """
     queued = sum(enqueue_after_commit(send_review_mail, digest_id, e) for e in editor_ids)
     logger.info("digest %s: review mail queued for %d editors", digest_id, queued)
-    return queued
+    return queued == len(editor_ids)
 
 
 @shared_task(name="mailer.send_review_mail", bind=True, acks_late=True, max_retries=8)
