@@ -305,19 +305,3 @@ def test_a_due_digest_whose_article_went_out_meanwhile_waits(
     assert run_scheduler(app) == []
     assert the_digests(app)[0].status == DigestStatus.draft
     assert len(sent_articles(app)) == len(set(sent_articles(app)))
-
-
-def test_the_cli_approves_and_holds_the_weeks_digest(app: Flask, set_clock: SetClock) -> None:
-    weekly_list(app, automatic=True)
-    set_clock(SLOT - LEAD)
-    run_scheduler(app)
-    (digest,) = the_digests(app)
-    runner = app.test_cli_runner()
-    held = runner.invoke(args=["digest", "hold", str(digest.id)])
-    assert held.exit_code == 0 and "hold done" in held.output, held.output
-    assert the_digests(app)[0].status == DigestStatus.draft
-    again = runner.invoke(args=["digest", "hold", str(digest.id)])
-    assert again.exit_code == 1 and "draft: it cannot be held" in again.output, again.output
-    approved = runner.invoke(args=["digest", "approve", str(digest.id)])
-    assert approved.exit_code == 0, approved.output
-    assert the_digests(app)[0].scheduled_at == SLOT

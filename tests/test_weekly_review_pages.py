@@ -26,6 +26,8 @@ from tests.test_sending import add_subscribers, make_digest
 from tests.test_weekly_review import (
     LEAD,
     SLOT,
+    add_articles,
+    hand_send,
     review_mails,
     run_scheduler,
     the_digests,
@@ -233,6 +235,34 @@ def test_a_review_mail_the_queue_lost_is_queued_at_the_next_run(
     assert sorted(review_mails(app)) == [[digest_id, 1], [digest_id, 2]]
     run_scheduler(app)
     assert len(review_mails(app)) == 2  # queued once
+
+
+def test_the_cli_approves_and_holds_the_weeks_digest(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    digest_id = drafted(app, automatic=True)
+    runner = app.test_cli_runner()
+    held = runner.invoke(args=["digest", "hold", str(digest_id)])
+    assert held.exit_code == 0 and "hold done" in held.output, held.output
+    assert the_digests(app)[0].status == DigestStatus.draft
+    again = runner.invoke(args=["digest", "hold", str(digest_id)])
+    assert again.exit_code == 1 and "draft: it cannot be held" in again.output, again.output
+    approved = runner.invoke(args=["digest", "approve", str(digest_id)])
+    assert approved.exit_code == 0, approved.output
+    assert the_digests(app)[0].scheduled_at == SLOT
+
+
+def test_approving_a_second_digest_for_a_week_is_refused(app: Flask) -> None:
+    digest_id = drafted(app, automatic=False)
+    add_subscribers(app, 1)
+    with app.app_context():
+        extra = add_articles(7, 1, prefix="late")
+        db.session.commit()
+    hand_send(app, extra)  # a digest of other articles goes out by hand this week
+    with app.app_context():
+        with pytest.raises(lifecycle.NotSendable, match="digest of the week"):
+            lifecycle.approve(digest_id)
+        assert db.session.get(Digest, digest_id).status == DigestStatus.draft
 
 
 @pytest.mark.parametrize("bad", [-1, 145, "24"])
