@@ -223,7 +223,7 @@ def test_a_hand_sent_digest_is_the_weeks_and_no_article_goes_twice(
     first = weekly_list(app, automatic=True)
     set_clock(datetime(2027, 1, 5, 10, tzinfo=UTC))  # Tuesday: the editor sends by hand
     by_hand = hand_send(app)
-    assert sent_articles(app) == first
+    assert sorted(sent_articles(app)) == sorted(first)
 
     with app.app_context():
         more = add_articles(6, 2, prefix="b")  # published after the hand send
