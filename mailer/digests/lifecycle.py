@@ -184,7 +184,12 @@ def start_due(now: datetime | None = None) -> list[int]:
             logger.warning(
                 "digest %s: its articles go to the list already: back to draft", digest_id
             )
-            digest.status, digest.scheduled_at = DigestStatus.draft, None
+            changed(
+                update(Digest)
+                .where(Digest.id == digest_id, Digest.status == DigestStatus.scheduled)
+                .values(status=DigestStatus.draft, scheduled_at=None)
+                .execution_options(synchronize_session=False)
+            )
             db.session.commit()
             continue
         enqueue_after_commit(digest_tasks.start_digest, digest_id)
