@@ -211,6 +211,8 @@ def test_the_page_says_which_case_and_its_buttons_work(app: Flask, client: Flask
     assert "Sent automatically:" in page and "unless an editor holds it" in page
     held = press(client, digest_id, "Hold", "hold")
     assert "Held by an editor:" in held and ">Approve</button>" in held
+    listed = client.get("/admin/digests").get_data(as_text=True)
+    assert "weekly, awaits approval" in listed
     approved = press(client, digest_id, "Approve", "approve")
     assert "Approved: it goes out at Fri 8 Jan 2027, 09:00 (Europe/Berlin, UTC+01:00)" in approved
     # Approving again answers 409 with the reason, not a 500.
