@@ -280,3 +280,20 @@ def test_the_lead_time_must_be_hours_within_a_week(
                 "DIGEST_REVIEW_LEAD_HOURS": bad,
             }
         )
+
+
+def test_approve_and_hold_need_a_logged_in_editor_and_the_form_token(
+    app: Flask, client: FlaskClient
+) -> None:
+    from tests.test_admin import login
+
+    digest_id = drafted(app, automatic=True)
+    token = csrf_token(client.get("/admin/login").get_data(as_text=True))
+    for action in ("hold", "approve"):  # a valid form token, but nobody logged in
+        response = client.post(f"/admin/digests/{digest_id}/{action}", data={"csrf_token": token})
+        assert response.status_code == 302 and "/admin/login" in response.headers["Location"]
+    assert login(client).status_code == 303
+    assert client.post(f"/admin/digests/{digest_id}/hold").status_code == 400  # no CSRF token
+    with app.app_context():
+        digest = db.session.get(Digest, digest_id)
+        assert digest is not None and digest.status == DigestStatus.scheduled
