@@ -54,6 +54,10 @@ DIGEST_MAX_ARTICLES = 10  # "New digest" pre-selects at most this many articles
 # An automatic digest is made only this long after its weekly slot (no stale sends
 # after downtime).
 SCHEDULE_GRACE = timedelta(hours=6)
+# The scheduler drafts a list's weekly digest this many hours before its slot and mails the
+# editors a review link ("send automatically": it goes out at the slot unless held; "wait
+# for an editor": only once approved).
+DIGEST_REVIEW_LEAD_HOURS = 24
 
 CONFIRM_MAX_AGE = timedelta(days=7)
 # Retention (audit M9, L11; the hourly mailer.apply_retention job): a sign-up never confirmed
@@ -168,6 +172,7 @@ ENV_SETTINGS: dict[str, str] = {
     "RATELIMIT_TOKEN_PAGES": "str",
     "RATELIMIT_LOGIN": "str",
     "DIGEST_MAX_ARTICLES": "int",
+    "DIGEST_REVIEW_LEAD_HOURS": "int",
     "CONSENT_VERSION": "str",
     "RETENTION_PENDING_GRACE_DAYS": "int",
     "RETENTION_UNSUBSCRIBED_DAYS": "int",

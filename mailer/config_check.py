@@ -47,6 +47,16 @@ def check_settings(cfg: Mapping[str, Any]) -> None:
     _check_rate_limits(cfg)
     _check_smtp_url(cfg)
     _check_imap_url(cfg)
+    _check_review_lead(cfg)
+
+
+def _check_review_lead(cfg: Mapping[str, Any]) -> None:
+    lead = cfg.get("DIGEST_REVIEW_LEAD_HOURS", 24)
+    if not isinstance(lead, int) or isinstance(lead, bool) or not 0 <= lead <= 144:
+        raise ConfigError(
+            f"DIGEST_REVIEW_LEAD_HOURS={lead!r} must be a whole number of hours from 0 to 144"
+            " (less than a week: the week's digest is drafted before its slot)."
+        )
 
 
 def _check_rate_limits(cfg: Mapping[str, Any]) -> None:

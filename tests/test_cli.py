@@ -57,7 +57,7 @@ def test_the_weekly_job_makes_and_starts_the_digest_when_its_slot_has_come(app: 
         weekly = db.session.scalar(select(MailingList).where(MailingList.slug == "weekly"))
         assert weekly is not None
         weekly.schedule_weekday, weekly.schedule_hour = now.weekday(), now.hour
-        weekly.schedule_timezone = "UTC"
+        weekly.schedule_timezone, weekly.send_automatically = "UTC", True
         db.session.add(
             Article(
                 guid="new",

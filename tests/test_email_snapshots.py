@@ -43,6 +43,14 @@ MAILS: dict[str, dict[str, Any]] = {
         "max_age_minutes": 60,
         "unsubscribe_url": UNSUBSCRIBE,
     },
+    "digest_review": {
+        "list_name": "Weekly updates",
+        "subject": "Weekly updates: 27 November 2026",
+        "articles": 3,
+        "automatic": False,
+        "slot": "Fri 27 Nov 2026, 09:00 (Europe/Berlin, UTC+01:00)",
+        "review_url": f"{BASE}/admin/digests/7",
+    },
     "link_preferences": {
         "url": f"{BASE}/preferences/PREFERENCES-TOKEN",
         "max_age_minutes": 60,

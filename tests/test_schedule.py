@@ -77,10 +77,11 @@ def test_valid_timezone() -> None:
     assert not valid_timezone("Mars/Olympus") and not valid_timezone("../../etc/passwd")
 
 
-def scheduled_list(app: Flask, articles: int) -> None:
+def scheduled_list(app: Flask, articles: int, automatic: bool = True) -> None:
     with app.app_context():
         weekly = db.session.scalar(select(MailingList).where(MailingList.slug == "weekly"))
         assert weekly is not None
+        weekly.send_automatically = automatic
         weekly.schedule_weekday, weekly.schedule_hour, weekly.schedule_timezone = (
             FRIDAY,
             9,

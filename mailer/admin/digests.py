@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import abort, flash, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
+from mailer import clock
 from mailer.admin import bp
 from mailer.admin.forms import DigestForm, TestSendForm
 from mailer.bounces import reports
-from mailer.digests import control, lifecycle, outbox, service
+from mailer.digests import control, lifecycle, outbox, service, weekly
 from mailer.digests.content import fill_slots, render_digest, sample_slots
+from mailer.digests.schedule import NoSuchLocalTime, local_to_utc
 from mailer.extensions import db
 from mailer.models import Digest, MailingList, utcnow
 
@@ -94,7 +98,22 @@ def edit_digest(digest_id: int) -> ResponseReturnValue:
         progress=control.progress(digest.id),
         bounces=reports.for_digest(digest.id),
         recipients=outbox.recipient_count(digest.list_id) if digest.editable else 0,
+        **_times(digest),
     ), 422 if form.errors else 200
+
+
+def _times(digest: Digest) -> dict[str, Any]:
+    """The digest's times on its list's clock, as the page shows them."""
+    tz = digest.mailing_list.schedule_timezone
+    at = digest.scheduled_at
+    return {
+        "zone": weekly.zone_label(tz, at or clock.now()),
+        "scheduled_local": weekly.local_label(at, tz) if at else None,
+        "send_at_value": f"{at.astimezone(ZoneInfo(tz)):%Y-%m-%dT%H:%M}" if at else "",
+        "slot_local": weekly.local_label(digest.schedule_slot, tz)
+        if digest.schedule_slot
+        else None,
+    }
 
 
 @bp.get("/digests/<int:digest_id>/preview")
@@ -141,20 +160,47 @@ def send_digest(digest_id: int) -> ResponseReturnValue:
 
 @bp.post("/digests/<int:digest_id>/schedule")
 def schedule_digest(digest_id: int) -> ResponseReturnValue:
+    """Schedule at a date and time read on the list's clock (its time zone), stored in UTC."""
     digest = _digest(digest_id)
     if not digest.editable:
         raise service.DigestLocked(digest)
+    tz = digest.mailing_list.schedule_timezone
     try:
-        when = datetime.fromisoformat(request.form.get("send_at", "")).replace(tzinfo=UTC)
+        local = datetime.fromisoformat(request.form.get("send_at", "").strip())
+        if local.tzinfo is not None:
+            raise ValueError("a local time has no offset")
+        when = local_to_utc(local, tz)
+    except NoSuchLocalTime as exc:
+        flash(str(exc))
+        return redirect(url_for("admin.edit_digest", digest_id=digest.id), 303)
     except ValueError:
-        flash("Give the date and time to send at (UTC).")
+        flash(f"Give the date and time to send at ({tz} time).")
         return redirect(url_for("admin.edit_digest", digest_id=digest.id), 303)
     try:
         lifecycle.schedule(digest.id, when)
     except lifecycle.PastTime as exc:
         flash(str(exc))
     else:
-        flash(f"Scheduled for {when:%Y-%m-%d %H:%M} UTC.")
+        flash(f"Scheduled for {weekly.local_label(when, tz)}, {when:%Y-%m-%d %H:%M} UTC.")
+    return redirect(url_for("admin.edit_digest", digest_id=digest.id), 303)
+
+
+@bp.post("/digests/<int:digest_id>/approve")
+def approve_digest(digest_id: int) -> ResponseReturnValue:
+    """An editor approves the week's digest: it goes out at its slot, or now if that passed."""
+    digest = _digest(digest_id)
+    try:
+        later = lifecycle.approve(digest.id)
+    except service.NoArticles as exc:
+        flash(str(exc))
+    else:
+        tz = digest.mailing_list.schedule_timezone
+        slot = digest.schedule_slot
+        flash(
+            f"Approved: it goes out at {weekly.local_label(slot, tz)}."
+            if later and slot
+            else "Approved: its time has passed, so sending is starting now."
+        )
     return redirect(url_for("admin.edit_digest", digest_id=digest.id), 303)
 
 
@@ -163,10 +209,11 @@ CONTROLS = {
     "resume": (lifecycle.resume, "Resumed."),
     "cancel": (lifecycle.cancel, "Cancelled."),
     "unschedule": (lifecycle.unschedule, "Unscheduled: the digest is a draft again."),
+    "hold": (lifecycle.hold, "Held: it does not go out until an editor approves it."),
 }
 
 
-@bp.post("/digests/<int:digest_id>/<any(pause, resume, cancel, unschedule):action>")
+@bp.post("/digests/<int:digest_id>/<any(pause, resume, cancel, unschedule, hold):action>")
 def control_digest(digest_id: int, action: str) -> ResponseReturnValue:
     digest = _digest(digest_id)
     change, done = CONTROLS[action]

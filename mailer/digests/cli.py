@@ -114,13 +114,15 @@ CONTROLS = {
     "resume": lifecycle.resume,
     "cancel": lifecycle.cancel,
     "unschedule": lifecycle.unschedule,
+    "approve": lifecycle.approve,
+    "hold": lifecycle.hold,
 }
 
 
 def _control(digest_id: int, action: str) -> None:
     try:
         CONTROLS[action](digest_id)
-    except lifecycle.NotSendable as exc:
+    except (lifecycle.NotSendable, service.NoArticles) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"Digest {digest_id}: {action} done.")
 
@@ -151,3 +153,17 @@ def cancel_command(digest_id: int) -> None:
 def unschedule_command(digest_id: int) -> None:
     """Make a scheduled digest a draft again."""
     _control(digest_id, "unschedule")
+
+
+@digest_group.command("approve")
+@click.argument("digest_id", type=int)
+def approve_command(digest_id: int) -> None:
+    """Approve the week's digest: sent at its slot, or now if the slot passed."""
+    _control(digest_id, "approve")
+
+
+@digest_group.command("hold")
+@click.argument("digest_id", type=int)
+def hold_command(digest_id: int) -> None:
+    """Hold the week's scheduled digest: a draft until an editor approves it."""
+    _control(digest_id, "hold")

@@ -4,6 +4,10 @@ cancel, and the scheduler's start of due digests.
 The admin pages, `mailer digest ...` and the beat job call these and nothing else. Each
 commits its change, then queues the worker's part (mailer.tasks.digests): a start is the
 `start_digest` task, which claims the digest once (mailer.digests.outbox.start).
+
+The week's digest (mailer.digests.weekly): the scheduler drafts it at the lead time and
+mails the editors; an editor approves it (`approve`) or holds it (`hold`). No start or
+schedule sends an article a digest of the list carries within a week (`ArticlesTwice`).
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ from flask import current_app
 from redis import RedisError
 from sqlalchemy import update
 
-from mailer.digests import control, service, testsend
+from mailer import clock
+from mailer.digests import control, service, testsend, weekly
 from mailer.digests.outbox import changed, digest_status
 from mailer.digests.schedule import create_due_digests
 from mailer.extensions import db
@@ -27,7 +32,6 @@ from mailer.models import (
     Digest,
     DigestStatus,
     MailingList,
-    utcnow,
 )
 from mailer.tasks import digests as digest_tasks
 from mailer.tasks.queue import enqueue_after_commit
@@ -45,6 +49,22 @@ class PastTime(ValueError):
     """A digest can only be scheduled for a time still to come."""
 
 
+class ArticlesTwice(NotSendable):
+    """Another digest of the list carries some of these articles within a week."""
+
+
+def _check_articles(digest_id: int, when: datetime) -> None:
+    """Refuse to send articles another digest of the list brings within a week of `when`."""
+    digest = db.session.get(Digest, digest_id)
+    other = weekly.clash(digest, when) if digest is not None else None
+    if other is not None:
+        db.session.rollback()
+        raise ArticlesTwice(
+            f"The digest “{other.subject}” ({other.shown_status}) brings some of these articles"
+            " to this list within a week of this one: remove them here, or hold that one."
+        )
+
+
 def create(mailing_list: MailingList, articles: Sequence[Article] | None = None) -> Digest:
     """A draft of the list's next digest (the articles since its last one, unless given)."""
     digest = service.create_digest(mailing_list, articles)
@@ -56,7 +76,7 @@ def _move(
     digest_id: int, target: DigestStatus, when: datetime | None, verb: str, *, drafts: bool = True
 ) -> None:
     """Move a digest still waiting (a draft, or scheduled and not yet due) to `target`."""
-    waiting = (Digest.status == DigestStatus.scheduled) & (Digest.scheduled_at > utcnow())
+    waiting = (Digest.status == DigestStatus.scheduled) & (Digest.scheduled_at > clock.now())
     if drafts:
         waiting |= Digest.status == DigestStatus.draft
     moved = changed(
@@ -75,8 +95,9 @@ def _move(
 
 def schedule(digest_id: int, when: datetime) -> None:
     """Send a waiting digest at `when` (UTC, in the future); the scheduler starts it then."""
-    if when <= utcnow():
+    if when <= clock.now():
         raise PastTime("Choose a time in the future.")
+    _check_articles(digest_id, when)
     _move(digest_id, DigestStatus.scheduled, when, "scheduled")
 
 
@@ -96,7 +117,9 @@ def start(digest_id: int) -> bool:
     digest = db.session.get(Digest, digest_id)
     if digest is not None and not digest.items:
         raise service.NoArticles("Add at least one article before sending.")
-    _move(digest_id, DigestStatus.scheduled, utcnow(), "started")
+    now = clock.now()
+    _check_articles(digest_id, now)
+    _move(digest_id, DigestStatus.scheduled, now, "started")
     logger.info("digest %s: start queued", digest_id)
     return enqueue_after_commit(digest_tasks.start_digest, digest_id)
 
@@ -111,15 +134,67 @@ def send_test(digest_id: int, address: str) -> bool:
     return enqueue_after_commit(digest_tasks.send_test_digest, digest_id, test_id)
 
 
+def approve(digest_id: int) -> bool:
+    """Send the week's digest an editor reviewed: at its slot, or now if the slot passed.
+
+    True if scheduled for the slot, False if started now.
+    """
+    digest = db.session.get(Digest, digest_id)
+    if digest is None or digest.schedule_slot is None or digest.status != DigestStatus.draft:
+        raise NotSendable("Only a weekly digest waiting for an editor can be approved.")
+    other = weekly.week_digest(digest.list_id, digest.schedule_slot, exclude_id=digest.id)
+    if other is not None:
+        raise NotSendable(
+            f"This list's digest of the week is “{other.subject}” ({other.shown_status}):"
+            " this one is not sent. Schedule it for another week by hand, or cancel that one."
+        )
+    if digest.schedule_slot > clock.now():
+        schedule(digest_id, digest.schedule_slot)
+        return True
+    start(digest_id)
+    return False
+
+
+def hold(digest_id: int) -> None:
+    """Keep the week's scheduled digest from going out: a draft again, until approved."""
+    digest = db.session.get(Digest, digest_id)
+    if digest is None or digest.schedule_slot is None:
+        raise NotSendable("Only a weekly digest made by the scheduler can be held.")
+    _move(digest_id, DigestStatus.draft, None, "held", drafts=False)
+
+
 def start_due(now: datetime | None = None) -> list[int]:
-    """The scheduler: make this week's digests whose slot passed, then start every due one."""
-    now = now or utcnow()
-    create_due_digests(now, current_app.config["SCHEDULE_GRACE"])
+    """The scheduler: draft the coming week's digests (and mail the editors), start due ones.
+
+    A due digest whose articles another digest of the list brings within a week (added by
+    hand after it was scheduled) goes back to draft instead: no article twice.
+    """
+    now = now or clock.now()
+    grace, lead = current_app.config["SCHEDULE_GRACE"], weekly.lead_time()
+    create_due_digests(now, grace, lead)
     db.session.commit()
-    due = control.auto_send_due(now)
-    for digest_id in due:
+    for digest_id in weekly.review_not_queued(now - grace):
+        if digest_tasks.enqueue_review_mails(digest_id, weekly.editor_ids()):
+            weekly.mark_review_queued(digest_id, now)
+            db.session.commit()
+    started = []
+    for digest_id in control.auto_send_due(now):
+        digest = db.session.get(Digest, digest_id)
+        if digest is not None and weekly.clash(digest, now) is not None:
+            logger.warning(
+                "digest %s: its articles go to the list already: back to draft", digest_id
+            )
+            changed(
+                update(Digest)
+                .where(Digest.id == digest_id, Digest.status == DigestStatus.scheduled)
+                .values(status=DigestStatus.draft, scheduled_at=None)
+                .execution_options(synchronize_session=False)
+            )
+            db.session.commit()
+            continue
         enqueue_after_commit(digest_tasks.start_digest, digest_id)
-    return due
+        started.append(digest_id)
+    return started
 
 
 def _switch(digest_id: int, sources: tuple[DigestStatus, ...], target: DigestStatus) -> None:

@@ -22,6 +22,7 @@ from sqlalchemy import (
     update,
 )
 
+from mailer import clock
 from mailer.digests.content import render_digest
 from mailer.extensions import db
 from mailer.models import (
@@ -34,7 +35,6 @@ from mailer.models import (
     Subscription,
     SubscriptionStatus,
     Suppression,
-    utcnow,
 )
 
 logger = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ def start(digest_id: int) -> int | None:
 
     Flushes; the caller commits, so the claim, the rendered parts and the outbox land together.
     """
-    now = utcnow()
+    now = clock.now()
     claimed = changed(
         update(Digest)
         .where(Digest.id == digest_id, Digest.status.in_(EDITABLE))

@@ -1,4 +1,4 @@
-"""Weekly schedules: when a list's next automatic digest is due (pure time arithmetic + one job)."""
+"""Weekly schedules: when a list's next digest is due, local times in UTC, the drafting job."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from mailer.digests.service import articles_since_last_digest, create_digest
+from mailer.digests.weekly import week_digest
 from mailer.extensions import db
 from mailer.models import Digest, DigestStatus, MailingList
 
@@ -24,6 +25,26 @@ def valid_timezone(name: str) -> bool:
     except (ZoneInfoNotFoundError, ValueError):
         return False
     return True
+
+
+class NoSuchLocalTime(ValueError):
+    """A wall-clock time the zone skips (the hour clocks jump forward)."""
+
+
+def local_to_utc(local: datetime, timezone: str) -> datetime:
+    """A naive wall-clock time in `timezone` as UTC; the earlier of a repeated hour.
+
+    Raises NoSuchLocalTime for a time skipped when daylight saving starts.
+    """
+    tz = ZoneInfo(timezone)
+    aware = local.replace(tzinfo=tz, fold=0)
+    utc = aware.astimezone(UTC)
+    if utc.astimezone(tz).replace(tzinfo=None) != local.replace(tzinfo=None, fold=0):
+        raise NoSuchLocalTime(
+            f"{local:%Y-%m-%d %H:%M} does not exist in {timezone} (the clocks skip it):"
+            " choose another time."
+        )
+    return utc
 
 
 def latest_slot(weekday: int, hour: int, timezone: str, now: datetime) -> datetime:
@@ -48,16 +69,21 @@ def list_slot(mailing_list: MailingList, now: datetime) -> datetime | None:
     )
 
 
-def create_due_digests(now: datetime, grace: timedelta) -> list[Digest]:
-    """Make this week's digest for every list whose slot passed less than `grace` ago.
+def create_due_digests(
+    now: datetime, grace: timedelta, lead: timedelta = timedelta(0)
+) -> list[Digest]:
+    """Draft the week's digest of every list whose slot is less than `lead` away (or passed
+    less than `grace` ago): its articles not yet sent to the list.
 
-    A week without new articles makes nothing. The unique (list, slot) constraint means two
-    schedulers running at once still make one digest.
+    "Send automatically": scheduled for the slot; "wait for an editor": a draft awaiting
+    approval. A week that already has a digest (scheduled or sent by hand, say) gets none,
+    and a week without new articles makes nothing. The unique (list, slot) constraint means
+    two schedulers running at once still make one digest.
     """
     created = []
     lists = db.session.scalars(select(MailingList).where(MailingList.schedule_weekday.is_not(None)))
     for mailing_list in lists:
-        slot = list_slot(mailing_list, now)
+        slot = list_slot(mailing_list, now + lead)
         if slot is None or now - slot > grace:
             continue
         exists = db.session.scalar(
@@ -65,16 +91,20 @@ def create_due_digests(now: datetime, grace: timedelta) -> list[Digest]:
         )
         if exists is not None:
             continue
+        if (had := week_digest(mailing_list.id, slot)) is not None:
+            logger.info("list %s: digest %s is the week's of %s", mailing_list.id, had.id, slot)
+            continue
         articles = articles_since_last_digest(mailing_list)
         if not articles:
             continue
         try:
             with db.session.begin_nested():
                 digest = create_digest(mailing_list, articles, schedule_slot=slot)
-                digest.status, digest.scheduled_at = DigestStatus.scheduled, slot
+                if mailing_list.send_automatically:
+                    digest.status, digest.scheduled_at = DigestStatus.scheduled, slot
         except IntegrityError:
             logger.info("list %s: the digest for %s exists already", mailing_list.id, slot)
             continue
-        logger.info("list %s: digest %s made for the slot %s", mailing_list.id, digest.id, slot)
+        logger.info("list %s: digest %s drafted for the slot %s", mailing_list.id, digest.id, slot)
         created.append(digest)
     return created

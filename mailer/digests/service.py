@@ -10,6 +10,7 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from mailer.delivery.headers import check_header
+from mailer.digests.weekly import carried_articles
 from mailer.extensions import db
 from mailer.models import Article, Digest, DigestItem, DigestStatus, MailingList, utcnow
 
@@ -43,8 +44,16 @@ def last_sent_at(mailing_list: MailingList) -> datetime | None:
 
 
 def articles_since_last_digest(mailing_list: MailingList, cap: int | None = None) -> list[Article]:
-    """Articles published since the list's last digest, newest first, at most `cap`."""
-    query = select(Article).order_by(Article.published_at.desc(), Article.id.desc())
+    """Articles published since the list's last digest, newest first, at most `cap`.
+
+    Not those a scheduled, sending or sent digest of the list carries: no article goes to
+    a list twice.
+    """
+    query = (
+        select(Article)
+        .where(Article.id.not_in(carried_articles(mailing_list.id)))
+        .order_by(Article.published_at.desc(), Article.id.desc())
+    )
     since = last_sent_at(mailing_list)
     if since is not None:
         query = query.where(Article.published_at > since)

@@ -77,6 +77,9 @@ class Digest(Base):
     # The weekly slot (UTC) an automatic digest was made for: unique per list, so two
     # schedulers can never make the same week's digest twice.
     schedule_slot: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the review mail of the week's digest was queued for the editors; a weekly digest
+    # without it is queued again by the scheduler's next run (the queue was down).
+    review_queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Rendered once when sending starts (Jinja + CSS inlining), with per-recipient slot
     # markers; every worker builds its messages from these, never from the templates.
     rendered_subject: Mapped[str | None] = mapped_column(sa.String(200))

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from mailer.tasks.digests import (
     enqueue_batches,
+    enqueue_review_mails,
     reap_deliveries,
     send_digest_batch,
+    send_review_mail,
     send_scheduled_digests,
     send_test_digest,
     start_digest,
@@ -35,6 +37,7 @@ __all__ = [
     "enqueue_after_commit",
     "enqueue_batches",
     "enqueue_confirmations",
+    "enqueue_review_mails",
     "poll_bounce_mailbox",
     "poll_feeds",
     "process_bounces",
@@ -44,6 +47,7 @@ __all__ = [
     "send_confirmation",
     "send_digest_batch",
     "send_link_mail",
+    "send_review_mail",
     "send_scheduled_digests",
     "send_test_digest",
     "start_digest",

@@ -11,9 +11,9 @@ import redis
 from celery import Task, shared_task
 from flask import current_app
 
-from mailer.digests import control, outbox, sending, testsend
+from mailer.digests import control, outbox, sending, testsend, weekly
 from mailer.extensions import db
-from mailer.tasks.mail import send_data
+from mailer.tasks.mail import send_data, send_mail
 from mailer.tasks.queue import enqueue_after_commit
 
 logger = logging.getLogger(__name__)
@@ -25,6 +25,26 @@ def enqueue_batches(digest_id: int) -> int:
     for lo, hi in ranges:
         enqueue_after_commit(send_digest_batch, digest_id, lo, hi)
     return len(ranges)
+
+
+def enqueue_review_mails(digest_id: int, editor_ids: list[int]) -> bool:
+    """Queue the review mail of the week's digest to each editor (commits first).
+
+    False if the queue was down for any of them: the scheduler tries again at its next run.
+    """
+    queued = sum(enqueue_after_commit(send_review_mail, digest_id, e) for e in editor_ids)
+    logger.info("digest %s: review mail queued for %d editors", digest_id, queued)
+    return queued == len(editor_ids)
+
+
+@shared_task(name="mailer.send_review_mail", bind=True, acks_late=True, max_retries=8)
+def send_review_mail(self: Task, digest_id: int, editor_id: int) -> None:
+    """Mail an editor the review link of the week's digest (mailer.digests.weekly)."""
+    email = weekly.review_email(digest_id, editor_id)
+    if email is None:
+        logger.info("digest %s: no review mail for editor %s (gone or sent)", digest_id, editor_id)
+        return
+    send_mail(self, email, f"digest {digest_id}: review mail for editor {editor_id}")
 
 
 @shared_task(name="mailer.start_digest", acks_late=True)
