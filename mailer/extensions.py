@@ -43,6 +43,7 @@ TASK_MODULES = (
     "mailer.tasks.digests",
     "mailer.tasks.imports",
     "mailer.tasks.housekeeping",
+    "mailer.tasks.accounts",
 )
 
 
