@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectField
 from wtforms.validators import DataRequired, EqualTo, Length
@@ -15,13 +17,21 @@ ROLE_CHOICES = [
 ]
 
 
-class InviteForm(FlaskForm):
+class _WithRole(FlaskForm):
+    # Choices are set per instance: tuples given to the field warn on WTForms 3.3.
+    role = SelectField("Role", default=Role.editor.value)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.role.choices = ROLE_CHOICES
+
+
+class InviteForm(_WithRole):
     email = EmailField("Email address", validators=[DataRequired(), Length(max=254)])
-    role = SelectField("Role", choices=ROLE_CHOICES, default=Role.editor.value)
 
 
-class RoleForm(FlaskForm):
-    role = SelectField("Role", choices=ROLE_CHOICES)
+class RoleForm(_WithRole):
+    pass
 
 
 class NewPasswordForm(FlaskForm):

@@ -70,7 +70,7 @@ def actions() -> list[str]:
 
 
 def editor_emails() -> dict[int, str]:
-    return dict(db.session.execute(select(Editor.id, Editor.email)).tuples().all())
+    return {row.id: row.email for row in db.session.execute(select(Editor.id, Editor.email))}
 
 
 def csv_lines(filters: Filters, batch: int = 1000) -> Iterator[str]:
