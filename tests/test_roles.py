@@ -157,3 +157,14 @@ def test_the_ui_hides_what_the_role_cannot_do(app: Flask) -> None:
     assert "New list" not in viewer["/admin/lists"]
     assert "New article" not in viewer["/admin/articles"]
     assert "/preview" in viewer["/admin/digests"]  # a viewer follows a digest by its preview
+
+
+def test_a_rule_per_method(monkeypatch: pytest.MonkeyPatch) -> None:
+    rule = {"GET": Role.viewer, "POST": Role.owner}
+    monkeypatch.setitem(access.ENDPOINT_ROLES, "admin.lists", rule)
+    assert access.needed_role("admin.lists", "GET") == Role.viewer
+    assert access.needed_role("admin.lists", "HEAD") == Role.viewer
+    assert access.needed_role("admin.lists", "POST") == Role.owner
+    assert access.needed_role("admin.lists", "DELETE") == Role.owner  # unnamed: the highest
+    with pytest.raises(access.Undeclared):
+        access.needed_role("admin.nothing", "GET")

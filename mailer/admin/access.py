@@ -6,8 +6,9 @@ unreachable until someone decides who may use it; tests/test_roles.py checks tha
 route of the blueprint is listed. Finer rules inside a page (a confirmed import needs an
 owner) call `require(...)`; templates hide what the editor cannot do with `can(...)`.
 
-The check also ends a disabled editor's sessions: the editor row is loaded on every request,
-so disabling takes effect on the next click. The operator's CLI is not role-gated.
+A disabled editor's sessions end too: the editor row is loaded on every request, and
+Flask-Login counts an inactive editor as logged out, so disabling takes effect on the next
+click (as does a role change). The operator's CLI is not role-gated.
 """
 
 from __future__ import annotations
@@ -141,6 +142,8 @@ def check_access() -> ResponseReturnValue | None:
         abort(403)
     if needed is None:
         return None
+    # Flask-Login counts an inactive (disabled) editor as logged out, so require_login has
+    # sent them to the login page already; this stays as a second line of defence.
     if current_user.is_authenticated and not current_user.is_active:
         logger.info("disabled editor %s: session ended", current_user.get_id())
         logout_user()
