@@ -15,7 +15,14 @@ from sqlalchemy.exc import DatabaseError
 
 from mailer import audit, retention
 from mailer.extensions import db
-from mailer.models import AuditEvent
+from mailer.models import (
+    AuditEvent,
+    MailingList,
+    Subscriber,
+    Subscription,
+    SubscriptionStatus,
+)
+from mailer.privacy import address_hash
 from tests.conftest import csrf_token
 from tests.role_helpers import PASSWORD, ROLES, login, make_editors, make_objects
 
@@ -69,10 +76,23 @@ def test_every_successful_post_is_recorded_with_its_object_and_failures_are_not(
     assert post(client, f"{digest}/pause", {}, digest).status_code == 303
     reader = f"/admin/subscribers/{values['subscriber_id']}"
     assert post(client, f"{reader}/erase", {}, reader).status_code == 303
+    with app.app_context():
+        alerts_list = db.session.get(MailingList, 2)
+        other = Subscriber(email="other@example.org", address_hash=address_hash("o@x.org"))
+        other.subscriptions.append(
+            Subscription(mailing_list=alerts_list, status=SubscriptionStatus.confirmed)
+        )
+        db.session.add(other)
+        db.session.commit()
+    alerts = "/admin/lists/2"
+    asked = post(client, f"{alerts}/delete", {}, alerts)  # the "what goes with it" page
+    assert asked.status_code == 200
+    assert post(client, f"{alerts}/delete", {"confirm": "alerts"}, alerts).status_code == 303
     rows = [e for e in events(app) if e.action != "login.success"]
     assert [(e.action, e.object_type, e.object_ids, e.detail) for e in rows] == [
         ("control_digest", "digest", str(values["digest_id"]), {"action": "pause"}),
         ("erase_subscriber", "subscriber", str(values["subscriber_id"]), {}),
+        ("delete_list", "list", "2", {}),
     ]
 
 

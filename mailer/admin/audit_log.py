@@ -23,11 +23,16 @@ NOT_HOOKED = {"admin.login"}
 
 
 def record_successful_post(response: Response) -> Response:
-    """After an admin POST that worked (< 400): one event, unless the view recorded its own."""
+    """After an admin POST that worked: one event, unless the view recorded its own.
+
+    The admin's changes answer with a redirect (post/redirect/get). A 200 answer to a POST
+    is a confirmation step or a form shown again ("Delete this list?"): nothing changed.
+    """
     endpoint = request.endpoint or ""
     if (
         request.method != "POST"
         or response.status_code >= 400
+        or response.status_code == 200
         or endpoint in NOT_HOOKED
         or g.get("audit_recorded")
     ):
