@@ -183,6 +183,7 @@ def test_cli_exports_csv_with_since_and_output(
         later = list(csv.DictReader(handle))
     assert len(later) == 3  # the events of 2026-11-20, the last day
     assert "3 events written" in result.output
+    assert target.stat().st_mode & 0o777 == 0o600
     bad = runner.invoke(args=["audit", "export", "--since", "last week"])
     assert bad.exit_code == 2 and "Invalid value for '--since'" in bad.output
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import date, datetime
 
 import click
@@ -35,7 +36,10 @@ def export_command(since: datetime | None, output: str | None) -> None:
             click.echo(chunk, nl=False)
         return
     count = 0
-    with open(output, "w", encoding="utf-8", newline="") as out:
+    # Mode 0600 whatever the umask, as `mailer subscribers export`: editors' addresses.
+    fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with open(fd, "w", encoding="utf-8", newline="") as out:
         for chunk in csv_lines(filters):
             out.write(chunk)
             count += chunk.count("\n")
