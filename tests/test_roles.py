@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -168,3 +169,38 @@ def test_a_rule_per_method(monkeypatch: pytest.MonkeyPatch) -> None:
     assert access.needed_role("admin.lists", "DELETE") == Role.owner  # unnamed: the highest
     with pytest.raises(access.Undeclared):
         access.needed_role("admin.nothing", "GET")
+
+
+LINK = re.compile(r'<a [^>]*href="(/admin[^"#]*)"')
+FORM = re.compile(
+    r'<form [^>]*method="post"[^>]*action="(/admin[^"]*)"'
+    r'|<form [^>]*action="(/admin[^"]*)"[^>]*method="post"'
+)
+
+
+@pytest.mark.parametrize("role", ["editor", "viewer"])
+def test_no_page_offers_a_link_or_button_the_role_is_refused(app: Flask, role: str) -> None:
+    make_editors(app)
+    values = make_objects(app)
+    client = app.test_client()
+    login(client, ROLES[role])
+    mine = Role(role)
+    adapter = app.url_map.bind("localhost")
+    offered = 0
+    for endpoint, method, _rule in admin_routes(app):
+        needed = access.needed_role(endpoint, method)
+        if method != "GET" or needed is None or not mine.allows(needed):
+            continue
+        response = client.get(_url(app, endpoint, values))
+        html = response.get_data(as_text=True)
+        response.close()
+        if "text/html" not in response.content_type:
+            continue
+        targets = [("GET", m) for m in LINK.findall(html)]
+        targets += [("POST", a or b) for a, b in FORM.findall(html)]
+        for target_method, path in targets:
+            target = adapter.match(path.split("?")[0].replace("&amp;", "&"), method=target_method)
+            wanted = access.needed_role(target[0], target_method)
+            assert wanted is None or mine.allows(wanted), (role, endpoint, target_method, path)
+            offered += 1
+    assert offered > 10
