@@ -284,3 +284,15 @@ def test_an_editor_cannot_import_or_add_people_as_confirmed(
             db.session.scalar(select(AuditEvent.id).where(AuditEvent.action != "login.success"))
             is None
         )
+
+
+def test_a_bad_or_expired_invitation_link_gets_a_clear_410(app: Flask, client: FlaskClient) -> None:
+    advance = set_clock(app, utcnow())
+    assert client.get("/admin/invite/not-a-token").status_code == 410
+    with app.app_context():
+        token = service.invite_token(service.invite("late@example.org", Role.viewer, None))
+        db.session.commit()
+    assert client.get(f"/admin/invite/{token}").status_code == 200
+    advance(timedelta(hours=49))
+    page = client.get(f"/admin/invite/{token}")
+    assert page.status_code == 410 and "does not work" in page.get_data(as_text=True)
