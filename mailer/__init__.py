@@ -55,6 +55,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from mailer import errors, security
     from mailer.admin import auth
     from mailer.admin import bp as admin_bp
+    from mailer.admin.invites import bp as invite_bp
     from mailer.archive.views import bp as archive_bp
     from mailer.bounces.webhooks import bp as webhooks_bp
     from mailer.subscriptions.views import bp as subscriptions_bp
@@ -64,6 +65,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(archive_bp)
     app.register_blueprint(webhooks_bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(invite_bp)
     errors.register(app)
     security.register(app)
     if app.config["MAILER_ENV"] == "development":

@@ -16,6 +16,7 @@ from flask.cli import FlaskGroup, with_appcontext
 # The app's commands and their one-line help, for `mailer --help` (tests/test_cli_startup.py checks
 # that this is exactly what `register` adds, help included).
 COMMANDS = {
+    "audit": "The audit log of admin actions and logins.",
     "bounces": "Receive and process bounce and complaint mail.",
     "create-editor": "Create an editor (or set the password of an existing one).",
     "db": "Perform database migrations.",
@@ -48,24 +49,35 @@ def demo_command() -> None:
 @click.command("create-editor")
 @click.argument("email")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.option(
+    "--role",
+    type=click.Choice(["owner", "editor", "viewer"]),
+    default=None,
+    help="The role (default: owner for a new editor; an existing one keeps theirs).",
+)
 @with_appcontext
-def create_editor_command(email: str, password_stdin: bool) -> None:
+def create_editor_command(email: str, password_stdin: bool, role: str | None) -> None:
     """Create an editor (or set the password of an existing one)."""
+    from mailer.accounts.passwords import PasswordRefused, check
     from mailer.admin.auth import WeakPassword, create_editor
     from mailer.extensions import db
+    from mailer.models import Role
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
+        check(password)
         editor = create_editor(email, password)
-    except WeakPassword as exc:
+    except (WeakPassword, PasswordRefused) as exc:
         raise click.ClickException(str(exc)) from None
     except ValueError as exc:
         raise click.ClickException(f"Not a valid address: {exc}") from None
+    if role is not None:
+        editor.role = Role(role)
     db.session.commit()
-    click.echo(f"editor {editor.id} saved; log in at /admin/login")
+    click.echo(f"editor {editor.id} ({editor.role.value}) saved; log in at /admin/login")
 
 
 @click.command("import-feed")
@@ -137,6 +149,7 @@ def address_hash_key_command() -> None:
 
 
 def register(app: Flask) -> None:
+    from mailer.audit.cli import audit_group
     from mailer.bounces.cli import bounces_group, suppress_group
     from mailer.digests.cli import digest_group
     from mailer.lists.cli import lists_group
@@ -152,6 +165,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(subscribers_group)
     app.cli.add_command(keys_group)
     app.cli.add_command(lists_group)
+    app.cli.add_command(audit_group)
 
 
 class MailerGroup(FlaskGroup):

@@ -68,6 +68,10 @@ CONFIRM_MAX_AGE = timedelta(days=7)
 RETENTION_PENDING_GRACE_DAYS = 7
 RETENTION_UNSUBSCRIBED_DAYS = 30
 RETENTION_FAILED_BOUNCE_DAYS = 7
+# The audit log of admin actions and logins keeps each event this long (the same job).
+AUDIT_RETENTION_DAYS = 365
+# An owner's invitation link to a new editor works once and expires after this.
+EDITOR_INVITE_MAX_AGE_HOURS = 48
 # The mailed links for "download my data" and "erase me" expire after this, and work once.
 ONE_TIME_LINK_MAX_AGE = timedelta(hours=1)  # not read from the environment
 CONSENT_VERSION = "2026-11-1"
@@ -177,6 +181,8 @@ ENV_SETTINGS: dict[str, str] = {
     "RETENTION_PENDING_GRACE_DAYS": "int",
     "RETENTION_UNSUBSCRIBED_DAYS": "int",
     "RETENTION_FAILED_BOUNCE_DAYS": "int",
+    "AUDIT_RETENTION_DAYS": "int",
+    "EDITOR_INVITE_MAX_AGE_HOURS": "int",
     "SUBSCRIBER_IMPORT_MAX_BYTES": "int",
     "EMBED_FRAME_ANCESTORS": "str",
     "TRUSTED_PROXIES": "int",

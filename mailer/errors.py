@@ -13,6 +13,7 @@ logger = logging.getLogger(__name__)
 
 MESSAGES = {
     400: "The request could not be understood. Please go back, reload the page and try again.",
+    403: "Your role does not allow this. Ask an owner of the newsletter if you need it.",
     404: "There is nothing here. The link may be mistyped or no longer valid.",
     405: "This address does not accept that kind of request.",
     409: "That cannot be done in the current state.",

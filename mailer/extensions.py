@@ -43,6 +43,7 @@ TASK_MODULES = (
     "mailer.tasks.digests",
     "mailer.tasks.imports",
     "mailer.tasks.housekeeping",
+    "mailer.tasks.accounts",
 )
 
 
@@ -67,6 +68,7 @@ def celery_init_app(app: Flask) -> Celery:
                 "mailer.send_confirmation": {"queue": "mail"},
                 "mailer.send_already_subscribed": {"queue": "mail"},
                 "mailer.send_link_mail": {"queue": "mail"},
+                "mailer.send_editor_invite": {"queue": "mail"},
                 "mailer.send_test_digest": {"queue": "mail"},
                 "mailer.send_review_mail": {"queue": "mail"},
                 "mailer.send_digest_batch": {"queue": "bulk"},

@@ -9,6 +9,7 @@
   adding them again; they can sign up again through a fresh double opt-in.
 - Inbound bounce mail whose processing failed keeps its raw text (the reader's address and
   the original mail) for RETENTION_FAILED_BOUNCE_DAYS, then only its size and dates.
+- Audit events (mailer.audit) are deleted AUDIT_RETENTION_DAYS after they happened.
 - Deliveries of deleted people are unlinked and lose their error text
   (subscriptions.service.delete_subscriber).
 
@@ -26,6 +27,7 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import ColumnElement, exists, func, select, update
 
+from mailer import audit
 from mailer.extensions import db
 from mailer.models import InboundMessage, Subscriber, Subscription, SubscriptionStatus
 from mailer.subscriptions.service import confirm_max_age, delete_subscriber, erase
@@ -40,6 +42,7 @@ class RetentionReport:
     signups_deleted: int = 0
     unsubscribed_erased: int = 0
     bounces_purged: int = 0
+    audit_events_deleted: int = 0
 
 
 def _days(setting: str) -> timedelta:
@@ -142,5 +145,7 @@ def apply(now: datetime) -> RetentionReport:
         report.unsubscribed_erased += erase_long_unsubscribed(ids, now)
         db.session.commit()
     report.bounces_purged = purge_failed_bounces(now)
+    db.session.commit()
+    report.audit_events_deleted = audit.purge(now)
     db.session.commit()
     return report

@@ -18,6 +18,7 @@ NAMES = {
     "mailer.send_already_subscribed",
     "mailer.send_confirmation",
     "mailer.send_digest_batch",
+    "mailer.send_editor_invite",
     "mailer.send_link_mail",
     "mailer.send_review_mail",
     "mailer.send_scheduled_digests",

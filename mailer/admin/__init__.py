@@ -9,15 +9,20 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from mailer.admin import auth
+from mailer.admin import access, auth
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 bp.before_request(auth.require_login)
+bp.before_request(access.check_access)  # roles: access.ENDPOINT_ROLES, fail closed
+bp.add_app_template_global(access.can, "can")
 
 from mailer.admin import (  # noqa: E402  (the page modules register their routes on bp)
+    account,
     articles,
+    audit_log,
     bounces,
     digests,
+    editors,
     lists,
     subscriber_imports,
     subscriber_io,
@@ -25,12 +30,18 @@ from mailer.admin import (  # noqa: E402  (the page modules register their route
     views,
 )
 
+bp.after_request(audit_log.record_successful_post)
+
 __all__ = [
+    "access",
+    "account",
     "articles",
+    "audit_log",
     "auth",
     "bounces",
     "bp",
     "digests",
+    "editors",
     "lists",
     "subscriber_imports",
     "subscriber_io",

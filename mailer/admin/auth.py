@@ -49,7 +49,7 @@ def authenticate(email: str, password: str) -> Editor | None:
         _hasher.verify(editor.password_hash if editor else _dummy_hash(), password)
     except (VerificationError, InvalidHashError):
         return None
-    if editor is None:
+    if editor is None or not editor.is_active:  # a disabled editor cannot log in
         return None
     if _hasher.check_needs_rehash(editor.password_hash):
         editor.password_hash = _hasher.hash(password)

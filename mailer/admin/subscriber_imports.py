@@ -9,10 +9,12 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import select
 
+from mailer import audit
 from mailer.admin import bp
+from mailer.admin.access import require
 from mailer.admin.forms import SubscriberImportForm
 from mailer.extensions import db
-from mailer.models import MailingList, SubscriberImport
+from mailer.models import MailingList, Role, SubscriberImport
 from mailer.subscriptions import import_jobs, importing
 from mailer.tasks import enqueue_after_commit, run_subscriber_import
 
@@ -41,6 +43,8 @@ def import_subscribers() -> ResponseReturnValue:
         return _page(form)
     if not form.validate():
         return _page(form, 422)
+    if form.confirmed.data:
+        require(Role.owner)  # importing people as confirmed skips double opt-in: owners only
     upload = form.file.data
     if upload is None or not getattr(upload, "filename", ""):
         form.file.errors = ["Choose a CSV file."]
@@ -60,6 +64,12 @@ def import_subscribers() -> ResponseReturnValue:
         data, mailing_list, confirmed=bool(form.confirmed.data), editor_id=current_user.id
     )
     logger.info("editor %s queued subscriber import %s", current_user.id, job.id)
+    audit.record(
+        "import_subscribers",
+        editor_id=current_user.id,
+        objects=("subscriber_import", job.id),
+        detail={"list": mailing_list.slug, "confirmed": bool(form.confirmed.data)},
+    )
     if not enqueue_after_commit(run_subscriber_import, job.id):
         import_jobs.fail(job.id, import_jobs.UNQUEUED)
     return redirect(url_for("admin.subscriber_import", import_id=job.id), 303)

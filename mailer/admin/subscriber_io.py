@@ -17,11 +17,13 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import select
 
+from mailer import audit
 from mailer.admin import bp
+from mailer.admin.access import require
 from mailer.admin.forms import AddSubscriberForm
 from mailer.admin.search import filtered, search_args
 from mailer.extensions import db
-from mailer.models import MailingList, Subscriber, SubscriptionStatus, utcnow
+from mailer.models import MailingList, Role, Subscriber, SubscriptionStatus, utcnow
 from mailer.privacy import InvalidAddress, normalise_email
 from mailer.subscriptions import exporting, importing
 from mailer.tasks import enqueue_confirmations
@@ -59,6 +61,8 @@ def add_subscriber() -> ResponseReturnValue:
         form.lists.errors = ["Choose at least one list."]
         return render_template("admin/subscriber_new.html", form=form), 422
     consented = bool(form.consented.data)
+    if consented:
+        require(Role.owner)  # skipping double opt-in is an owner's decision
     report = importing.add_subscriber(
         email,
         name=(form.name.data or "").strip() or None,
@@ -79,6 +83,12 @@ def add_subscriber() -> ResponseReturnValue:
     db.session.commit()
     subscriber_id = db.session.scalar(select(Subscriber.id).where(Subscriber.email == email))
     logger.info("editor %s added subscriber %s", current_user.id, subscriber_id)
+    audit.record(
+        "add_subscriber",
+        editor_id=current_user.id,
+        objects=("subscriber", subscriber_id or 0),
+        detail={"consented": consented, "lists": [lst.slug for lst in chosen]},
+    )
     enqueue_confirmations(report.to_confirm)
     if report.already:
         flash("Already a confirmed subscriber of every list chosen; nothing changed.")
@@ -99,6 +109,13 @@ def export_subscribers() -> ResponseReturnValue:
     )
     logger.info("editor %s exported subscribers", current_user.id)
     slug = mailing_list.slug if mailing_list else "all"
+    # The search text may be an address: only whether there was one is recorded.
+    audit.record(
+        "export_subscribers",
+        editor_id=current_user.id,
+        detail={"list": slug, "status": status or "any", "searched": bool(q)},
+    )
+    db.session.commit()
     filename = f"subscribers-{slug}-{utcnow():%Y%m%d}.csv"
     return Response(
         stream_with_context(exporting.export_csv(query)),

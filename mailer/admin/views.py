@@ -9,6 +9,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import login_required, logout_user
 from sqlalchemy import func, select
 
+from mailer import audit
 from mailer.admin import auth, bp, chart, stats
 from mailer.admin.forms import LoginForm
 from mailer.extensions import db, limiter
@@ -27,6 +28,7 @@ def login() -> ResponseReturnValue:
     form = LoginForm()
     if form.validate_on_submit():
         editor = auth.authenticate(form.email.data or "", form.password.data or "")
+        audit.login_attempt(editor)
         if editor is not None:
             auth.log_in(editor)
             db.session.commit()

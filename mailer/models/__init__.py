@@ -1,10 +1,11 @@
 """Database models. No I/O, no Flask globals."""
 
+from mailer.models.audit import AuditEvent
 from mailer.models.base import UTCDateTime, enum_column, new_uid, utcnow
 from mailer.models.bounces import BounceEvent, BounceKind, InboundMessage
 from mailer.models.content import EDITABLE, Article, Digest, DigestItem, DigestStatus
 from mailer.models.delivery import Delivery, DeliveryStatus
-from mailer.models.editors import Editor
+from mailer.models.editors import Editor, EditorInvite, Role
 from mailer.models.imports import ImportStatus, SubscriberImport
 from mailer.models.subscribers import (
     AddressMail,
@@ -21,6 +22,7 @@ __all__ = [
     "AddressMail",
     "EDITABLE",
     "Article",
+    "AuditEvent",
     "BounceEvent",
     "BounceKind",
     "ConsentRecord",
@@ -30,9 +32,11 @@ __all__ = [
     "DigestItem",
     "DigestStatus",
     "Editor",
+    "EditorInvite",
     "ImportStatus",
     "InboundMessage",
     "MailingList",
+    "Role",
     "Subscriber",
     "SubscriberImport",
     "Subscription",

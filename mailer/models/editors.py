@@ -1,7 +1,8 @@
-"""Editors: the people who run the newsletter from /admin."""
+"""Editors: the people who run the newsletter from /admin, their roles and invitations."""
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -9,7 +10,22 @@ from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mailer.extensions import Base
-from mailer.models.base import UTCDateTime, utcnow
+from mailer.models.base import UTCDateTime, enum_column, utcnow
+
+
+class Role(enum.Enum):
+    """What an editor may do; each role may do everything the ones before it may."""
+
+    viewer = "viewer"  # read-only dashboards and progress
+    editor = "editor"  # articles, digests, lists, sending, normal imports
+    owner = "owner"  # editors, settings, export, erase, confirmed import, suppressions
+
+    @property
+    def rank(self) -> int:
+        return list(Role).index(self)
+
+    def allows(self, needed: Role) -> bool:
+        return self.rank >= needed.rank
 
 
 class Editor(UserMixin, Base):
@@ -20,6 +36,37 @@ class Editor(UserMixin, Base):
     password_hash: Mapped[str] = mapped_column(sa.String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    role: Mapped[Role] = mapped_column(
+        enum_column(Role), default=Role.owner, server_default=Role.owner.value
+    )
+    # Set when an owner disables the account: no login, and every open session stops.
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login's name
+        return self.disabled_at is None
 
     def __repr__(self) -> str:
         return f"<Editor {self.id}>"
+
+
+class EditorInvite(Base):
+    """An owner's invitation: a one-time link (signed token naming this row and its nonce)."""
+
+    __tablename__ = "editor_invite"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(320))
+    role: Mapped[Role] = mapped_column(enum_column(Role))
+    # Part of the signed token: a new invitation to the same address voids older links.
+    nonce: Mapped[str] = mapped_column(sa.String(64))
+    invited_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("editor.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    editor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("editor.id"))
+
+    @property
+    def is_open(self) -> bool:
+        return self.accepted_at is None and self.revoked_at is None

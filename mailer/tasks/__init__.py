@@ -7,6 +7,7 @@ Queue a task with `enqueue_after_commit`.
 
 from __future__ import annotations
 
+from mailer.tasks.accounts import send_editor_invite
 from mailer.tasks.digests import (
     enqueue_batches,
     enqueue_review_mails,
@@ -46,6 +47,7 @@ __all__ = [
     "send_already_subscribed",
     "send_confirmation",
     "send_digest_batch",
+    "send_editor_invite",
     "send_link_mail",
     "send_review_mail",
     "send_scheduled_digests",

@@ -70,15 +70,22 @@ def process_bounces() -> int:
 def apply_retention() -> int:
     """Delete what the retention limits say is no longer kept (README, "Retention")."""
     report = retention.apply(utcnow())
-    if report.signups_deleted or report.unsubscribed_erased or report.bounces_purged:
+    total = (
+        report.signups_deleted
+        + report.unsubscribed_erased
+        + report.bounces_purged
+        + report.audit_events_deleted
+    )
+    if total:
         logger.info(
             "retention: %d unconfirmed sign-ups deleted, %d unsubscribed people erased,"
-            " %d raw bounce messages purged",
+            " %d raw bounce messages purged, %d audit events deleted",
             report.signups_deleted,
             report.unsubscribed_erased,
             report.bounces_purged,
+            report.audit_events_deleted,
         )
-    return report.signups_deleted + report.unsubscribed_erased + report.bounces_purged
+    return total
 
 
 @shared_task(name="mailer.poll_bounce_mailbox")

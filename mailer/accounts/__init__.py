@@ -1,0 +1,1 @@
+"""Editor accounts beyond logging in: password policy, invitations, roles, disabling."""
