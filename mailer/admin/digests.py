@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from flask import abort, flash, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
@@ -13,6 +14,7 @@ from mailer.admin.forms import DigestForm, TestSendForm
 from mailer.bounces import reports
 from mailer.digests import control, lifecycle, outbox, service
 from mailer.digests.content import fill_slots, render_digest, sample_slots
+from mailer.digests.schedule import NoSuchLocalTime, local_to_utc
 from mailer.extensions import db
 from mailer.models import Digest, MailingList, utcnow
 
@@ -85,9 +87,13 @@ def edit_digest(digest_id: int) -> ResponseReturnValue:
             return redirect(url_for("admin.edit_digest", digest_id=digest.id), 303)
     in_digest = {a.id for a in digest.articles}
     addable = [a for a in service.recent_articles() if a.id not in in_digest]
+    zone = digest.mailing_list.schedule_timezone
+    when = digest.scheduled_at
     return render_template(
         "admin/digest_edit.html",
         digest=digest,
+        zone=zone,
+        scheduled_local=when.astimezone(ZoneInfo(zone)) if when else None,
         form=form,
         addable=addable,
         test_form=TestSendForm(),
@@ -144,17 +150,24 @@ def schedule_digest(digest_id: int) -> ResponseReturnValue:
     digest = _digest(digest_id)
     if not digest.editable:
         raise service.DigestLocked(digest)
+    zone = digest.mailing_list.schedule_timezone
     try:
-        when = datetime.fromisoformat(request.form.get("send_at", "")).replace(tzinfo=UTC)
+        wall = datetime.fromisoformat(request.form.get("send_at", ""))
+        if wall.tzinfo is not None:
+            raise ValueError("a time zone was given")
+        when = local_to_utc(wall, zone)
+    except NoSuchLocalTime as exc:
+        flash(f"{exc} Choose another time.")
+        return redirect(url_for("admin.edit_digest", digest_id=digest.id), 303)
     except ValueError:
-        flash("Give the date and time to send at (UTC).")
+        flash(f"Give the date and time to send at ({zone} time).")
         return redirect(url_for("admin.edit_digest", digest_id=digest.id), 303)
     try:
         lifecycle.schedule(digest.id, when)
     except lifecycle.PastTime as exc:
         flash(str(exc))
     else:
-        flash(f"Scheduled for {when:%Y-%m-%d %H:%M} UTC.")
+        flash(f"Scheduled for {wall:%Y-%m-%d %H:%M} {zone} ({when:%Y-%m-%d %H:%M} UTC).")
     return redirect(url_for("admin.edit_digest", digest_id=digest.id), 303)
 
 

@@ -26,6 +26,20 @@ def valid_timezone(name: str) -> bool:
     return True
 
 
+class NoSuchLocalTime(ValueError):
+    """A wall-clock time the zone skips (clocks go forward)."""
+
+
+def local_to_utc(wall: datetime, timezone: str) -> datetime:
+    """A naive wall-clock time in `timezone` as UTC; the earlier one when clocks go back."""
+    tz = ZoneInfo(timezone)
+    aware = wall.replace(tzinfo=tz, fold=0)
+    utc = aware.astimezone(UTC)
+    if utc.astimezone(tz).replace(tzinfo=None) != wall.replace(fold=0):
+        raise NoSuchLocalTime(f"{wall:%Y-%m-%d %H:%M} does not exist in {timezone}.")
+    return utc
+
+
 def latest_slot(weekday: int, hour: int, timezone: str, now: datetime) -> datetime:
     """The latest `weekday` at `hour` (wall-clock time in `timezone`) at or before `now`, in UTC."""
     tz = ZoneInfo(timezone)

@@ -177,8 +177,9 @@ def test_an_editor_composes_previews_tests_and_schedules_a_digest(
     expect(tab.get_by_text(f"or send at ({ZONE} time)")).to_be_visible()
     tab.get_by_label(f"or send at ({ZONE} time)").fill(f"{day.isoformat()}T09:30")
     tab.get_by_role("button", name="Schedule").click()
-    expect(tab.get_by_text(f"Scheduled for {day.isoformat()} 09:30 {ZONE}")).to_be_visible(
-        timeout=WAIT
+    utc = local.astimezone(UTC)
+    expect(tab.get_by_role("status")).to_have_text(
+        f"Scheduled for {day.isoformat()} 09:30 {ZONE} ({utc:%Y-%m-%d %H:%M} UTC).", timeout=WAIT
     )
     expect(tab.locator(".status").first).to_have_text("scheduled")
     with desk_app.app_context():
