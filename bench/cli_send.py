@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -48,6 +49,8 @@ class CliRun:
     fanned_out: float | None  # typed -> the worker logged the outbox written
     first: float  # typed -> first message accepted
     exited: float  # typed -> the CLI exited (it waits for the digest to be sent)
+    cpu: float  # the CLI process's CPU seconds (user + system): its start, unlike wall time,
+    # hardly moves with the machine's load
 
 
 def options() -> tuple[int, int]:
@@ -81,6 +84,7 @@ def one_run(
     list_id = mailing_list.id
     target = sink.count + n
     stamps: dict[str, float] = {}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)  # the processes reaped so far
     wall, start = time.time(), time.perf_counter()
     proc = subprocess.Popen(
         [mailer_command(), "digest", "send", "--list", slug],
@@ -104,6 +108,8 @@ def one_run(
         proc.kill()
         proc.wait()
     exited = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     reader.join(5)
     if proc.returncode != 0 or sink.count < target or first is None:
         report.fail(f"`mailer digest send --list {slug}`: exit {proc.returncode}, sink short")
@@ -119,6 +125,7 @@ def one_run(
         fanned_out=fanned - wall if fanned is not None else None,
         first=first,
         exited=exited,
+        cpu=cpu,
     )
 
 
@@ -164,4 +171,5 @@ def measure(env: dict[str, str], sink: Sink, worker_log: Path, rate: float, repo
     report.add("  typed -> first message accepted", median([r.first for r in done]))
     report.add("  first -> last message accepted", median([r.total - r.first for r in done]))
     report.add("  typed -> CLI exited (it waits for 'sent')", median([r.exited for r in done]))
+    report.add("  CPU of the CLI process (user + system)", median([r.cpu for r in done]))
     return n * len(done)
