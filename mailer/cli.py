@@ -195,7 +195,7 @@ class MailerGroup(FlaskGroup):
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         """The app's own commands without FlaskGroup's scan of every installed package's
-        entry points for plugin commands (a tenth of a command's start)."""
+        entry points for plugin commands (about 0.07 s of CPU at a command's start)."""
         if name not in COMMANDS:
             return super().get_command(ctx, name)
         try:

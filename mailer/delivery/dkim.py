@@ -77,8 +77,8 @@ _dkimpy_own: dict[str, Any] = {}
 @functools.cache
 def _dkimpy() -> Any:
     """dkimpy, its RSA step handed to OpenSSL and its key parsing cached; imported at the
-    first signature, not with this module: it loads dnspython's resolver, which was half a
-    second of every `mailer` command's start (issue 13)."""
+    first signature, not with this module: it loads dnspython's resolver, which every
+    `mailer` command paid for at start (issue 13)."""
     import dkim
 
     _dkimpy_own["rsa_sign"] = dkim.RSASSA_PKCS1_v1_5_sign
