@@ -1,7 +1,7 @@
 """Every admin page linked from the admin opens in a real Chromium, with data in every state.
 
 From the dashboard, every link (and frame, and polled data-url) under /admin is followed
-recursively; any 5xx, or a link that leads nowhere (4xx), fails the test.
+recursively; any 5xx, a link that leads nowhere (4xx) or a script error fails the test.
 """
 
 from __future__ import annotations
@@ -184,11 +184,14 @@ def crawl(tab: Page, base: str) -> dict[str, int]:
 
 def test_every_admin_page_opens(app: Flask, served: str, tab: Page) -> None:
     digests = seed(app)
+    script_errors: list[str] = []
+    tab.on("pageerror", lambda error: script_errors.append(f"{tab.url}: {error}"))
     log_in(tab, served)
     seen = crawl(tab, served)
     assert len(seen) < MAX_PAGES, "the crawl did not end"
     broken = {url: status for url, status in seen.items() if status >= 400}
     assert broken == {}
+    assert script_errors == []  # the pages' scripts (progress, import progress) ran cleanly
     paths = {urlsplit(url).path for url in seen}
     for digest_id in digests.values():  # every state's page, its preview and its progress
         assert f"/admin/digests/{digest_id}" in paths
