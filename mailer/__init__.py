@@ -23,7 +23,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from werkzeug.middleware.proxy_fix import ProxyFix
 
     from mailer import config as default_config
-    from mailer.extensions import celery_init_app, csrf, db, limiter, migrate
+    from mailer.extensions import LazyMigrate, celery_init_app, csrf, db, limiter
     from mailer.privacy import install_log_redaction
 
     app = Flask(
@@ -44,7 +44,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
+    app.extensions["migrate"] = LazyMigrate(app)  # `db` commands: mailer.cli.MigrationsGroup
     csrf.init_app(app)
     limiter.init_app(app)
     celery_init_app(app)

@@ -8,10 +8,11 @@ COMMANDS without building the app: it answers in a fraction of a second.
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
-from flask import Flask
-from flask.cli import FlaskGroup, with_appcontext
+from flask import Flask, current_app
+from flask.cli import FlaskGroup, NoAppException, ScriptInfo, with_appcontext
 
 # The app's commands and their one-line help, for `mailer --help` (tests/test_cli_startup.py checks
 # that this is exactly what `register` adds, help included).
@@ -86,7 +87,6 @@ def create_editor_command(email: str, password_stdin: bool, role: str | None) ->
 def import_feed_command(source: str) -> None:
     """Import articles from an RSS or Atom feed: an http(s) URL or a file."""
     from contextlib import ExitStack
-    from typing import Any
 
     from mailer.articles.feeds import FeedError, import_feed
     from mailer.extensions import db
@@ -148,6 +148,34 @@ def address_hash_key_command() -> None:
     click.echo(address_hash_key_setting(current_app.config))
 
 
+class MigrationsGroup(click.Group):
+    """`db`: Flask-Migrate's commands, imported (with Alembic) only when `db ...` runs.
+
+    Its context is the real group's (options, callback and subcommands included).
+    """
+
+    def __init__(self) -> None:
+        super().__init__("db", help=COMMANDS["db"])
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        from mailer.extensions import init_migrate
+
+        app = current_app._get_current_object() if current_app else None  # type: ignore[attr-defined]
+        if app is None:
+            assert parent is not None
+            app = parent.ensure_object(ScriptInfo).load_app()
+        init_migrate(app)
+        from flask_migrate.cli import db
+
+        return db.make_context(info_name, args, parent=parent, **extra)
+
+
 def register(app: Flask) -> None:
     from mailer.audit.cli import audit_group
     from mailer.bounces.cli import bounces_group, suppress_group
@@ -166,6 +194,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(keys_group)
     app.cli.add_command(lists_group)
     app.cli.add_command(audit_group)
+    app.cli.add_command(MigrationsGroup())
 
 
 class MailerGroup(FlaskGroup):
@@ -177,6 +206,20 @@ class MailerGroup(FlaskGroup):
     def list_commands(self, ctx: click.Context) -> list[str]:
         self._load_plugin_commands()
         return sorted(set(self.commands) | set(COMMANDS))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        """The app's own commands without FlaskGroup's scan of every installed package's
+        entry points for plugin commands (about 0.07 s of CPU at a command's start)."""
+        if name not in COMMANDS:
+            return super().get_command(ctx, name)
+        try:
+            app = ctx.ensure_object(ScriptInfo).load_app()
+        except NoAppException as exc:
+            click.secho(f"Error: {exc.format_message()}\n", err=True, fg="red")
+            return None
+        if not current_app or current_app._get_current_object() is not app:  # type: ignore[attr-defined]
+            ctx.with_resource(app.app_context())
+        return app.cli.get_command(ctx, name)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         names = self.list_commands(ctx)

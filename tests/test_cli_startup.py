@@ -87,3 +87,31 @@ def test_a_command_run_through_mailer_gets_the_app(app: Flask) -> None:
     result = CliRunner().invoke(group, ["lists", "list"])
     assert result.exit_code == 0, result.output
     assert result.output.startswith("weekly\tWeekly updates\tpublic")
+
+
+def test_an_app_command_imports_neither_alembic_nor_plugin_commands() -> None:
+    """`mailer digest ...` builds the app without Flask-Migrate, dkimpy (a worker's signer) or
+    the entry-point scan (issue 13: the time from typing `mailer digest send` to the last
+    message)."""
+    code = (
+        "import sys\n"
+        "sys.argv = ['mailer', 'digest', '--help']\n"
+        "from mailer.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print(*sorted(m for m in ('alembic', 'dkim', 'dns.resolver', 'flask_limiter.commands',"
+        " 'flask_migrate', 'mailer.extensions') if m in sys.modules))\n"
+    )
+    out = run_python(code, SECRET_KEY="k" * 40).splitlines()
+    assert "Compose, send and control digests." in "\n".join(out)
+    assert out[-1] == "mailer.extensions"  # the app was built, without those
+
+
+def test_migrations_bind_when_first_used(app: Flask) -> None:
+    from mailer.extensions import LazyMigrate
+
+    assert isinstance(app.extensions["migrate"], LazyMigrate)
+    with app.app_context():
+        assert app.extensions["migrate"].db is not None  # flask_migrate's config, bound now
+    assert not isinstance(app.extensions["migrate"], LazyMigrate)
+    result = app.test_cli_runner().invoke(args=["db", "current"])
+    assert result.exit_code == 0, result.output

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import dkim
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
 from flask import current_app
@@ -72,10 +71,27 @@ def _openssl_rsa_sign(digest: Any, private_key: dict[str, int]) -> bytes:
     return key.sign(digest.digest(), padding.PKCS1v15(), utils.Prehashed(algorithm))
 
 
-_pure_python_rsa_sign = dkim.RSASSA_PKCS1_v1_5_sign
-dkim.RSASSA_PKCS1_v1_5_sign = _openssl_rsa_sign  # dkim.sign looks it up in its module
-# dkim.sign parses the PEM key (ASN.1 in Python, ~0.1 ms) on every call: once per key here.
-dkim.parse_pem_private_key = functools.lru_cache(maxsize=8)(dkim.parse_pem_private_key)
+_dkimpy_own: dict[str, Any] = {}
+
+
+@functools.cache
+def _dkimpy() -> Any:
+    """dkimpy, its RSA step handed to OpenSSL and its key parsing cached; imported at the
+    first signature, not with this module: it loads dnspython's resolver, which every
+    `mailer` command paid for at start (issue 13)."""
+    import dkim
+
+    _dkimpy_own["rsa_sign"] = dkim.RSASSA_PKCS1_v1_5_sign
+    dkim.RSASSA_PKCS1_v1_5_sign = _openssl_rsa_sign  # dkim.sign looks it up in its module
+    # dkim.sign parses the PEM key (ASN.1 in Python, ~0.1 ms) on every call: once per key here.
+    dkim.parse_pem_private_key = functools.lru_cache(maxsize=8)(dkim.parse_pem_private_key)
+    return dkim
+
+
+def _pure_python_rsa_sign(digest: Any, private_key: dict[str, int]) -> bytes:
+    """dkimpy's own RSA signature (tests compare it with the OpenSSL one)."""
+    _dkimpy()
+    return bytes(_dkimpy_own["rsa_sign"](digest, private_key))
 
 
 class DkimKeyError(ValueError):
@@ -121,7 +137,7 @@ class DkimSigner:
         signer = cls(selector, domain, key, algorithm)
         try:
             signer.sign(b"From: check@" + domain.encode() + b"\r\n\r\n")
-        except dkim.DKIMException as exc:
+        except _dkimpy().DKIMException as exc:
             raise DkimKeyError(f"the DKIM private key cannot sign: {exc}") from None
         return signer
 
@@ -132,7 +148,7 @@ class DkimSigner:
 
     def sign(self, raw: bytes) -> bytes:
         """The message with a DKIM-Signature header prepended."""
-        header = dkim.sign(
+        header = _dkimpy().sign(
             raw,
             self.selector.encode(),
             self.domain.encode(),

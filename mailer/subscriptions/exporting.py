@@ -16,7 +16,7 @@ from sqlalchemy import Select, select
 
 from mailer.extensions import db
 from mailer.models import MailingList, Subscriber, Subscription, SubscriptionStatus
-from mailer.subscriptions.importing import EXPORT_COLUMNS, escape_cell
+from mailer.subscriptions.csv_format import EXPORT_COLUMNS, escape_cell
 
 
 def export_query(

@@ -1,4 +1,5 @@
-"""Subscriber CSV import, and adding one subscriber by hand (export: exporting.py).
+"""Subscriber CSV import, and adding one subscriber by hand (export: exporting.py; the
+CSV file itself: csv_format.py).
 
 Services flush; callers commit.
 
@@ -9,8 +10,6 @@ address, the name and the language: no extra column, no IP.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,24 +31,33 @@ from mailer.models import (
 )
 from mailer.privacy import InvalidAddress, address_hash, normalise_email
 from mailer.subscriptions import address_cap
+from mailer.subscriptions.csv_format import (  # the file's side, re-exported for callers
+    COLUMNS,
+    EXPORT_COLUMNS,
+    BadFile,
+    FileTooLarge,
+    read_csv,
+    unescape_cell,
+)
 
-COLUMNS = ("email", "name", "language")
-EXPORT_COLUMNS = ("email", "name", "language", "list", "status", "subscribed_at", "confirmed_at")
-# An export can be imported again: its other columns are read past, never stored.
-IGNORED = EXPORT_COLUMNS[len(COLUMNS) :]
+__all__ = [
+    "COLUMNS",
+    "EXPORT_COLUMNS",
+    "BadFile",
+    "FileTooLarge",
+    "ImportReport",
+    "Row",
+    "add_subscriber",
+    "import_csv",
+    "import_records",
+    "import_rows",
+    "list_language",
+    "read_csv",
+    "validate",
+]
+
 MAX_NAME = 100
 CHUNK = 500
-# A cell starting with one of these is a formula in a spreadsheet (CSV injection): export
-# prefixes it with "'", import takes that prefix off again.
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-class BadFile(ValueError):
-    """The whole file is refused (not CSV, wrong header, not UTF-8, too large): nothing written."""
-
-
-class FileTooLarge(BadFile):
-    """The file is over the size limit."""
 
 
 @dataclass(frozen=True)
@@ -72,45 +80,6 @@ class ImportReport:
 
 
 # --- reading and validating ------------------------------------------------------------------
-
-
-def read_csv(data: bytes, max_bytes: int) -> list[tuple[int, dict[str, str]]]:
-    """(line, {column: value}) per record of a CSV with an `email[,name][,language]` header."""
-    if len(data) > max_bytes:
-        raise FileTooLarge(f"The file is larger than {max_bytes // (1024 * 1024) or 1} MB.")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise BadFile("The file is not UTF-8 text; save it as “CSV UTF-8”.") from None
-    if "\x00" in text:
-        raise BadFile("The file is not a CSV text file.")
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    try:
-        header = next(reader, None)
-        if header is None:
-            raise BadFile("The file is empty.")
-        columns = [cell.strip().lower() for cell in header]
-        if "email" not in columns or any(c not in EXPORT_COLUMNS for c in columns):
-            raise BadFile(
-                "The first line must be a header of the columns email, name, language "
-                "(name and language optional, no other columns)."
-            )
-        if len(set(columns)) != len(columns):
-            raise BadFile("A column is named twice in the header.")
-        rows: list[tuple[int, dict[str, str]]] = []
-        start = reader.line_num + 1
-        for record in reader:
-            line, start = start, reader.line_num + 1
-            if not any(cell.strip() for cell in record):
-                continue
-            if len(record) > len(columns):
-                rows.append((line, {"": "too many columns"}))
-                continue
-            cells = dict(zip(columns, record, strict=False))
-            rows.append((line, {k: v for k, v in cells.items() if k in COLUMNS}))
-    except csv.Error as exc:
-        raise BadFile(f"The file is not valid CSV (line {reader.line_num}): {exc}.") from None
-    return rows
 
 
 def validate(
@@ -157,16 +126,6 @@ def _check(
             return f"unknown language “{language[:16]}”"
         return "unknown language"
     return Row(line, email, name, language)
-
-
-def unescape_cell(value: str) -> str:
-    if value.startswith("'") and value[1:2] and value[1] in FORMULA_START:
-        return value[1:]
-    return value
-
-
-def escape_cell(value: str) -> str:
-    return "'" + value if value.startswith(FORMULA_START) else value
 
 
 # --- writing ---------------------------------------------------------------------------------
