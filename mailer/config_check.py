@@ -47,6 +47,15 @@ def check_settings(cfg: Mapping[str, Any]) -> None:
     _check_rate_limits(cfg)
     _check_smtp_url(cfg)
     _check_imap_url(cfg)
+    _check_auto_pause(cfg)
+
+
+def _check_auto_pause(cfg: Mapping[str, Any]) -> None:
+    for key in ("AUTO_PAUSE_BOUNCE_RATE", "AUTO_PAUSE_COMPLAINT_RATE"):
+        if key in cfg and not 0 <= float(cfg[key]) <= 100:
+            raise ConfigError(f"{key}={cfg[key]!r}: give a percentage from 0 (off) to 100.")
+    if "AUTO_PAUSE_MIN_SENT" in cfg and int(cfg["AUTO_PAUSE_MIN_SENT"]) < 1:
+        raise ConfigError(f"AUTO_PAUSE_MIN_SENT={cfg['AUTO_PAUSE_MIN_SENT']!r}: at least 1.")
 
 
 def _check_rate_limits(cfg: Mapping[str, Any]) -> None:

@@ -43,6 +43,13 @@ MAILS: dict[str, dict[str, Any]] = {
         "max_age_minutes": 60,
         "unsubscribe_url": UNSUBSCRIBE,
     },
+    "digest_paused": {
+        "subject": "This week's news",
+        "list_name": "Weekly updates",
+        "reason": "Paused automatically: 30 hard bounces among 500 messages sent (6 %), over"
+        " this list's limit of 5 % (checked once 500 messages are out).",
+        "url": f"{BASE}/admin/digests/7",
+    },
     "link_preferences": {
         "url": f"{BASE}/preferences/PREFERENCES-TOKEN",
         "max_age_minutes": 60,

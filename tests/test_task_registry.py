@@ -19,6 +19,7 @@ NAMES = {
     "mailer.send_confirmation",
     "mailer.send_digest_batch",
     "mailer.send_link_mail",
+    "mailer.send_pause_notice",
     "mailer.send_scheduled_digests",
     "mailer.send_test_digest",
     "mailer.start_digest",

@@ -214,7 +214,24 @@ def attribute(parsed: ParsedBounce, envelope_to: Sequence[str]) -> Attribution:
 
 
 def apply_policy(event: BounceEvent, subscriber: Subscriber | None) -> str | None:
-    """Suppress or unsubscribe as the event's kind asks; say what was done."""
+    """Suppress or unsubscribe as the event's kind asks; say what was done.
+
+    A hard bounce or a complaint about a digest's message then checks the digest's rates:
+    past its list's limits it pauses itself (mailer.digests.autopause), which commits.
+    """
+    action = _suppress(event, subscriber)
+    if event.kind in AUTO_PAUSE_KINDS and event.attributed and event.digest_id is not None:
+        # Late: lifecycle queues tasks, whose modules import this one.
+        from mailer.digests import lifecycle
+
+        lifecycle.pause_if_over(event.digest_id)
+    return action
+
+
+AUTO_PAUSE_KINDS = (BounceKind.hard, BounceKind.complaint)
+
+
+def _suppress(event: BounceEvent, subscriber: Subscriber | None) -> str | None:
     if subscriber is None:
         return None
     if event.kind == BounceKind.hard:
