@@ -271,3 +271,19 @@ def test_the_progress_of_a_digest_is_for_editors_only(app: Flask, client: FlaskC
     digest_id = sending_digest(app, 2)
     response = client.get(f"/admin/digests/{digest_id}/progress.json")
     assert response.status_code in (302, 303, 401)
+
+
+def test_the_cli_says_why_it_paused_and_resumes_it(app: Flask) -> None:
+    digest_id = sending_digest(app, 20)
+    send_range(app, digest_id, 0, 12)
+    for reader in sent_readers(app, digest_id)[:3]:
+        report(app, reader)
+    runner = app.test_cli_runner()
+    shown = runner.invoke(args=["digest", "status", str(digest_id)])
+    assert shown.exit_code == 0, shown.output
+    assert f"Digest {digest_id} (paused): sent 12" in shown.output
+    assert "Paused automatically: 3 hard bounces among 12 messages sent" in shown.output
+    resumed = runner.invoke(args=["digest", "resume", str(digest_id)])
+    assert resumed.exit_code == 0, resumed.output
+    shown = runner.invoke(args=["digest", "status", str(digest_id)])
+    assert "(sending)" in shown.output and "Paused automatically" not in shown.output
