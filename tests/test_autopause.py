@@ -287,3 +287,15 @@ def test_the_cli_says_why_it_paused_and_resumes_it(app: Flask) -> None:
     assert resumed.exit_code == 0, resumed.output
     shown = runner.invoke(args=["digest", "status", str(digest_id)])
     assert "(sending)" in shown.output and "Paused automatically" not in shown.output
+
+
+def test_forged_bounces_never_pause_a_digest(app: Flask) -> None:
+    digest_id = sending_digest(app, 20)
+    send_range(app, digest_id, 0, 12)
+    for email, verp in sent_readers(app, digest_id)[:6]:
+        forged = verp[: verp.index(".") + 1] + "0123456789ab" + verp[verp.index("@") :]
+        with app.app_context():
+            event = bounces.record(bounce("postfix_hard.eml", forged, email, msgid=email), [])
+            assert event is not None and not event.attributed
+            db.session.commit()
+    assert state(app, digest_id) == (DigestStatus.sending, None)
