@@ -255,6 +255,8 @@ def test_the_page_and_its_progress_say_why_it_paused(app: Flask, client: FlaskCl
     page = client.get(f"/admin/digests/{digest_id}").get_data(as_text=True)
     assert "Paused automatically: 3 hard bounces among 12 messages sent" in page
     assert "count only the messages sent after the resume" in page
+    listing = client.get("/admin/digests").get_data(as_text=True)
+    assert "by itself: too many bounces or complaints" in listing
     progress = client.get(f"/admin/digests/{digest_id}/progress.json").get_json()
     assert progress["status"] == "paused"
     assert progress["pause_reason"].startswith("Paused automatically: 3 hard bounces")
