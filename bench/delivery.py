@@ -51,7 +51,7 @@ from mailer import config as default_config
 from mailer import create_app
 from mailer.delivery import Email
 from mailer.dev.runner import free_port, start_redis
-from mailer.digests import control, outbox, sending
+from mailer.digests import compose, control, outbox
 from mailer.digests.content import fill_slots, list_headers, recipient_slots, render_digest
 from mailer.extensions import db
 from mailer.models import Delivery, Digest, DigestStatus, Subscriber
@@ -319,7 +319,7 @@ def message_size(digest_id: int) -> str:
     digest = db.session.get(Digest, digest_id)
     assert digest is not None
     subscriber = db.session.scalars(select(Subscriber).limit(1)).one()
-    template = sending.message_template(digest)
+    template = compose.message_template(digest)
     slots = recipient_slots(subscriber, digest.mailing_list)
     data = template.render(subscriber.email, "<x@example.org>", slots)
     html, text_ = len(digest.rendered_html or "") / 1024, len(digest.rendered_text or "") / 1024
@@ -333,7 +333,7 @@ def naive_baseline(app: Flask, digest_id: int, sink: Sink, count: int) -> float:
     digest = db.session.get(Digest, digest_id)
     assert digest is not None
     sample = db.session.scalars(select(Subscriber).order_by(Subscriber.id).limit(count)).all()
-    sender, signer = app.config["MAIL_FROM"], sending.dkim_signer()
+    sender, signer = app.config["MAIL_FROM"], compose.dkim_signer()
     start = time.perf_counter()
     for i, subscriber in enumerate(sample):
         rendered = render_digest(digest)

@@ -117,6 +117,12 @@ BOUNCE_LOCAL_PART: str | None = None
 BOUNCE_MAX_BYTES = 10 * 1024 * 1024
 SOFT_BOUNCE_LIMIT = 3
 SOFT_BOUNCE_WINDOW_DAYS = 30
+# Auto-pause (mailer/digests/autopause.py): a sending digest pauses itself when its hard
+# bounces or complaints pass these percentages of the messages out, once at least
+# AUTO_PAUSE_MIN_SENT are out; each list may set its own. A rate of 0 turns that check off.
+AUTO_PAUSE_BOUNCE_RATE = 5.0
+AUTO_PAUSE_COMPLAINT_RATE = 0.1
+AUTO_PAUSE_MIN_SENT = 500
 # A bounce mailbox polled every minute, e.g. imaps://user:password@host/INBOX?move_to=Done
 BOUNCE_IMAP_URL: str | None = None
 # Provider webhooks (/api/v1/webhooks/...). SES via SNS: only these topics are accepted, and
@@ -196,6 +202,9 @@ ENV_SETTINGS: dict[str, str] = {
     "BOUNCE_MAX_BYTES": "int",
     "SOFT_BOUNCE_LIMIT": "int",
     "SOFT_BOUNCE_WINDOW_DAYS": "int",
+    "AUTO_PAUSE_BOUNCE_RATE": "float",
+    "AUTO_PAUSE_COMPLAINT_RATE": "float",
+    "AUTO_PAUSE_MIN_SENT": "int",
     "BOUNCE_IMAP_URL": "str",
     "SES_SNS_TOPIC_ARNS": "list",
     "SES_SNS_CERT_HOST_PATTERN": "str",

@@ -57,6 +57,15 @@ def _check_review_lead(cfg: Mapping[str, Any]) -> None:
             f"DIGEST_REVIEW_LEAD_HOURS={lead!r} must be a whole number of hours from 0 to 144"
             " (less than a week: the week's digest is drafted before its slot)."
         )
+    _check_auto_pause(cfg)
+
+
+def _check_auto_pause(cfg: Mapping[str, Any]) -> None:
+    for key in ("AUTO_PAUSE_BOUNCE_RATE", "AUTO_PAUSE_COMPLAINT_RATE"):
+        if key in cfg and not 0 <= float(cfg[key]) <= 100:
+            raise ConfigError(f"{key}={cfg[key]!r}: give a percentage from 0 (off) to 100.")
+    if "AUTO_PAUSE_MIN_SENT" in cfg and int(cfg["AUTO_PAUSE_MIN_SENT"]) < 1:
+        raise ConfigError(f"AUTO_PAUSE_MIN_SENT={cfg['AUTO_PAUSE_MIN_SENT']!r}: at least 1.")
 
 
 def _check_rate_limits(cfg: Mapping[str, Any]) -> None:

@@ -94,6 +94,12 @@ def test_an_editor_creates_a_list_with_every_field(app: Flask, admin: FlaskClien
         ({"language": "xx"}, "Not a valid choice"),
         ({"schedule_timezone": "Mars/Base"}, "Unknown time zone"),
         ({"schedule_hour": ""}, "Choose the hour"),
+        ({"pause_bounce_rate": "lots"}, "Not a valid float value."),
+        ({"pause_bounce_rate": "101"}, "From 0 (never) to 100."),
+        ({"pause_bounce_rate": "nan"}, "From 0 (never) to 100."),
+        ({"pause_complaint_rate": "-0.5"}, "From 0 (never) to 100."),
+        ({"pause_min_sent": "0"}, "From 1 to 10,000,000."),
+        ({"pause_min_sent": "2.5"}, "Not a valid integer value."),
         ({"name": ""}, "This field is required"),
     ],
 )

@@ -51,6 +51,13 @@ MAILS: dict[str, dict[str, Any]] = {
         "slot": "Fri 27 Nov 2026, 09:00 (Europe/Berlin, UTC+01:00)",
         "review_url": f"{BASE}/admin/digests/7",
     },
+    "digest_paused": {
+        "subject": "This week's news",
+        "list_name": "Weekly updates",
+        "reason": "Paused automatically: 30 hard bounces among 500 messages sent (6 %), over"
+        " this list's limit of 5 % (checked once 500 messages are out).",
+        "url": f"{BASE}/admin/digests/7",
+    },
     "link_preferences": {
         "url": f"{BASE}/preferences/PREFERENCES-TOKEN",
         "max_age_minutes": 60,

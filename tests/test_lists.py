@@ -296,6 +296,22 @@ def test_cli_creates_lists_and_lists_them(app: Flask, runner: Any) -> None:
         assert climate is not None and climate.reply_to == "desk@example.org"
 
 
+def test_cli_sets_a_lists_auto_pause_limits(app: Flask, runner: Any) -> None:
+    args = ["lists", "create", "--slug", "risky", "--name", "Risky", "--pause-bounce-rate", "2.5"]
+    result = runner.invoke(args=[*args, "--pause-complaint-rate", "0", "--pause-min-sent", "200"])
+    assert result.exit_code == 0, result.output
+    plain = runner.invoke(args=["lists", "create", "--slug", "plain", "--name", "Plain"])
+    assert plain.exit_code == 0, plain.output
+    with app.app_context():
+        risky, default = service.find("risky"), service.find("plain")
+        assert risky is not None and default is not None
+        assert (risky.pause_bounce_rate, risky.pause_complaint_rate) == (2.5, 0.0)
+        assert risky.pause_min_sent == 200
+        assert (default.pause_bounce_rate, default.pause_min_sent) == (None, None)
+    typo = runner.invoke(args=[*args[:-1], "lots"])
+    assert typo.exit_code == 2 and "'lots' is not a valid float" in typo.output
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -304,6 +320,10 @@ def test_cli_creates_lists_and_lists_them(app: Flask, runner: Any) -> None:
         (["--slug", "x", "--name", "Two\nlines"], "--name: Use a single line"),
         (["--slug", "x", "--name", "X", "--timezone", "Mars/Base"], "--schedule-timezone"),
         (["--slug", "x", "--name", "X", "--weekday", "monday"], "hour of the weekly digest"),
+        (["--slug", "x", "--name", "X", "--pause-bounce-rate", "150"], "--pause-bounce-rate: Give"),
+        (["--slug", "x", "--name", "X", "--pause-complaint-rate", "-1"], "from 0 (never pause)"),
+        (["--slug", "x", "--name", "X", "--pause-complaint-rate", "nan"], "a percentage from 0"),
+        (["--slug", "x", "--name", "X", "--pause-min-sent", "0"], "--pause-min-sent: Give"),
     ],
 )
 def test_cli_refuses_bad_lists_with_a_message(

@@ -21,6 +21,7 @@ NAMES = {
     "mailer.send_editor_invite",
     "mailer.send_link_mail",
     "mailer.send_review_mail",
+    "mailer.send_pause_notice",
     "mailer.send_scheduled_digests",
     "mailer.send_test_digest",
     "mailer.start_digest",

@@ -18,7 +18,7 @@ from mailer.digests import control, lifecycle, outbox, service, weekly
 from mailer.digests.content import fill_slots, render_digest, sample_slots
 from mailer.digests.schedule import NoSuchLocalTime, local_to_utc
 from mailer.extensions import db
-from mailer.models import Digest, MailingList, utcnow
+from mailer.models import Digest, DigestStatus, MailingList, utcnow
 
 PREVIEW_CSP = (
     "default-src 'none'; img-src * data:; style-src 'unsafe-inline'; frame-ancestors 'self'; "
@@ -231,6 +231,7 @@ def digest_progress(digest_id: int) -> ResponseReturnValue:
         bounced=bounces.hard + bounces.soft if bounces else 0,
         complaints=bounces.complaints if bounces else 0,
         status=digest.shown_status,
+        pause_reason=digest.pause_reason if digest.status == DigestStatus.paused else None,
         total=p.total,
         sent=p.sent,
         failed=p.failed,

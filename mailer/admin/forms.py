@@ -8,6 +8,7 @@ from wtforms import (
     BooleanField,
     DateTimeLocalField,
     EmailField,
+    FloatField,
     IntegerField,
     PasswordField,
     SelectField,
@@ -111,6 +112,19 @@ class ListForm(FlaskForm):
     schedule_timezone = StringField("Time zone", validators=[DataRequired(), Length(max=64)])
     # Not named like the column: a form without it means "wait", never the stored value.
     weekly_mode = SelectField("The weekly digest", default="wait")
+    # Auto-pause limits: empty means the site's AUTO_PAUSE_* setting (mailer.digests.autopause).
+    pause_bounce_rate = FloatField(
+        "Pause at hard bounces (% of messages sent)",
+        validators=[Optional(), NumberRange(0, 100, message="From 0 (never) to 100.")],
+    )
+    pause_complaint_rate = FloatField(
+        "Pause at complaints (% of messages sent)",
+        validators=[Optional(), NumberRange(0, 100, message="From 0 (never) to 100.")],
+    )
+    pause_min_sent = IntegerField(
+        "Once this many messages are sent",
+        validators=[Optional(), NumberRange(1, 10_000_000, message="From 1 to 10,000,000.")],
+    )
 
 
 SEND_CHOICES = [

@@ -132,4 +132,7 @@ def _fields(form: ListForm) -> ListFields:
         schedule_hour=form.schedule_hour.data if weekday else None,
         schedule_timezone=form.schedule_timezone.data or "",
         send_automatically=form.weekly_mode.data == "auto",
+        pause_bounce_rate=form.pause_bounce_rate.data,
+        pause_complaint_rate=form.pause_complaint_rate.data,
+        pause_min_sent=form.pause_min_sent.data,
     )

@@ -6,7 +6,9 @@ list and suppresses. A hard or soft bounce leaves the subscriptions as they are:
 suppression alone stops every mail (the fan-out and the confirmation mail both check it), and
 removing the suppression (`mailer suppress remove`) restores the subscriber as they were.
 Bounces whose token is missing, unknown or forged are recorded as unattributed and change
-nothing, so a forged bounce cannot unsubscribe anyone. Services flush; callers commit.
+nothing, so a forged bounce cannot unsubscribe anyone (nor pause a digest). Services flush;
+callers commit, except that a hard bounce or complaint that pauses its sending digest
+(mailer.digests.autopause) commits, so that the editors' mails are queued after the pause.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ from mailer.verp import (
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5  # processing tries of one stored message before the sweeper leaves it
+AUTO_PAUSE_KINDS = (BounceKind.hard, BounceKind.complaint)  # may pause their digest
 
 
 @dataclass
@@ -217,7 +220,21 @@ def attribute(parsed: ParsedBounce, envelope_to: Sequence[str]) -> Attribution:
 
 
 def apply_policy(event: BounceEvent, subscriber: Subscriber | None) -> str | None:
-    """Suppress or unsubscribe as the event's kind asks; say what was done."""
+    """Suppress or unsubscribe as the event's kind asks; say what was done.
+
+    A hard bounce or a complaint about a digest's message then checks the digest's rates:
+    past its list's limits it pauses itself (mailer.digests.autopause), which commits.
+    """
+    action = _suppress(event, subscriber)
+    if event.kind in AUTO_PAUSE_KINDS and event.attributed and event.digest_id is not None:
+        # Late: lifecycle queues tasks, whose modules import this one.
+        from mailer.digests import lifecycle
+
+        lifecycle.pause_if_over(event.digest_id)
+    return action
+
+
+def _suppress(event: BounceEvent, subscriber: Subscriber | None) -> str | None:
     if subscriber is None:
         return None
     if event.kind == BounceKind.hard:

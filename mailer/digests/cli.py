@@ -93,6 +93,7 @@ def _watch(digest_id: int) -> None:
         f"Digest {digest_id}: {status.value if status else '?'}; sent {now.sent}, "
         f"failed {now.failed}, skipped {now.skipped}, remaining {now.remaining}."
     )
+    _say_why(digest_id)
 
 
 @digest_group.command("status")
@@ -107,6 +108,18 @@ def status_command(digest_id: int) -> None:
         f"Digest {digest_id} ({digest.status.value}): sent {p.sent}, failed {p.failed}, "
         f"skipped {p.skipped}, remaining {p.remaining} of {p.total}."
     )
+    _say_why(digest_id)
+
+
+def _say_why(digest_id: int) -> None:
+    """A digest that paused itself: why (mailer.digests.autopause)."""
+    reason = db.session.scalar(
+        select(Digest.pause_reason).where(
+            Digest.id == digest_id, Digest.status == DigestStatus.paused
+        )
+    )
+    if reason:
+        click.echo(reason)
 
 
 CONTROLS = {

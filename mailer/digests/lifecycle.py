@@ -18,10 +18,10 @@ from datetime import datetime
 
 from flask import current_app
 from redis import RedisError
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from mailer import clock
-from mailer.digests import control, service, testsend, weekly
+from mailer.digests import autopause, control, service, testsend, weekly
 from mailer.digests.outbox import changed, digest_status
 from mailer.digests.schedule import create_due_digests
 from mailer.extensions import db
@@ -31,6 +31,7 @@ from mailer.models import (
     DeliveryStatus,
     Digest,
     DigestStatus,
+    Editor,
     MailingList,
 )
 from mailer.tasks import digests as digest_tasks
@@ -219,9 +220,50 @@ def pause(digest_id: int) -> None:
     db.session.commit()
 
 
+def pause_if_over(digest_id: int) -> bool:
+    """Pause a sending digest whose bounces or complaints passed its list's limits.
+
+    Called where a bounce or complaint is recorded and after each batch. Commits only when
+    it pauses (with whatever the caller flushed): then the editors' mails are queued.
+    """
+    reason = autopause.check(digest_id)
+    return reason is not None and auto_pause(digest_id, reason)
+
+
+def auto_pause(digest_id: int, reason: str) -> bool:
+    """Pause a sending digest by itself, keep why, and mail every editor; False if it was
+    not sending (paused, cancelled or finished meanwhile: nothing done, nothing committed).
+
+    The same pause as an editor's: batches in flight stop at their next look at the status.
+    """
+    moved = changed(
+        update(Digest)
+        .where(Digest.id == digest_id, Digest.status == DigestStatus.sending)
+        .values(status=DigestStatus.paused, pause_reason=reason[:500])
+        .execution_options(synchronize_session=False)
+    )
+    if not moved:
+        return False
+    db.session.commit()
+    logger.warning("digest %s: %s", digest_id, reason)
+    for editor_id in db.session.scalars(select(Editor.id).order_by(Editor.id)).all():
+        enqueue_after_commit(digest_tasks.send_pause_notice, digest_id, editor_id)
+    return True
+
+
 def resume(digest_id: int) -> None:
-    """Continue a paused digest and queue its open ranges again."""
+    """Continue a paused digest and queue its open ranges again.
+
+    After an auto-pause the rates start again from now (mailer.digests.autopause): the
+    editor resumed knowing the reason, which the page showed.
+    """
     _switch(digest_id, (DigestStatus.paused,), DigestStatus.sending)
+    db.session.execute(
+        update(Digest)
+        .where(Digest.id == digest_id, Digest.pause_reason.is_not(None))
+        .values(pause_reason=None, rates_since=clock.now())
+        .execution_options(synchronize_session=False)
+    )
     db.session.commit()  # even when there is nothing left to queue
     if not digest_tasks.enqueue_batches(digest_id):
         control.finish_if_done(digest_id)  # every row was done while it was paused

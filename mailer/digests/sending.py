@@ -1,10 +1,11 @@
 """Sending: bulk tasks send one id range of a digest's outbox each, exactly once.
 
-`send_batch` claims its rows with a lease, fills the message built once per digest for
-each recipient, sends it over the worker's kept SMTP connection and records it `sent`
-(mailer.digests.record) before the next message goes out, so a crash can repeat at most
-the one message in flight. The lease is renewed while the batch runs (mailer.digests.lease);
-what a refused message costs, and when a server is put on hold, is mailer.digests.retry.
+`send_batch` claims its rows with a lease, has each recipient's message filled in from the
+one built per digest (mailer.digests.compose), sends it over the worker's kept SMTP
+connection and records it `sent` (mailer.digests.record) before the next message goes out,
+so a crash can repeat at most the one message in flight. The lease is renewed while the
+batch runs (mailer.digests.lease); what a refused message costs, and when a server is put
+on hold, is mailer.digests.retry.
 """
 
 from __future__ import annotations
@@ -28,12 +29,8 @@ from sqlalchemy import (
     update,
 )
 
-from mailer.delivery.dkim import DkimSigner
-from mailer.delivery.dkim import configured_signer as dkim_signer
-from mailer.delivery.message import sender_domain
-from mailer.delivery.template import MessageTemplate
 from mailer.digests import retry
-from mailer.digests.content import Reader, build_template, recipient_slots
+from mailer.digests.compose import Composer
 from mailer.digests.control import finish_if_done
 from mailer.digests.lease import LEASE, Heartbeat
 from mailer.digests.outbox import changed, digest_status, recipients_query
@@ -50,7 +47,7 @@ from mailer.models import (
     utcnow,
 )
 from mailer.ratelimit import get_limiter
-from mailer.verp import unsubscribe_mailto, verp_address
+from mailer.verp import verp_address
 
 logger = logging.getLogger(__name__)
 
@@ -69,24 +66,6 @@ class BatchResult:
 
 
 # --- sending ----------------------------------------------------------------------------------
-
-
-_templates: dict[tuple[int, str], MessageTemplate] = {}
-
-
-def message_template(digest: Digest) -> MessageTemplate:
-    """The digest's message, built once per worker process from its stored rendering."""
-    key = (digest.id, str(digest.started_at))
-    template = _templates.get(key)
-    if template is None:
-        _templates.clear()  # one digest at a time is the common case; keep memory flat
-        template = _templates[key] = build_template(
-            digest.mailing_list,
-            digest.rendered_subject or digest.subject,
-            digest.rendered_text or "",
-            digest.rendered_html or "",
-        )
-    return template
 
 
 def _owner() -> str:
@@ -185,41 +164,6 @@ def _release(owner: str, digest_id: int) -> None:
     db.session.commit()
 
 
-@dataclass
-class _Composer:
-    """Each recipient's message, from the digest's template (signed when DKIM_* is set)."""
-
-    digest_id: int
-    list_id: int
-    template: MessageTemplate
-    signer: DkimSigner | None
-    domain: str
-
-    @classmethod
-    def of(cls, digest: Digest) -> _Composer:
-        domain = sender_domain(current_app.config["MAIL_FROM"])
-        return cls(digest.id, digest.list_id, message_template(digest), dkim_signer(), domain)
-
-    def message(self, delivery_id: int, reader: Reader) -> bytes:
-        slots = recipient_slots(reader, self.list_id)
-        # Signed messages are signed as they are, then stuffed by the transport; the rest
-        # come out of the template in the form SMTP DATA carries.
-        render = self.template.render if self.signer is not None else self.template.render_data
-        data = render(
-            reader.email,
-            f"<{self.digest_id}.{delivery_id}.{secrets.token_hex(6)}@{self.domain}>",
-            slots,
-            headers={
-                "List-Unsubscribe": f"<{slots['unsubscribe_url']}>, "
-                f"<{unsubscribe_mailto(delivery_id)}>"
-            },
-        )
-        return self.signer.sign(data) if self.signer is not None else data
-
-
-Composer = _Composer  # one builder: the test send (mailer.digests.testsend) uses it too
-
-
 def send_batch(
     digest_id: int, lo: int, hi: int, on_sent: Callable[[int], None] | None = None
 ) -> BatchResult:
@@ -234,7 +178,7 @@ def send_batch(
     digest = db.session.get(Digest, digest_id)
     assert digest is not None
     result.skipped = _skip_gone(digest, owner)
-    composer = _Composer.of(digest)  # plain values: `digest` expires at every commit below
+    composer = Composer.of(digest)  # plain values: `digest` expires at every commit below
     claimed = list(_claimed(owner))
     db.session.commit()
     with Heartbeat(db.engine, owner) as heartbeat:  # the lease lives as long as we do
@@ -260,7 +204,7 @@ def send_batch(
 
 
 def _send_claimed(
-    composer: _Composer,
+    composer: Composer,
     owner: str,
     claimed: list[tuple[int, int, _Reader]],
     result: BatchResult,

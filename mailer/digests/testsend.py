@@ -1,6 +1,6 @@
 """A digest's test send: the real message for a sample reader, to the address an editor gave.
 
-Built by the engine's own builder (mailer.digests.sending.Composer: same headers, same
+Built by the engine's own builder (mailer.digests.compose.Composer: same headers, same
 List-Unsubscribe with its mailto, same DKIM signature), with "[Test]" before the subject.
 The address waits in Redis under a random id for an hour, so the queued task carries that
 id and never an address (audit I1); the key is deleted once the mail is sent.
@@ -17,8 +17,8 @@ from flask import current_app
 
 from mailer.delivery.dkim import configured_signer
 from mailer.delivery.message import sender_address, sender_domain
+from mailer.digests.compose import Composer
 from mailer.digests.content import build_template, render_digest
-from mailer.digests.sending import Composer
 from mailer.extensions import db
 from mailer.models import Digest
 

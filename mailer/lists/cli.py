@@ -51,6 +51,23 @@ def list_command() -> None:
     show_default=True,
     help="Whether the weekly digest goes out by itself or waits for an editor's approval.",
 )
+@click.option(
+    "--pause-bounce-rate",
+    type=float,
+    help="Hard bounces, in % of the messages sent, at which a digest pauses itself"
+    " (0: never; default AUTO_PAUSE_BOUNCE_RATE).",
+)
+@click.option(
+    "--pause-complaint-rate",
+    type=float,
+    help="Complaints, in % of the messages sent, at which a digest pauses itself"
+    " (0: never; default AUTO_PAUSE_COMPLAINT_RATE).",
+)
+@click.option(
+    "--pause-min-sent",
+    type=int,
+    help="Messages sent before those rates count (default AUTO_PAUSE_MIN_SENT).",
+)
 def create_command(
     slug: str,
     name: str,
@@ -63,6 +80,9 @@ def create_command(
     hour: int | None,
     timezone: str,
     send_automatically: bool,
+    pause_bounce_rate: float | None,
+    pause_complaint_rate: float | None,
+    pause_min_sent: int | None,
 ) -> None:
     """Create a list."""
     from flask import current_app
@@ -83,6 +103,9 @@ def create_command(
         schedule_hour=hour,
         schedule_timezone=timezone,
         send_automatically=send_automatically,
+        pause_bounce_rate=pause_bounce_rate,
+        pause_complaint_rate=pause_complaint_rate,
+        pause_min_sent=pause_min_sent,
     )
     try:
         created = create_list(fields, current_app.config["LANGUAGES"])

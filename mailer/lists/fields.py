@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -50,6 +51,10 @@ class ListFields:
     schedule_hour: int | None = None
     schedule_timezone: str = "UTC"
     send_automatically: bool = False
+    # Auto-pause limits (mailer.digests.autopause); None: the site's AUTO_PAUSE_* setting.
+    pause_bounce_rate: float | None = None
+    pause_complaint_rate: float | None = None
+    pause_min_sent: int | None = None
 
 
 def check(fields: ListFields, languages: Collection[str]) -> ListFields:
@@ -79,6 +84,7 @@ def check(fields: ListFields, languages: Collection[str]) -> ListFields:
         if not reply_to.isascii():  # it goes into a header as it is
             errors["reply_to"] = "Enter an address in plain ASCII letters."
     errors.update(_schedule_errors(fields))
+    errors.update(_pause_errors(fields))
     if len(fields.description) > 2000:
         errors["description"] = "Keep the description under 2,000 characters."
     if errors:
@@ -96,7 +102,26 @@ def check(fields: ListFields, languages: Collection[str]) -> ListFields:
         schedule_hour=fields.schedule_hour if weekly else None,
         schedule_timezone=fields.schedule_timezone,
         send_automatically=fields.send_automatically,
+        pause_bounce_rate=fields.pause_bounce_rate,
+        pause_complaint_rate=fields.pause_complaint_rate,
+        pause_min_sent=fields.pause_min_sent,
     )
+
+
+MAX_MIN_SENT = 10_000_000
+
+
+def _pause_errors(fields: ListFields) -> dict[str, str]:
+    errors = {}
+    for name in ("pause_bounce_rate", "pause_complaint_rate"):
+        rate = getattr(fields, name)
+        if rate is not None and not (math.isfinite(rate) and 0 <= rate <= 100):
+            errors[name] = "Give a percentage from 0 (never pause) to 100, or leave it empty."
+    if fields.pause_min_sent is not None and not 1 <= fields.pause_min_sent <= MAX_MIN_SENT:
+        errors["pause_min_sent"] = (
+            "Give a number of messages from 1 to 10,000,000, or leave it empty."
+        )
+    return errors
 
 
 def _schedule_errors(fields: ListFields) -> dict[str, str]:
@@ -126,4 +151,7 @@ def fields_of(mailing_list: MailingList) -> ListFields:
         schedule_hour=mailing_list.schedule_hour,
         schedule_timezone=mailing_list.schedule_timezone,
         send_automatically=mailing_list.send_automatically,
+        pause_bounce_rate=mailing_list.pause_bounce_rate,
+        pause_complaint_rate=mailing_list.pause_complaint_rate,
+        pause_min_sent=mailing_list.pause_min_sent,
     )

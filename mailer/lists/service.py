@@ -136,6 +136,9 @@ def _apply(mailing_list: MailingList, fields: ListFields) -> None:
     mailing_list.schedule_hour = fields.schedule_hour
     mailing_list.schedule_timezone = fields.schedule_timezone
     mailing_list.send_automatically = fields.send_automatically
+    mailing_list.pause_bounce_rate = fields.pause_bounce_rate
+    mailing_list.pause_complaint_rate = fields.pause_complaint_rate
+    mailing_list.pause_min_sent = fields.pause_min_sent
 
 
 def find(slug: str) -> MailingList | None:

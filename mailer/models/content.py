@@ -85,6 +85,11 @@ class Digest(Base):
     rendered_subject: Mapped[str | None] = mapped_column(sa.String(200))
     rendered_html: Mapped[str | None] = mapped_column(sa.Text)
     rendered_text: Mapped[str | None] = mapped_column(sa.Text)
+    # Why it paused itself (mailer.digests.autopause), shown to editors; None after a resume
+    # and for an editor's pause. Its bounce and complaint rates count only the messages sent
+    # since `rates_since` (None: all of them): a resume after an auto-pause sets it.
+    pause_reason: Mapped[str | None] = mapped_column(sa.String(500))
+    rates_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     mailing_list: Mapped[MailingList] = relationship(lazy="joined")
     items: Mapped[list[DigestItem]] = relationship(

@@ -85,6 +85,12 @@ class MailingList(Base):
     # The weekly digest goes out by itself (True) or waits for an editor's approval (False,
     # the default: nothing reaches readers that no editor has seen).
     send_automatically: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    # Auto-pause (mailer.digests.autopause): a sending digest pauses itself when its hard
+    # bounces or complaints pass these percentages of the messages out, once at least
+    # `pause_min_sent` are out. None: the site's AUTO_PAUSE_* setting; a rate of 0: never.
+    pause_bounce_rate: Mapped[float | None] = mapped_column(sa.Float)
+    pause_complaint_rate: Mapped[float | None] = mapped_column(sa.Float)
+    pause_min_sent: Mapped[int | None] = mapped_column(sa.Integer)
 
     def __repr__(self) -> str:
         return f"<MailingList {self.slug}>"

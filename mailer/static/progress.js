@@ -22,8 +22,10 @@
         var now = Date.now() / 1000;
         set("sent", p.sent); set("failed", p.failed); set("remaining", p.remaining);
         set("status", p.status);
-        // Started meanwhile: reload once, for the controls of a sending digest.
-        if (box.dataset.status === "starting" && p.status !== "starting") { location.reload(); return; }
+        var reason = box.querySelector('[data-field="pause_reason"]');
+        if (reason) { reason.textContent = p.pause_reason || ""; reason.hidden = !p.pause_reason; }
+        // Started, paused (by itself too) or finished meanwhile: reload once, for its controls.
+        if (box.dataset.status !== p.status) { location.reload(); return; }
         if (p.bounced !== undefined) { set("bounced", p.bounced); set("complaints", p.complaints); }
         bar.max = p.total || 1; bar.value = p.sent + p.failed + p.skipped;
         if (last && now > last.t) {

@@ -12,9 +12,12 @@ from celery import Task, shared_task
 from flask import current_app
 
 from mailer.digests import control, outbox, sending, testsend, weekly
+from mailer.emails import render_email
 from mailer.extensions import db
+from mailer.models import Digest, DigestStatus, Editor
 from mailer.tasks.mail import send_data, send_mail
 from mailer.tasks.queue import enqueue_after_commit
+from mailer.urls import external_url
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +71,11 @@ def start_digest(digest_id: int) -> None:
 )
 def send_digest_batch(self: Task, digest_id: int, lo: int, hi: int) -> None:
     """Send one range of a digest's deliveries; deferred ones come back after their back-off."""
+    from mailer.digests import lifecycle  # it queues this module's tasks: imported late
+
     sending.send_batch(digest_id, lo, hi)
+    # Bounces that came before the minimum sample was out pause it only now (autopause).
+    lifecycle.pause_if_over(digest_id)
     # The range's earliest deferred row, of this run or an earlier one (see next_retry_in).
     retry_in = control.next_retry_in(digest_id, lo, hi)
     if retry_in is not None:
@@ -115,3 +122,23 @@ def send_test_digest(self: Task, digest_id: int, test_id: str) -> None:
         return
     if send_data(self, test.envelope_from, test.to, test.data, f"digest {digest_id}: test"):
         testsend.forget(test_id)
+
+
+@shared_task(name="mailer.send_pause_notice", bind=True, acks_late=True, max_retries=8)
+def send_pause_notice(self: Task, digest_id: int, editor_id: int) -> None:
+    """Tell an editor that a digest paused itself, and why (no reader's address in it)."""
+    digest = db.session.get(Digest, digest_id)
+    editor = db.session.get(Editor, editor_id)
+    if digest is None or editor is None or digest.pause_reason is None:
+        return  # resumed meanwhile: the editors saw it
+    if digest.status != DigestStatus.paused:
+        return
+    email = render_email(
+        "digest_paused",
+        to=editor.email,
+        subject=digest.subject,
+        list_name=digest.mailing_list.name,
+        reason=digest.pause_reason,
+        url=external_url("admin.edit_digest", digest_id=digest_id),
+    )
+    send_mail(self, email, f"pause notice of digest {digest_id} for editor {editor_id}")

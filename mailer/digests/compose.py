@@ -1,0 +1,72 @@
+"""Each recipient's message of a digest, from the one built per digest and worker process.
+
+The digest's stored rendering (mailer.digests.content) becomes a MessageTemplate once per
+worker process; each recipient's message is that template with their slots (links, name),
+Message-ID, To and List-Unsubscribe filled in, DKIM-signed when DKIM_* is set. The engine
+(mailer.digests.sending) and the test send (mailer.digests.testsend) both build with
+`Composer`, so a test send is the message readers get.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from flask import current_app
+
+from mailer.delivery.dkim import DkimSigner
+from mailer.delivery.dkim import configured_signer as dkim_signer
+from mailer.delivery.message import sender_domain
+from mailer.delivery.template import MessageTemplate
+from mailer.digests.content import Reader, build_template, recipient_slots
+from mailer.models import Digest
+from mailer.verp import unsubscribe_mailto
+
+_templates: dict[tuple[int, str], MessageTemplate] = {}
+
+
+def message_template(digest: Digest) -> MessageTemplate:
+    """The digest's message, built once per worker process from its stored rendering."""
+    key = (digest.id, str(digest.started_at))
+    template = _templates.get(key)
+    if template is None:
+        _templates.clear()  # one digest at a time is the common case; keep memory flat
+        template = _templates[key] = build_template(
+            digest.mailing_list,
+            digest.rendered_subject or digest.subject,
+            digest.rendered_text or "",
+            digest.rendered_html or "",
+        )
+    return template
+
+
+@dataclass
+class Composer:
+    """Each recipient's message, from the digest's template (signed when DKIM_* is set)."""
+
+    digest_id: int
+    list_id: int
+    template: MessageTemplate
+    signer: DkimSigner | None
+    domain: str
+
+    @classmethod
+    def of(cls, digest: Digest) -> Composer:
+        domain = sender_domain(current_app.config["MAIL_FROM"])
+        return cls(digest.id, digest.list_id, message_template(digest), dkim_signer(), domain)
+
+    def message(self, delivery_id: int, reader: Reader) -> bytes:
+        slots = recipient_slots(reader, self.list_id)
+        # Signed messages are signed as they are, then stuffed by the transport; the rest
+        # come out of the template in the form SMTP DATA carries.
+        render = self.template.render if self.signer is not None else self.template.render_data
+        data = render(
+            reader.email,
+            f"<{self.digest_id}.{delivery_id}.{secrets.token_hex(6)}@{self.domain}>",
+            slots,
+            headers={
+                "List-Unsubscribe": f"<{slots['unsubscribe_url']}>, "
+                f"<{unsubscribe_mailto(delivery_id)}>"
+            },
+        )
+        return self.signer.sign(data) if self.signer is not None else data
