@@ -22,6 +22,7 @@ COMMANDS = {
     "demo": "Load demo content: lists, articles written for the demo and a draft digest.",
     "dev": "Run everything on this machine: web, worker, scheduler, Redis, SMTP catcher.",
     "digest": "Compose, send and control digests.",
+    "editors": "Editor accounts: reset a second factor.",
     "import-feed": "Import articles from an RSS or Atom feed: an http(s) URL or a file.",
     "keys": "Key rotation helpers (README, Keys and rotation).",
     "lists": "Create, show and delete mailing lists.",
@@ -137,6 +138,7 @@ def address_hash_key_command() -> None:
 
 
 def register(app: Flask) -> None:
+    from mailer.accounts.cli import editors_group
     from mailer.bounces.cli import bounces_group, suppress_group
     from mailer.digests.cli import digest_group
     from mailer.lists.cli import lists_group
@@ -152,6 +154,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(subscribers_group)
     app.cli.add_command(keys_group)
     app.cli.add_command(lists_group)
+    app.cli.add_command(editors_group)
 
 
 class MailerGroup(FlaskGroup):

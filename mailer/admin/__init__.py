@@ -15,10 +15,12 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 bp.before_request(auth.require_login)
 
 from mailer.admin import (  # noqa: E402  (the page modules register their routes on bp)
+    account,
     articles,
     bounces,
     digests,
     lists,
+    signin,
     subscriber_imports,
     subscriber_io,
     subscribers,
@@ -26,12 +28,14 @@ from mailer.admin import (  # noqa: E402  (the page modules register their route
 )
 
 __all__ = [
+    "account",
     "articles",
     "auth",
     "bounces",
     "bp",
     "digests",
     "lists",
+    "signin",
     "subscriber_imports",
     "subscriber_io",
     "subscribers",

@@ -17,6 +17,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import select
 
+from mailer.accounts.sessions import reauth_required
 from mailer.admin import bp
 from mailer.admin.forms import AddSubscriberForm
 from mailer.admin.search import filtered, search_args
@@ -90,6 +91,7 @@ def add_subscriber() -> ResponseReturnValue:
 
 
 @bp.get("/subscribers/export")
+@reauth_required
 def export_subscribers() -> ResponseReturnValue:
     q, mailing_list, status = search_args()
     query = exporting.export_query(

@@ -4,7 +4,13 @@ from mailer.models.base import UTCDateTime, enum_column, new_uid, utcnow
 from mailer.models.bounces import BounceEvent, BounceKind, InboundMessage
 from mailer.models.content import EDITABLE, Article, Digest, DigestItem, DigestStatus
 from mailer.models.delivery import Delivery, DeliveryStatus
-from mailer.models.editors import Editor
+from mailer.models.editors import (
+    Editor,
+    EditorSession,
+    LoginEvent,
+    LoginThrottle,
+    RecoveryCode,
+)
 from mailer.models.imports import ImportStatus, SubscriberImport
 from mailer.models.subscribers import (
     AddressMail,
@@ -30,9 +36,13 @@ __all__ = [
     "DigestItem",
     "DigestStatus",
     "Editor",
+    "EditorSession",
     "ImportStatus",
     "InboundMessage",
+    "LoginEvent",
+    "LoginThrottle",
     "MailingList",
+    "RecoveryCode",
     "Subscriber",
     "SubscriberImport",
     "Subscription",
