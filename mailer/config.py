@@ -85,6 +85,8 @@ CONFIRM_MAX_AGE = timedelta(days=7)
 RETENTION_PENDING_GRACE_DAYS = 7
 RETENTION_UNSUBSCRIBED_DAYS = 30
 RETENTION_FAILED_BOUNCE_DAYS = 7
+# Failed sign-ins and locks shown to owners (login_event) are deleted after this.
+RETENTION_LOGIN_EVENT_DAYS = 90
 # The mailed links for "download my data" and "erase me" expire after this, and work once.
 ONE_TIME_LINK_MAX_AGE = timedelta(hours=1)  # not read from the environment
 CONSENT_VERSION = "2026-11-1"
@@ -201,6 +203,7 @@ ENV_SETTINGS: dict[str, str] = {
     "RETENTION_PENDING_GRACE_DAYS": "int",
     "RETENTION_UNSUBSCRIBED_DAYS": "int",
     "RETENTION_FAILED_BOUNCE_DAYS": "int",
+    "RETENTION_LOGIN_EVENT_DAYS": "int",
     "SUBSCRIBER_IMPORT_MAX_BYTES": "int",
     "EMBED_FRAME_ANCESTORS": "str",
     "TRUSTED_PROXIES": "int",

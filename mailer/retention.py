@@ -9,6 +9,8 @@
   adding them again; they can sign up again through a fresh double opt-in.
 - Inbound bounce mail whose processing failed keeps its raw text (the reader's address and
   the original mail) for RETENTION_FAILED_BOUNCE_DAYS, then only its size and dates.
+- Editors' ended sessions, forgotten sign-in failures and sign-in events older than
+  RETENTION_LOGIN_EVENT_DAYS (mailer/accounts/prune.py).
 - Deliveries of deleted people are unlinked and lose their error text
   (subscriptions.service.delete_subscriber).
 
@@ -26,6 +28,7 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import ColumnElement, exists, func, select, update
 
+from mailer.accounts.prune import prune as prune_sign_in
 from mailer.extensions import db
 from mailer.models import InboundMessage, Subscriber, Subscription, SubscriptionStatus
 from mailer.subscriptions.service import confirm_max_age, delete_subscriber, erase
@@ -40,6 +43,7 @@ class RetentionReport:
     signups_deleted: int = 0
     unsubscribed_erased: int = 0
     bounces_purged: int = 0
+    sign_in_rows_deleted: int = 0
 
 
 def _days(setting: str) -> timedelta:
@@ -119,5 +123,6 @@ def apply(now: datetime) -> RetentionReport:
         db.session.commit()
         report.unsubscribed_erased += len(ids)
     report.bounces_purged = purge_failed_bounces(now)
+    report.sign_in_rows_deleted = prune_sign_in(now)
     db.session.commit()
     return report

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -263,3 +264,35 @@ def test_reauth_refuses_an_off_site_next(admin: FlaskClient) -> None:
 def test_reauth_needs_a_session(client: FlaskClient) -> None:
     response = client.get("/admin/reauth")
     assert response.status_code == 302 and "/admin/login" in response.headers["Location"]
+
+
+def test_retention_prunes_ended_sessions_old_events_and_forgotten_failures(
+    app: Flask, client: FlaskClient, clock: FakeClock, editor: int
+) -> None:
+    from mailer import retention
+    from mailer.models import LoginEvent, LoginThrottle
+
+    password_step(client, password="a wrong one")
+    assert password_step(client).status_code == 303
+    other = app.test_client()
+    assert password_step(other).status_code == 303
+    form_post(other, "/admin/logout", {}, page="/admin/")
+    password_step(client, email="nobody@example.org", password="guess")
+
+    def counts() -> tuple[int, int, int]:
+        with app.app_context():
+            return (
+                db.session.scalar(select(func.count()).select_from(EditorSession)) or 0,
+                db.session.scalar(select(func.count()).select_from(LoginThrottle)) or 0,
+                db.session.scalar(select(func.count()).select_from(LoginEvent)) or 0,
+            )
+
+    with app.app_context():
+        retention.apply(clock.now + timedelta(hours=1))
+    assert counts() == (2, 2, 2)  # sessions ended less than a day ago; failures remembered
+    with app.app_context():
+        retention.apply(clock.now + timedelta(days=2))
+    assert counts() == (0, 0, 2)
+    with app.app_context():
+        retention.apply(clock.now + timedelta(days=91))
+    assert counts() == (0, 0, 0)

@@ -27,6 +27,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from mailer import clock
+from mailer.accounts.prune import FORGET_AFTER
 from mailer.extensions import db
 from mailer.keys import derived_key, rate_limit_key
 from mailer.models import LoginEvent, LoginThrottle
@@ -34,7 +35,6 @@ from mailer.models import LoginEvent, LoginThrottle
 logger = logging.getLogger(__name__)
 
 FREE_FAILURES = 3
-FORGET_AFTER = timedelta(days=1)
 MAX_BACKOFF_EXPONENT = 20
 
 
