@@ -16,6 +16,7 @@ from mailer.extensions import db
 from mailer.models import LoginEvent, LoginThrottle
 from tests.accounts_helpers import (
     EMAIL,
+    PASSWORD,
     FakeClock,
     code_step,
     enrol,
@@ -197,3 +198,32 @@ def test_the_dashboard_shows_recent_sign_in_failures(
     panel = page.split("Recent sign-in failures", 1)[1]
     assert "unknown address" in panel and EMAIL in panel and "wrong password" in panel
     assert "nobody@example.org" not in page
+
+
+class TestBehindOneProxy:
+    @pytest.fixture
+    def config_overrides(self) -> dict[str, Any]:
+        return {"LOGIN_BACKOFF_BASE": 0.0, "LOGIN_NETWORK_LOCK_AFTER": 4, "TRUSTED_PROXIES": 1}
+
+    def attempt(self, client: FlaskClient, forwarded: str, email: str, password: str) -> int:
+        page = client.get("/admin/login").get_data(as_text=True)
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)
+        assert token
+        response = client.post(
+            "/admin/login",
+            data={"email": email, "password": password, "csrf_token": token[1]},
+            headers={"X-Forwarded-For": forwarded},
+            environ_base={"REMOTE_ADDR": "127.0.0.1"},  # the proxy
+        )
+        return response.status_code
+
+    def test_only_the_address_the_proxy_appended_counts(
+        self, client: FlaskClient, clock: FakeClock, editor: int
+    ) -> None:
+        # The client forges a first entry each time; the proxy appends the real one.
+        for i in range(4):
+            assert (
+                self.attempt(client, f"192.0.2.{i}, 203.0.113.5", f"g{i}@example.org", "x") == 422
+            )
+        assert self.attempt(client, "192.0.2.99, 203.0.113.5", EMAIL, PASSWORD) == 429
+        assert self.attempt(client, "203.0.113.6", EMAIL, PASSWORD) == 303
