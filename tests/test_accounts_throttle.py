@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from typing import Any
 
 import pytest
@@ -227,3 +228,31 @@ class TestBehindOneProxy:
             )
         assert self.attempt(client, "192.0.2.99, 203.0.113.5", EMAIL, PASSWORD) == 429
         assert self.attempt(client, "203.0.113.6", EMAIL, PASSWORD) == 303
+
+
+def test_failures_at_the_same_moment_all_count(app: Flask, clock: FakeClock) -> None:
+    keys = throttle.Keys(account="a:race", network="n:race", network_hash="race")
+    with app.test_request_context():
+        throttle.failed(keys, None, "password")  # the rows exist: the race is on updates
+        db.session.remove()
+    errors: list[BaseException] = []
+    start = threading.Barrier(6)
+
+    def fail() -> None:
+        try:
+            with app.test_request_context():
+                start.wait(10)
+                throttle.failed(keys, None, "password")
+                db.session.remove()
+        except BaseException as exc:  # noqa: BLE001 (reported below)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=fail) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    with app.app_context():
+        counts = dict(db.session.execute(select(LoginThrottle.key, LoginThrottle.failures)).all())
+    assert counts == {"a:race": 7, "n:race": 7}

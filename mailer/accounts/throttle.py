@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from mailer import clock
@@ -86,7 +86,12 @@ def refused(keys: Keys, editor_id: int | None) -> None:
 
 def _locked_row(key: str, now: datetime) -> LoginThrottle:
     """The key's row, locked for update (PostgreSQL), created if missing."""
-    query = select(LoginThrottle).where(LoginThrottle.key == key).with_for_update()
+    query = (
+        select(LoginThrottle)
+        .where(LoginThrottle.key == key)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
     row = db.session.scalar(query)
     if row is not None:
         return row
@@ -95,7 +100,7 @@ def _locked_row(key: str, now: datetime) -> LoginThrottle:
             db.session.add(LoginThrottle(key=key, failures=0, last_failure_at=now))
     except IntegrityError:  # another request created it first
         pass
-    row = db.session.scalar(query.execution_options(populate_existing=True))
+    row = db.session.scalar(query)
     assert row is not None
     return row
 
@@ -124,6 +129,14 @@ def failed(keys: Keys, editor_id: int | None, what: str) -> None:
     """Count a failure (what: password, second_factor or reauth) on both keys; commits."""
     now = clock.now()
     cfg = current_app.config
+    # Take the write lock first (SQLite: the database's; PostgreSQL: the rows'), so that two
+    # failures at once both count: each then reads what the other wrote.
+    db.session.execute(
+        update(LoginThrottle)
+        .where(LoginThrottle.key.in_((keys.account, keys.network)))
+        .values(failures=LoginThrottle.failures)
+        .execution_options(synchronize_session=False)
+    )
     locked = []
     for key, lock_after, name in (
         (keys.account, int(cfg["LOGIN_LOCK_AFTER"]), "account"),
