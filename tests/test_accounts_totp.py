@@ -213,3 +213,21 @@ def test_the_default_mode_follows_mailer_env() -> None:
 def test_a_bad_mode_is_refused_at_start() -> None:
     with pytest.raises(ConfigError, match="ADMIN_2FA='sometimes': use required, optional or off"):
         create_app({"TESTING": True, "SECRET_KEY": TEST_SECRET, "ADMIN_2FA": "sometimes"})
+
+
+def test_new_recovery_codes_need_a_recent_sign_in(
+    app: Flask, client: FlaskClient, clock: FakeClock, editor: int
+) -> None:
+    secret, old = enrol(app, editor)
+    password_step(client)
+    code_step(client, code_at(app, secret))
+    for _ in range(2):
+        clock.advance(minutes=3)
+        assert signed_in(client)
+    response = form_post(client, "/admin/account/recovery-codes", {}, page="/admin/account")
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/admin/reauth?next=/admin/account"
+    with app.app_context():
+        assert db.session.scalar(select(func.count(RecoveryCode.id))) == len(old)
+        left = db.session.scalars(select(RecoveryCode.code_hash)).all()
+    assert len(left) == 10  # the old codes still stand
