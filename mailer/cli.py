@@ -24,6 +24,7 @@ COMMANDS = {
     "demo": "Load demo content: lists, articles written for the demo and a draft digest.",
     "dev": "Run everything on this machine: web, worker, scheduler, Redis, SMTP catcher.",
     "digest": "Compose, send and control digests.",
+    "editors": "Editor accounts: reset a second factor.",
     "import-feed": "Import articles from an RSS or Atom feed: an http(s) URL or a file.",
     "keys": "Key rotation helpers (README, Keys and rotation).",
     "lists": "Create, show and delete mailing lists.",
@@ -177,6 +178,7 @@ class MigrationsGroup(click.Group):
 
 
 def register(app: Flask) -> None:
+    from mailer.accounts.cli import editors_group
     from mailer.audit.cli import audit_group
     from mailer.bounces.cli import bounces_group, suppress_group
     from mailer.digests.cli import digest_group
@@ -195,6 +197,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(lists_group)
     app.cli.add_command(audit_group)
     app.cli.add_command(MigrationsGroup())
+    app.cli.add_command(editors_group)
 
 
 class MailerGroup(FlaskGroup):

@@ -50,6 +50,27 @@ RATELIMIT_TOKEN_PAGES = "60 per minute"  # per IP: confirm, unsubscribe, prefere
 
 RATELIMIT_LOGIN = "5 per minute;30 per hour"  # editor login attempts per IP
 
+# Editors' second factor (TOTP): "required" (every editor enrols at first login), "optional"
+# (editors who enrolled are asked for a code) or "off". Unset: required in production,
+# optional in development (mailer/admin/accounts/policy.py).
+ADMIN_2FA: str | None = None
+# Server-side admin sessions (mailer/admin/accounts/sessions.py): a session ends after this
+# long without a request, and this long after the sign-in whatever happens.
+ADMIN_SESSION_IDLE_MINUTES = 30
+ADMIN_SESSION_MAX_HOURS = 12
+# Export, erase, a confirmed import and editor management ask again for the password and
+# the second factor unless the editor gave them this recently.
+ADMIN_REAUTH_MINUTES = 5
+# Failed sign-ins (password or second factor), counted per account (keyed hash of the
+# address, known or not) and per client network: after 3 failures each attempt waits
+# LOGIN_BACKOFF_BASE seconds, doubled at each further failure; LOGIN_LOCK_AFTER failures
+# lock the account (LOGIN_NETWORK_LOCK_AFTER the network) for LOGIN_LOCK_MINUTES. Failures
+# are forgotten after a day without any.
+LOGIN_BACKOFF_BASE = 2.0
+LOGIN_LOCK_AFTER = 10
+LOGIN_NETWORK_LOCK_AFTER = 30
+LOGIN_LOCK_MINUTES = 15
+
 DIGEST_MAX_ARTICLES = 10  # "New digest" pre-selects at most this many articles
 # An automatic digest is made only this long after its weekly slot (no stale sends
 # after downtime).
@@ -72,6 +93,8 @@ RETENTION_FAILED_BOUNCE_DAYS = 7
 AUDIT_RETENTION_DAYS = 365
 # An owner's invitation link to a new editor works once and expires after this.
 EDITOR_INVITE_MAX_AGE_HOURS = 48
+# Failed sign-ins and locks shown to owners (login_event) are deleted after this.
+RETENTION_LOGIN_EVENT_DAYS = 90
 # The mailed links for "download my data" and "erase me" expire after this, and work once.
 ONE_TIME_LINK_MAX_AGE = timedelta(hours=1)  # not read from the environment
 CONSENT_VERSION = "2026-11-1"
@@ -181,6 +204,14 @@ ENV_SETTINGS: dict[str, str] = {
     "RATELIMIT_LINK_ADDRESS": "str",
     "RATELIMIT_TOKEN_PAGES": "str",
     "RATELIMIT_LOGIN": "str",
+    "ADMIN_2FA": "str",
+    "ADMIN_SESSION_IDLE_MINUTES": "int",
+    "ADMIN_SESSION_MAX_HOURS": "int",
+    "ADMIN_REAUTH_MINUTES": "int",
+    "LOGIN_BACKOFF_BASE": "float",
+    "LOGIN_LOCK_AFTER": "int",
+    "LOGIN_NETWORK_LOCK_AFTER": "int",
+    "LOGIN_LOCK_MINUTES": "int",
     "DIGEST_MAX_ARTICLES": "int",
     "DIGEST_REVIEW_LEAD_HOURS": "int",
     "CONSENT_VERSION": "str",
@@ -189,6 +220,7 @@ ENV_SETTINGS: dict[str, str] = {
     "RETENTION_FAILED_BOUNCE_DAYS": "int",
     "AUDIT_RETENTION_DAYS": "int",
     "EDITOR_INVITE_MAX_AGE_HOURS": "int",
+    "RETENTION_LOGIN_EVENT_DAYS": "int",
     "SUBSCRIBER_IMPORT_MAX_BYTES": "int",
     "EMBED_FRAME_ANCESTORS": "str",
     "TRUSTED_PROXIES": "int",

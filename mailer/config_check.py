@@ -44,7 +44,10 @@ def parse_setting(key: str, kind: str, value: str) -> Any:
 
 def check_settings(cfg: Mapping[str, Any]) -> None:
     """Parse what the app would otherwise parse late: rate limits, SMTP_URL, BOUNCE_IMAP_URL."""
+    from mailer.accounts import policy
+
     _check_rate_limits(cfg)
+    policy.check(cfg)
     _check_smtp_url(cfg)
     _check_imap_url(cfg)
     _check_review_lead(cfg)

@@ -119,6 +119,11 @@ def derived_key(purpose: str) -> bytes:
     return derive(str(current_app.config["SECRET_KEY"]), purpose)
 
 
+def derived_keys(purpose: str) -> list[bytes]:
+    """The key for one purpose from SECRET_KEY, then from each fallback (to decrypt or verify)."""
+    return [derive(secret, purpose) for secret in verification_keys()]
+
+
 def address_hash_key_setting(cfg: Mapping[str, Any]) -> str:
     """The ADDRESS_HASH_KEY value that keeps the address hashes made with today's settings."""
     explicit = cfg.get("ADDRESS_HASH_KEY")

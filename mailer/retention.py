@@ -10,6 +10,8 @@
 - Inbound bounce mail whose processing failed keeps its raw text (the reader's address and
   the original mail) for RETENTION_FAILED_BOUNCE_DAYS, then only its size and dates.
 - Audit events (mailer.audit) are deleted AUDIT_RETENTION_DAYS after they happened.
+- Editors' ended sessions, forgotten sign-in failures and sign-in events older than
+  RETENTION_LOGIN_EVENT_DAYS (mailer/accounts/prune.py).
 - Deliveries of deleted people are unlinked and lose their error text
   (subscriptions.service.delete_subscriber).
 
@@ -28,6 +30,7 @@ from flask import current_app
 from sqlalchemy import ColumnElement, exists, func, select, update
 
 from mailer import audit
+from mailer.accounts.prune import prune as prune_sign_in
 from mailer.extensions import db
 from mailer.models import InboundMessage, Subscriber, Subscription, SubscriptionStatus
 from mailer.subscriptions.service import confirm_max_age, delete_subscriber, erase
@@ -43,6 +46,7 @@ class RetentionReport:
     unsubscribed_erased: int = 0
     bounces_purged: int = 0
     audit_events_deleted: int = 0
+    sign_in_rows_deleted: int = 0
 
 
 def _days(setting: str) -> timedelta:
@@ -145,6 +149,7 @@ def apply(now: datetime) -> RetentionReport:
         report.unsubscribed_erased += erase_long_unsubscribed(ids, now)
         db.session.commit()
     report.bounces_purged = purge_failed_bounces(now)
+    report.sign_in_rows_deleted = prune_sign_in(now)
     db.session.commit()
     report.audit_events_deleted = audit.purge(now)
     db.session.commit()

@@ -189,6 +189,9 @@ def base_config(database_url: str, redis_url: str, smtp_url: str) -> dict[str, A
         "SIGNUP_CHALLENGE": False,
         "RATELIMIT_ENABLED": False,
         "SIGNUP_MIN_DURATION": 0.0,  # test_signup checks the floor on its own
+        # Production requires a second factor; the suite signs in with a password unless a
+        # test turns it on (tests/test_accounts_*.py, tests/integration/test_accounts_browser.py).
+        "ADMIN_2FA": "optional",
     }
 
 

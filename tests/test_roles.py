@@ -47,7 +47,13 @@ def _url(app: Flask, endpoint: str, values: dict[str, Any]) -> str:
 
 def _walk_order(routes: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
     # Logging out, erasing and disabling change what later requests see: they go last.
-    last = {"admin.logout": 3, "admin.erase_subscriber": 1, "admin.disable_editor": 2}
+    last = {
+        "admin.logout": 3,
+        "admin.logout_everywhere": 3,
+        "admin.erase_subscriber": 1,
+        "admin.disable_editor": 2,
+        "admin.reset_second_factor": 2,
+    }
     return sorted(routes, key=lambda r: (last.get(r[0], 0) if r[1] == "POST" else 0, r))
 
 

@@ -18,12 +18,14 @@ bp.add_app_template_global(access.can, "can")
 
 from mailer.admin import (  # noqa: E402  (the page modules register their routes on bp)
     account,
+    account_password,
     articles,
     audit_log,
     bounces,
     digests,
     editors,
     lists,
+    signin,
     subscriber_imports,
     subscriber_io,
     subscribers,
@@ -35,6 +37,7 @@ bp.after_request(audit_log.record_successful_post)
 __all__ = [
     "access",
     "account",
+    "account_password",
     "articles",
     "audit_log",
     "auth",
@@ -43,6 +46,7 @@ __all__ = [
     "digests",
     "editors",
     "lists",
+    "signin",
     "subscriber_imports",
     "subscriber_io",
     "subscribers",

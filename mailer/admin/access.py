@@ -29,6 +29,14 @@ VIEWER, EDITOR, OWNER = Role.viewer, Role.editor, Role.owner
 # endpoint -> least role, or {method: least role} when reading and changing differ.
 ENDPOINT_ROLES: dict[str, Role | None | dict[str, Role]] = {
     "admin.login": PUBLIC,
+    # the sign-in's later steps check their own state (a password already given)
+    "admin.login_code": PUBLIC,
+    "admin.login_enrol": PUBLIC,
+    "admin.reauth": VIEWER,
+    "admin.account": VIEWER,
+    "admin.account_enrol": VIEWER,
+    "admin.account_recovery_codes": VIEWER,
+    "admin.logout_everywhere": VIEWER,
     "admin.logout": VIEWER,
     "admin.dashboard": VIEWER,
     "admin.account_password": VIEWER,
@@ -76,6 +84,7 @@ ENDPOINT_ROLES: dict[str, Role | None | dict[str, Role]] = {
     "admin.change_role": OWNER,
     "admin.disable_editor": OWNER,
     "admin.enable_editor": OWNER,
+    "admin.reset_second_factor": OWNER,
     "admin.audit_log": OWNER,
 }
 

@@ -1,38 +1,75 @@
-"""Admin: an editor changes their own password (current password required, policy checked)."""
+"""Admin: the signed-in editor's own account: second factor, recovery codes, sessions."""
 
 from __future__ import annotations
 
 import logging
 
-from flask import flash, redirect, render_template, url_for
+from flask import flash, redirect, render_template, session, url_for
 from flask.typing import ResponseReturnValue
-from flask_login import current_user
+from flask_login import current_user, logout_user
 
-from mailer import audit
-from mailer.accounts import service
-from mailer.accounts.passwords import MIN_LENGTH, PasswordRefused
+from mailer.accounts import policy, sessions, totp
 from mailer.admin import bp
-from mailer.admin.account_forms import ChangePasswordForm
+from mailer.admin.enrolment import enrolment_page, recovery_codes_page
 from mailer.extensions import db
+from mailer.models import Editor
 
 logger = logging.getLogger(__name__)
 
 
-@bp.route("/account/password", methods=["GET", "POST"])
-def account_password() -> ResponseReturnValue:
-    form = ChangePasswordForm()
-    if form.validate_on_submit():
-        try:
-            service.change_password(current_user, form.current.data or "", form.password.data or "")
-        except PasswordRefused as exc:
-            form.password.errors = [str(exc)]
-        except service.AccountError as exc:
-            form.current.errors = [str(exc)]
-        else:
-            audit.record("account_password", editor_id=current_user.id)
-            db.session.commit()
-            logger.info("editor %s changed their password", current_user.id)
-            flash("Your password is changed.")
-            return redirect(url_for("admin.dashboard"), 303)
-    status = 422 if form.errors else 200
-    return render_template("admin/account_password.html", form=form, min_length=MIN_LENGTH), status
+def _editor() -> Editor:
+    editor: Editor = current_user._get_current_object()
+    return editor
+
+
+@bp.get("/account")
+def account() -> ResponseReturnValue:
+    editor = _editor()
+    return render_template(
+        "admin/account.html",
+        editor=editor,
+        mode=policy.second_factor_mode(),
+        codes_left=totp.unused_recovery_codes(editor.id) if editor.has_second_factor else 0,
+        active_sessions=sessions.active_count(editor.id),
+    )
+
+
+@bp.route("/account/2fa", methods=["GET", "POST"])
+@sessions.reauth_required(back=lambda: url_for("admin.account_enrol"))
+def account_enrol() -> ResponseReturnValue:
+    editor = _editor()
+    if editor.has_second_factor:
+        flash("Two-factor authentication is already set up.")
+        return redirect(url_for("admin.account"), 303)
+
+    def done(codes: list[str]) -> ResponseReturnValue:
+        db.session.commit()
+        logger.info("editor %s enrolled a second factor", editor.id)
+        return recovery_codes_page(codes, url_for("admin.account"))
+
+    return enrolment_page(editor, done)
+
+
+@bp.post("/account/recovery-codes")
+@sessions.reauth_required(back=lambda: url_for("admin.account"))
+def account_recovery_codes() -> ResponseReturnValue:
+    editor = _editor()
+    if not editor.has_second_factor:
+        flash("Set up two-factor authentication first.")
+        return redirect(url_for("admin.account"), 303)
+    codes = totp.replace_recovery_codes(editor)
+    db.session.commit()
+    logger.info("editor %s made new recovery codes", editor.id)
+    return recovery_codes_page(codes, url_for("admin.account"))
+
+
+@bp.post("/account/logout-everywhere")
+def logout_everywhere() -> ResponseReturnValue:
+    editor_id = _editor().id
+    count = sessions.revoke_all(editor_id)
+    db.session.commit()
+    logout_user()
+    session.clear()
+    logger.info("editor %s logged out everywhere", editor_id)
+    flash(f"Logged out everywhere: {count} session(s) ended. Log in again.")
+    return redirect(url_for("admin.login"), 303)

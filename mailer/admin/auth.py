@@ -1,4 +1,8 @@
-"""Editor accounts: argon2 password hashes, Flask-Login sessions, the login-required guard."""
+"""Editor accounts: argon2 password hashes, Flask-Login on top of server-side sessions, the
+login-required guard (and, with ADMIN_2FA=required, the enrol-first guard).
+
+The second factor, the sign-in throttle and the sessions themselves live in mailer/accounts/.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +10,30 @@ import functools
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import Flask, redirect, request, session, url_for
+from flask import Flask, flash, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
-from flask_login import LoginManager, current_user, login_user
+from flask_login import LoginManager, current_user
 from sqlalchemy import func, select
 
+from mailer.accounts import policy, sessions
 from mailer.extensions import db
-from mailer.models import Editor, utcnow
+from mailer.models import Editor
 
 login_manager = LoginManager()
 _hasher = PasswordHasher()
+
+# Reachable without a session: the sign-in steps (each checks its own state).
+OPEN_ENDPOINTS = frozenset({"admin.login", "admin.login_code", "admin.login_enrol"})
+# Reachable by a signed-in editor who must still enrol (ADMIN_2FA=required).
+ENROL_ENDPOINTS = frozenset(
+    {
+        "admin.account",
+        "admin.account_enrol",
+        "admin.reauth",
+        "admin.logout",
+        "admin.logout_everywhere",
+    }
+)
 
 
 @functools.cache
@@ -40,31 +58,33 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def authenticate(email: str, password: str) -> Editor | None:
-    """The editor with this address and password, or None (same cost either way)."""
-    editor = db.session.scalar(
+def find_editor(email: str) -> Editor | None:
+    return db.session.scalar(
         select(Editor).where(func.lower(Editor.email) == email.strip().lower())
     )
+
+
+def check_password(editor: Editor | None, password: str) -> bool:
+    """The password is the editor's (same cost when the editor is None: always False)."""
     try:
         _hasher.verify(editor.password_hash if editor else _dummy_hash(), password)
     except (VerificationError, InvalidHashError):
-        return None
+        return False
     if editor is None or not editor.is_active:  # a disabled editor cannot log in
-        return None
+        return False
     if _hasher.check_needs_rehash(editor.password_hash):
         editor.password_hash = _hasher.hash(password)
-    return editor
+    return True
 
 
-def log_in(editor: Editor) -> None:
-    """Start a fresh session for the editor: nothing from before the login survives."""
-    session.clear()
-    login_user(editor)
-    editor.last_login_at = utcnow()
+def authenticate(email: str, password: str) -> Editor | None:
+    """The editor with this address and password, or None (same cost either way)."""
+    editor = find_editor(email)
+    return editor if check_password(editor, password) else None
 
 
 def create_editor(email: str, password: str) -> Editor:
-    """Create an editor, or set the password of an existing one."""
+    """Create an editor, or set the password of an existing one (ending their sessions)."""
     address = email.strip().lower()
     editor = db.session.scalar(select(Editor).where(Editor.email == address))
     if editor is None:
@@ -72,25 +92,48 @@ def create_editor(email: str, password: str) -> Editor:
         db.session.add(editor)
     else:
         editor.password_hash = hash_password(password)
+        sessions.revoke_all(editor.id)
     db.session.flush()
     return editor
 
 
+def safe_target(target: str | None) -> str:
+    """Only a local admin path: never bounce an editor to another site after a sign-in."""
+    target = target or ""
+    if not target.startswith("/admin") or target.startswith("//") or "\\" in target:
+        return url_for("admin.dashboard")
+    return target
+
+
 @login_manager.user_loader
 def load_editor(editor_id: str) -> Editor | None:
-    return db.session.get(Editor, int(editor_id)) if editor_id.isdigit() else None
+    return sessions.load_editor(editor_id)
 
 
 def require_login() -> ResponseReturnValue | None:
-    """Before every /admin request: a logged-out request goes to the login page."""
-    if request.endpoint in ("admin.login", None) or current_user.is_authenticated:
+    """Before every /admin request: no valid session, the login page; not enrolled while
+    2FA is required, the enrolment page."""
+    if request.endpoint in OPEN_ENDPOINTS or request.endpoint is None:
         return None
-    return redirect(
-        url_for("admin.login", next=request.full_path if request.method == "GET" else None)
-    )
+    if not current_user.is_authenticated:
+        if session.get("_user_id") is not None:
+            session.clear()
+            flash("Your session has ended. Log in again.")
+        return redirect(
+            url_for("admin.login", next=request.full_path if request.method == "GET" else None)
+        )
+    if (
+        policy.second_factor_mode() == "required"
+        and not current_user.has_second_factor
+        and request.endpoint not in ENROL_ENDPOINTS
+    ):
+        return redirect(url_for("admin.account_enrol"))
+    return None
 
 
 def init_app(app: Flask) -> None:
     login_manager.init_app(app)
-    login_manager.session_protection = "strong"
+    # The server-side session check replaces Flask-Login's IP binding, which trusted a raw
+    # X-Forwarded-For (audit M1); no remember-me cookie is ever set.
+    login_manager.session_protection = None
     login_manager.login_view = "admin.login"

@@ -10,7 +10,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from mailer import audit
-from mailer.accounts import service
+from mailer.accounts import service, sessions, totp
 from mailer.admin import bp
 from mailer.admin.account_forms import InviteForm, RoleForm
 from mailer.extensions import db
@@ -42,6 +42,7 @@ def editors() -> ResponseReturnValue:
 
 
 @bp.post("/editors/invite")
+@sessions.reauth_required(back=lambda **_: url_for("admin.editors"))
 def invite_editor() -> ResponseReturnValue:
     form = InviteForm()
     if not form.validate_on_submit():
@@ -69,6 +70,7 @@ def invite_editor() -> ResponseReturnValue:
 
 
 @bp.post("/editors/invites/<int:invite_id>/revoke")
+@sessions.reauth_required(back=lambda **_: url_for("admin.editors"))
 def revoke_invite(invite_id: int) -> ResponseReturnValue:
     invitation = db.session.get(EditorInvite, invite_id) or abort(404)
     service.revoke(invitation)
@@ -83,6 +85,7 @@ def _editor(editor_id: int) -> Editor:
 
 
 @bp.post("/editors/<int:editor_id>/role")
+@sessions.reauth_required(back=lambda **_: url_for("admin.editors"))
 def change_role(editor_id: int) -> ResponseReturnValue:
     editor = _editor(editor_id)
     form = RoleForm()
@@ -105,6 +108,7 @@ def change_role(editor_id: int) -> ResponseReturnValue:
 
 
 @bp.post("/editors/<int:editor_id>/disable")
+@sessions.reauth_required(back=lambda **_: url_for("admin.editors"))
 def disable_editor(editor_id: int) -> ResponseReturnValue:
     editor = _editor(editor_id)
     try:
@@ -112,17 +116,33 @@ def disable_editor(editor_id: int) -> ResponseReturnValue:
     except service.LastOwner as exc:
         db.session.rollback()
         return _page(error=str(exc), status=409)
+    sessions.revoke_all(editor.id)
     audit.record("disable_editor", editor_id=current_user.id, objects=("editor", editor_id))
     db.session.commit()
-    flash(f"{editor.email} is disabled: no login, and open sessions end at their next click.")
+    flash(f"{editor.email} is disabled: no login, and every open session has ended.")
     return redirect(url_for("admin.editors"), 303)
 
 
 @bp.post("/editors/<int:editor_id>/enable")
+@sessions.reauth_required(back=lambda **_: url_for("admin.editors"))
 def enable_editor(editor_id: int) -> ResponseReturnValue:
     editor = _editor(editor_id)
     service.enable(editor)
     audit.record("enable_editor", editor_id=current_user.id, objects=("editor", editor_id))
     db.session.commit()
     flash(f"{editor.email} can log in again.")
+    return redirect(url_for("admin.editors"), 303)
+
+
+@bp.post("/editors/<int:editor_id>/reset-2fa")
+@sessions.reauth_required(back=lambda **_: url_for("admin.editors"))
+def reset_second_factor(editor_id: int) -> ResponseReturnValue:
+    """An editor lost the phone and the recovery codes: no second factor, no session left;
+    with ADMIN_2FA=required they enrol again at the next sign-in."""
+    editor = _editor(editor_id)
+    totp.reset(editor)
+    audit.record("reset_2fa", editor_id=current_user.id, objects=("editor", editor_id))
+    db.session.commit()
+    logger.info("editor %s reset the second factor of editor %s", current_user.id, editor_id)
+    flash(f"{editor.email}: two-factor authentication removed and every session ended.")
     return redirect(url_for("admin.editors"), 303)

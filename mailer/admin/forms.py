@@ -49,6 +49,31 @@ class LoginForm(FlaskForm):
     password = PasswordField("Password", validators=[DataRequired(), Length(max=1000)])
 
 
+class CodeForm(FlaskForm):
+    code = StringField(
+        "Code from your authenticator app, or a recovery code",
+        validators=[DataRequired(message="Enter a code."), Length(max=64)],
+        render_kw={"autocomplete": "one-time-code", "autocapitalize": "off"},
+    )
+
+
+class EnrolForm(FlaskForm):
+    code = StringField(
+        "Code shown by the app",
+        validators=[DataRequired(message="Enter the code the app shows."), Length(max=64)],
+        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"},
+    )
+
+
+class ReauthForm(FlaskForm):
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=1000)])
+    code = StringField(
+        "Code from your authenticator app, or a recovery code",
+        validators=[Optional(), Length(max=64)],
+        render_kw={"autocomplete": "one-time-code", "autocapitalize": "off"},
+    )
+
+
 class ArticleForm(FlaskForm):
     title = StringField("Title", validators=[DataRequired(), Length(max=500)])
     link = URLField("Link", validators=[DataRequired(), Length(max=2000), HTTP_URL])

@@ -10,6 +10,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from mailer import audit
+from mailer.accounts.sessions import reauth_required
 from mailer.admin import bp
 from mailer.admin.access import require
 from mailer.admin.forms import SubscriberImportForm
@@ -36,7 +37,12 @@ def _page(form: SubscriberImportForm, status: int = 200) -> ResponseReturnValue:
     return render_template("admin/subscriber_import.html", form=form, recent=recent), status
 
 
+def _confirmed_import() -> bool:
+    return request.method == "POST" and bool(request.form.get("confirmed"))
+
+
 @bp.route("/subscribers/import", methods=["GET", "POST"])
+@reauth_required(when=_confirmed_import, back=lambda: url_for("admin.import_subscribers"))
 def import_subscribers() -> ResponseReturnValue:
     form = _form()
     if request.method != "POST":

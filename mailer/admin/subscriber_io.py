@@ -18,6 +18,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from mailer import audit
+from mailer.accounts.sessions import reauth_required
 from mailer.admin import bp
 from mailer.admin.access import require
 from mailer.admin.forms import AddSubscriberForm
@@ -100,6 +101,7 @@ def add_subscriber() -> ResponseReturnValue:
 
 
 @bp.get("/subscribers/export")
+@reauth_required
 def export_subscribers() -> ResponseReturnValue:
     q, mailing_list, status = search_args()
     query = exporting.export_query(

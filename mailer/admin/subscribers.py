@@ -10,6 +10,7 @@ from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
+from mailer.accounts.sessions import reauth_required
 from mailer.admin import bp
 from mailer.admin.search import filtered, search_args
 from mailer.extensions import db
@@ -75,6 +76,9 @@ def unsubscribe_subscriber(subscriber_id: int) -> ResponseReturnValue:
 
 
 @bp.post("/subscribers/<int:subscriber_id>/erase")
+@reauth_required(
+    back=lambda subscriber_id: url_for("admin.subscriber", subscriber_id=subscriber_id)
+)
 def erase_subscriber(subscriber_id: int) -> ResponseReturnValue:
     found = db.session.get(Subscriber, subscriber_id) or abort(404)
     erase(found)

@@ -1,54 +1,22 @@
-"""Admin: login, logout and the dashboard; lists, articles, digests... in sibling modules."""
+"""Admin: the dashboard; sign-in, lists, articles, digests... in sibling modules."""
 
 from __future__ import annotations
 
-import logging
-
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import render_template
 from flask.typing import ResponseReturnValue
-from flask_login import login_required, logout_user
 from sqlalchemy import func, select
 
-from mailer import audit
-from mailer.admin import auth, bp, chart, stats
-from mailer.admin.forms import LoginForm
-from mailer.extensions import db, limiter
-from mailer.models import Digest, DigestStatus, MailingList, Subscription, SubscriptionStatus
-
-logger = logging.getLogger(__name__)
-
-
-def _login_limit() -> str:
-    return str(current_app.config["RATELIMIT_LOGIN"])
-
-
-@bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_limit, methods=["POST"])
-def login() -> ResponseReturnValue:
-    form = LoginForm()
-    if form.validate_on_submit():
-        editor = auth.authenticate(form.email.data or "", form.password.data or "")
-        audit.login_attempt(editor)
-        if editor is not None:
-            auth.log_in(editor)
-            db.session.commit()
-            logger.info("editor %s logged in", editor.id)
-            target = request.args.get("next") or ""
-            # Only a local path: never bounce an editor to another site after login.
-            if not target.startswith("/admin") or target.startswith("//"):
-                target = url_for("admin.dashboard")
-            return redirect(target, 303)
-        form.password.errors = ["That email address and password do not match an editor."]
-    status = 422 if form.errors else 200
-    return render_template("admin/login.html", form=form), status
-
-
-@bp.post("/logout")
-@login_required
-def logout() -> ResponseReturnValue:
-    logout_user()
-    flash("You are logged out.")
-    return redirect(url_for("admin.login"), 303)
+from mailer.accounts import throttle
+from mailer.admin import access, bp, chart, stats
+from mailer.extensions import db
+from mailer.models import (
+    Digest,
+    DigestStatus,
+    Editor,
+    MailingList,
+    Subscription,
+    SubscriptionStatus,
+)
 
 
 @bp.get("/")
@@ -60,6 +28,14 @@ def dashboard() -> ResponseReturnValue:
     )
     recent = db.session.scalars(select(Digest).order_by(Digest.id.desc()).limit(5)).all()
     history = stats.weekly_history()
+    # Sign-in failures name editors: owners only (they manage the accounts).
+    failures = throttle.recent_failures() if access.allowed("admin.editors") else []
+    ids = {event.editor_id for event in failures if event.editor_id is not None}
+    editors = (
+        dict(db.session.execute(select(Editor.id, Editor.email).where(Editor.id.in_(ids))).all())
+        if ids
+        else {}
+    )
     return render_template(
         "admin/dashboard.html",
         confirmed=counts.get(SubscriptionStatus.confirmed, 0),
@@ -73,4 +49,6 @@ def dashboard() -> ResponseReturnValue:
         history=history,
         growth=None if history.empty else chart.growth_chart(history),
         churn=None if history.empty else chart.churn_chart(history),
+        sign_in_failures=failures,
+        failure_editors=editors,
     )

@@ -5,7 +5,15 @@ from mailer.models.base import UTCDateTime, enum_column, new_uid, utcnow
 from mailer.models.bounces import BounceEvent, BounceKind, InboundMessage
 from mailer.models.content import EDITABLE, Article, Digest, DigestItem, DigestStatus
 from mailer.models.delivery import Delivery, DeliveryStatus
-from mailer.models.editors import Editor, EditorInvite, Role
+from mailer.models.editors import (
+    Editor,
+    EditorInvite,
+    EditorSession,
+    LoginEvent,
+    LoginThrottle,
+    RecoveryCode,
+    Role,
+)
 from mailer.models.imports import ImportStatus, SubscriberImport
 from mailer.models.subscribers import (
     AddressMail,
@@ -33,10 +41,14 @@ __all__ = [
     "DigestStatus",
     "Editor",
     "EditorInvite",
+    "EditorSession",
     "ImportStatus",
     "InboundMessage",
+    "LoginEvent",
+    "LoginThrottle",
     "MailingList",
     "Role",
+    "RecoveryCode",
     "Subscriber",
     "SubscriberImport",
     "Subscription",

@@ -1,7 +1,7 @@
 """digest: when the week's digest's review mail was queued for the editors
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 Create Date: 2026-11-30 20:30:00.000000
 
 The scheduler queues the review mail of a weekly digest it drafted and notes when; one

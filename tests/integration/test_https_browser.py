@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyotp
 import pytest
 import trustme
 from cryptography import x509
@@ -230,6 +231,13 @@ def test_editor_logs_in_and_saves_an_article_over_https(site: Site, page: Page) 
     page.get_by_label("Email address").fill("editor@example.org")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
+    # Production requires a second factor (ADMIN_2FA unset): the first sign-in enrols.
+    expect(page.get_by_role("heading", name="Set up two-factor authentication")).to_be_visible()
+    secret = page.locator("#totp-secret").inner_text().replace(" ", "")
+    page.get_by_label("Code shown by the app").fill(pyotp.TOTP(secret).now())
+    page.get_by_role("button", name="Turn on two-factor authentication").click()
+    expect(page.get_by_role("heading", name="Your recovery codes")).to_be_visible()
+    page.get_by_role("link", name="I have saved them, continue").click()
     expect(page.get_by_role("link", name="Articles")).to_be_visible()
 
     page.goto(f"{site.base}/admin/articles/new")

@@ -9,12 +9,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import dkim
+import pyotp
 import pytest
 from flask import Flask
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
+from mailer.accounts import totp
 from mailer.extensions import db
 from mailer.models import AuditEvent, Editor, EditorInvite, Role
 from mailer.tasks.accounts import send_editor_invite
@@ -219,8 +221,11 @@ def test_an_owner_changes_a_role_and_cannot_demote_the_last_owner(
 def test_an_editor_changes_their_password_and_a_common_one_is_refused(
     desk: str, tab: Page, chromium: Browser
 ) -> None:
+    before = new_tab(chromium)
+    log_in(before, desk, ROLES["viewer"])
     log_in(tab, desk, ROLES["viewer"])
-    tab.get_by_role("link", name="Password").click()
+    tab.get_by_role("link", name="Account").click()
+    tab.get_by_role("link", name="Change your password").click()
     tab.get_by_label("Current password").fill(PASSWORD)
     tab.get_by_label("New password", exact=True).fill("iloveyou2026!")
     tab.get_by_label("Repeat the new password").fill("iloveyou2026!")
@@ -231,6 +236,12 @@ def test_an_editor_changes_their_password_and_a_common_one_is_refused(
     tab.get_by_label("Repeat the new password").fill(NEW_PASSWORD)
     tab.get_by_role("button", name="Change password").click()
     expect(tab.get_by_text("Your password is changed")).to_be_visible()
+    # This browser goes on; the one signed in before the change is thrown out.
+    tab.get_by_role("navigation", name="Admin").get_by_role("link", name="Lists").click()
+    expect(tab.get_by_role("heading", name="Lists")).to_be_visible()
+    before.get_by_role("navigation", name="Admin").get_by_role("link", name="Lists").click()
+    expect(before.get_by_role("heading", name="Editor login")).to_be_visible()
+    before.context.close()
     other = new_tab(chromium)
     log_in(other, desk, ROLES["viewer"], NEW_PASSWORD)
     other.context.close()
@@ -257,3 +268,26 @@ def test_an_owner_filters_the_audit_log(app: Flask, desk: str, tab: Page) -> Non
     expect(rows.first).to_contain_text("No events match")
     with app.app_context():
         assert db.session.scalar(select(AuditEvent.id).where(AuditEvent.action == "change_role"))
+
+
+def test_an_owner_resets_an_editors_second_factor(app: Flask, desk: str, tab: Page) -> None:
+    with app.app_context():
+        viewer = db.session.scalar(select(Editor).where(Editor.email == ROLES["viewer"]))
+        assert viewer is not None
+        secret = totp.new_secret()
+        assert totp.enrol(viewer, secret, pyotp.TOTP(secret).now()) is not None
+        db.session.commit()
+        viewer_id = viewer.id
+    log_in(tab, desk, ROLES["owner"])
+    tab.get_by_role("link", name="Editors").click()
+    expect(tab.locator(f"#editor-{viewer_id}")).to_contain_text("on")
+    # Signed in a moment ago: no re-authentication asked (tests/test_accounts_sessions.py).
+    tab.get_by_role("button", name=f"Reset two-factor authentication of {ROLES['viewer']}").click()
+    expect(tab.get_by_text("two-factor authentication removed")).to_be_visible()
+    with app.app_context():
+        viewer = db.session.get(Editor, viewer_id)
+        assert viewer is not None and not viewer.has_second_factor
+        assert (
+            db.session.scalar(select(AuditEvent).where(AuditEvent.action == "reset_2fa"))
+            is not None
+        )

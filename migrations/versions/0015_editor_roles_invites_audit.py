@@ -1,7 +1,7 @@
 """editor roles, disabled editors, invitations, append-only audit_event
 
-Revision ID: 0017
-Revises: 0012
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-11-30 20:30:00.000000
 
 """
@@ -12,7 +12,7 @@ from mailer.models.audit import DROP_SQL, NO_UPDATE_SQL
 
 
 # revision identifiers, used by Alembic.
-revision = '0017'
+revision = '0015'
 down_revision = '0014'
 branch_labels = None
 depends_on = None

@@ -1,0 +1,41 @@
+"""Admin: an editor changes their own password (current password required, policy checked)."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import flash, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+
+from mailer import audit
+from mailer.accounts import service, sessions
+from mailer.accounts.passwords import MIN_LENGTH, PasswordRefused
+from mailer.admin import bp
+from mailer.admin.account_forms import ChangePasswordForm
+from mailer.extensions import db
+
+logger = logging.getLogger(__name__)
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+def account_password() -> ResponseReturnValue:
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        try:
+            service.change_password(current_user, form.current.data or "", form.password.data or "")
+        except PasswordRefused as exc:
+            form.password.errors = [str(exc)]
+        except service.AccountError as exc:
+            form.current.errors = [str(exc)]
+        else:
+            audit.record("account_password", editor_id=current_user.id)
+            # Every other session of this editor ends; this browser gets a fresh one.
+            sessions.revoke_all(current_user.id)
+            sessions.log_in(current_user._get_current_object())
+            db.session.commit()
+            logger.info("editor %s changed their password", current_user.id)
+            flash("Your password is changed; your other sessions have ended.")
+            return redirect(url_for("admin.dashboard"), 303)
+    status = 422 if form.errors else 200
+    return render_template("admin/account_password.html", form=form, min_length=MIN_LENGTH), status
