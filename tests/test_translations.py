@@ -57,6 +57,7 @@ def messages(cat: Catalog) -> Iterator[Message]:
 
 def entries(cat: Catalog) -> dict[object, object]:
     """msgid -> msgstr, plural ids and forms as tuples."""
+
     def frozen(value: object) -> object:
         return tuple(value) if isinstance(value, list | tuple) else value
 
