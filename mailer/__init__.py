@@ -55,6 +55,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     app.context_processor(i18n.template_globals)
     app.jinja_env.filters["day"] = i18n.format_day
+    app.jinja_env.filters["isolate"] = i18n.isolate
     limiter.init_app(app)
     celery_init_app(app)
     app.extensions["redis"] = redis.Redis.from_url(

@@ -111,6 +111,17 @@ def format_day(when: date | datetime) -> str:
     return flask_babel.format_date(when, "long")
 
 
+def isolate(text: Any) -> Any:
+    """In a right-to-left language, `text` (a name, an address) set apart from the direction
+    of the sentence around it (Unicode FSI ... PDI), so "Weekly updates · 30" keeps its order.
+
+    A plain string: templates escape it where they autoescape, and text mails stay plain.
+    """
+    if text is None or direction() != "rtl":
+        return text
+    return f"\u2068{text}\u2069"
+
+
 def mail_globals() -> dict[str, object]:
     """`page_lang` and `page_dir` of the language in force, for a mail's templates."""
     code = current()

@@ -92,7 +92,12 @@ def request_link(token: str, kind: str) -> ResponseReturnValue:
         abort(400)
     masked = links.mask_address(subscriber.email)
     if _mail_link(subscriber, kind):
-        flash(_("We sent a link to %(address)s. It works once, for the next hour.", address=masked))
+        flash(
+            _(
+                "We sent a link to %(address)s. It works once, for the next hour.",
+                address=i18n.isolate(masked),
+            )
+        )
     else:
         flash(_("We cannot send another link right now. Please try again later."))
     return redirect(url_for(".preferences", token=token), 303)
