@@ -79,9 +79,10 @@ translations-update: install
 translations-compile: install
 	$(BABEL) compile -d translations --statistics
 
-# A new language: make translations-init LANG=de, translate its messages.po, then compile.
+# A new language: make translations-init CODE=de, translate its messages.po, then compile.
 translations-init: install
-	$(BABEL) init -i translations/messages.pot -d translations -l $(LANG) --width=100
+	@test -n "$(CODE)" || { echo "usage: make translations-init CODE=de" >&2; exit 1; }
+	$(BABEL) init -i translations/messages.pot -d translations -l $(CODE) --width=100
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache

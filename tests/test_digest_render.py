@@ -406,7 +406,10 @@ def test_rendered_digest_matches_snapshot(app: Flask) -> None:
         assert content == path.read_text(encoding="utf-8"), f"{name} changed: review, then update"
 
 
-@pytest.mark.parametrize("language", ["ar", "es", "fa", "fr", "ru", "tr"])
+@pytest.mark.parametrize(
+    "language",
+    sorted(p.parent.parent.name for p in (SNAPSHOTS.parents[2] / "translations").glob("*/*/*.po")),
+)
 def test_digest_chrome_in_each_language_matches_snapshot(app: Flask, language: str) -> None:
     """The digest's chrome (greeting, buttons, footer, date) in each language, mail and web."""
     digest_id = make_digest(app)

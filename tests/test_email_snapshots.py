@@ -16,6 +16,7 @@ from flask import Flask
 from mailer.emails import render_email
 
 SNAPSHOTS = Path(__file__).parent / "snapshots" / "email"
+ROOT = Path(__file__).resolve().parent.parent
 BASE = "http://localhost"
 UNSUBSCRIBE = f"{BASE}/unsubscribe/UNSUBSCRIBE-TOKEN"
 # What a visitor could type into the sign-up form: no mail may show it (audit M3).
@@ -51,7 +52,11 @@ MAILS: dict[str, dict[str, Any]] = {
 }
 
 
-LANGUAGES = ("en", "ar", "es", "fa", "fr", "ru", "tr")
+# English (the source) and every catalogue under translations/.
+LANGUAGES = (
+    "en",
+    *sorted(p.parent.parent.name for p in (ROOT / "translations").glob("*/LC_MESSAGES/*.po")),
+)
 
 
 def snapshot_dir(language: str) -> Path:
