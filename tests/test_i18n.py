@@ -14,7 +14,14 @@ from sqlalchemy import select
 
 from mailer import i18n
 from mailer.extensions import db
-from mailer.models import Digest, DigestStatus, MailingList, Subscriber, SubscriptionStatus
+from mailer.models import (
+    ConsentRecord,
+    Digest,
+    DigestStatus,
+    MailingList,
+    Subscriber,
+    SubscriptionStatus,
+)
 from mailer.subscriptions import links, service
 from mailer.tasks import send_already_subscribed, send_confirmation, send_link_mail
 from tests.conftest import csrf_token, links_in
@@ -151,6 +158,11 @@ def test_confirmation_mail_is_in_the_language_chosen_on_the_form(
     assert html_lang(page) == ("ru", "ltr") and "Подтвердите подписку" in page
     response = client.post(confirm, data={"csrf_token": csrf_token(page)})
     assert "Вы подписаны" in response.get_data(as_text=True)
+    # Proof of consent names the language each wording was shown in.
+    with app.app_context():
+        records = db.session.scalars(select(ConsentRecord).order_by(ConsentRecord.id)).all()
+        assert [(r.action, r.language) for r in records] == [("signup", "ar"), ("confirm", "ru")]
+        assert records[0].as_dict()["language"] == "ar"
 
 
 # --- pages a reader's link opens --------------------------------------------------------------

@@ -99,6 +99,7 @@ def subscribe() -> ResponseReturnValue:
         language=form.language.data or "en",
         source="embed" if _embed() else "form",
         ip=request.remote_addr,
+        shown_in=i18n.current(),  # the language of the consent sentence the visitor ticked
     )
     db.session.commit()
     _enqueue(signup.outcome, signup.subscriber_id)
@@ -147,7 +148,8 @@ def confirm(token: str) -> ResponseReturnValue:
         return render_template("subscriptions/confirm.html", form=form, token=token)
     if not form.validate():
         abort(400)
-    subscriber = confirmation.confirm(token, ip=request.remote_addr)
+    chosen = i18n.supported(request.args.get("lang"))
+    subscriber = confirmation.confirm(token, ip=request.remote_addr, shown_in=chosen)
     db.session.commit()
     i18n.use_reader_language(subscriber.language)
     return render_template(
