@@ -267,3 +267,12 @@ def test_language_context_works_without_a_request_and_restores(app: Flask) -> No
         assert i18n.format_day(datetime(2026, 5, 11, tzinfo=UTC)) == "11 May 2026"
         with i18n.language("fr"):
             assert i18n.format_day(datetime(2026, 5, 11, tzinfo=UTC)) == "11 mai 2026"
+
+
+def test_anti_spam_status_messages_come_in_the_page_language(
+    app: Flask, client: FlaskClient
+) -> None:
+    app.config["SIGNUP_CHALLENGE"] = True
+    page = get(client, "/subscribe?lang=fr")
+    assert 'data-done="Vérification anti-spam terminée."' in page
+    assert 'data-finishing="Fin de la vérification anti-spam…"' in page
