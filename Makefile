@@ -4,7 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 DEV    := MAILER_ENV=development
 
-.PHONY: install run test test-busy lint format audit bench browser imap-server clean
+.PHONY: install run test test-busy lint format audit bench browser imap-server clean \
+	translations translations-extract translations-update translations-compile translations-init
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +59,30 @@ bench: install
 	$(BIN)/python -m bench.signup_load
 	$(BIN)/python -m bench.delivery
 	BENCH_VERIFY=1 $(BIN)/python -m bench.delivery
+
+# Catalogues (issue 12): translations/<lang>/LC_MESSAGES/messages.po, English the source.
+# The compiled .mo files are committed, so a fresh clone's `make run` and `make test` have
+# them; tests/test_translations.py fails when one is older than its .po.
+BABEL := $(BIN)/pybabel
+BABEL_EXTRACT := $(BABEL) extract --add-comments=Translators: --sort-by-file \
+	--keywords=_l --keywords=lazy_gettext --project=mailer --copyright-holder=mailer --msgid-bugs-address=-
+
+translations: translations-extract translations-update translations-compile
+
+translations-extract: install
+	$(BABEL_EXTRACT) -F babel.cfg -o translations/messages.pot .
+	$(BABEL_EXTRACT) -F babel-admin.cfg -o translations/admin.pot .
+
+translations-update: install
+	$(BABEL) update -i translations/messages.pot -d translations --width=100
+
+translations-compile: install
+	$(BABEL) compile -d translations --statistics
+
+# A new language: make translations-init CODE=de, translate its messages.po, then compile.
+translations-init: install
+	@test -n "$(CODE)" || { echo "usage: make translations-init CODE=de" >&2; exit 1; }
+	$(BABEL) init -i translations/messages.pot -d translations -l $(CODE) --width=100
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache

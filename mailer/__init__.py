@@ -23,7 +23,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from werkzeug.middleware.proxy_fix import ProxyFix
 
     from mailer import config as default_config
-    from mailer.extensions import LazyMigrate, celery_init_app, csrf, db, limiter
+    from mailer import i18n
+    from mailer.extensions import LazyMigrate, babel, celery_init_app, csrf, db, limiter
     from mailer.privacy import install_log_redaction
 
     app = Flask(
@@ -46,6 +47,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     db.init_app(app)
     app.extensions["migrate"] = LazyMigrate(app)  # `db` commands: mailer.cli.MigrationsGroup
     csrf.init_app(app)
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(ROOT / "translations"))
+    babel.init_app(
+        app,
+        default_locale=app.config["DEFAULT_LANGUAGE"],
+        locale_selector=i18n.select_language,
+    )
+    app.context_processor(i18n.template_globals)
+    app.jinja_env.filters["day"] = i18n.format_day
+    app.jinja_env.filters["isolate"] = i18n.isolate
     limiter.init_app(app)
     celery_init_app(app)
     app.extensions["redis"] = redis.Redis.from_url(
@@ -102,9 +112,12 @@ def _from_environment(settings: Mapping[str, str]) -> dict[str, Any]:
 def _derive_settings(app: Flask) -> None:
     from mailer.config_check import ConfigError, check_settings
     from mailer.dev.guard import check_development
+    from mailer.i18n import catalogue_languages
     from mailer.keys import check_keys
 
     cfg = app.config
+    if cfg.get("LANGUAGES") is None:
+        cfg["LANGUAGES"] = catalogue_languages(ROOT / "translations")
     if not cfg.get("SECRET_KEY"):
         if cfg["MAILER_ENV"] != "development" and not cfg.get("TESTING"):
             raise ConfigError(

@@ -98,15 +98,9 @@ RETENTION_LOGIN_EVENT_DAYS = 90
 # The mailed links for "download my data" and "erase me" expire after this, and work once.
 ONE_TIME_LINK_MAX_AGE = timedelta(hours=1)  # not read from the environment
 CONSENT_VERSION = "2026-11-1"
-LANGUAGES = {
-    "en": "English",
-    "ar": "العربية",
-    "es": "Español",
-    "fa": "فارسی",
-    "fr": "Français",
-    "ru": "Русский",
-    "tr": "Türkçe",
-}
+# The languages readers choose from, {code: name in that language}. None: English (the source
+# language) and every language with a compiled catalogue under translations/ (issue 12).
+LANGUAGES: dict[str, str] | None = None
 DEFAULT_LANGUAGE = "en"
 
 # Public pages refuse bodies over this size (413); the sign-up form needs a few KB.

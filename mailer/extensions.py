@@ -6,6 +6,7 @@ from typing import Any
 
 from celery import Celery, Task
 from flask import Flask
+from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
@@ -31,6 +32,7 @@ class Base(DeclarativeBase):
 
 db = SQLAlchemy(model_class=Base)
 csrf = CSRFProtect()
+babel = Babel()
 # Per-IP limits count a keyed hash of the client's address: no raw IP in Redis (audit L2).
 limiter = Limiter(key_func=rate_limit_key)
 

@@ -122,11 +122,13 @@ def make_digest(
         return digest.id
 
 
-def rendered(app: Flask, digest_id: int, *, archive: bool = False) -> RenderedDigest:
+def rendered(
+    app: Flask, digest_id: int, *, archive: bool = False, language: str | None = None
+) -> RenderedDigest:
     with app.app_context():
         digest = db.session.get(Digest, digest_id)
         assert digest is not None
-        return render_digest(digest, archive=archive)
+        return render_digest(digest, archive=archive, language=language)
 
 
 class Parsed(HTMLParser):
@@ -402,3 +404,43 @@ def test_rendered_digest_matches_snapshot(app: Flask) -> None:
             path.write_text(content, encoding="utf-8")
         assert path.is_file(), f"{path} is missing: run the tests with UPDATE_SNAPSHOTS=1"
         assert content == path.read_text(encoding="utf-8"), f"{name} changed: review, then update"
+
+
+@pytest.mark.parametrize(
+    "language",
+    sorted(p.parent.parent.name for p in (SNAPSHOTS.parents[2] / "translations").glob("*/*/*.po")),
+)
+def test_digest_chrome_in_each_language_matches_snapshot(app: Flask, language: str) -> None:
+    """The digest's chrome (greeting, buttons, footer, date) in each language, mail and web."""
+    digest_id = make_digest(app)
+    out = rendered(app, digest_id, language=language)
+    web = rendered(app, digest_id, archive=True, language=language)
+    direction = "rtl" if language in ("ar", "fa") else "ltr"
+    assert f'<html lang="{language}" dir="{direction}">' in out.html
+    assert out.html.count(f'dir="{direction}"') == 4 + len(TITLES)  # html, body, 2 + 1 per story
+    assert "Read the full article" not in out.html + out.text + web.html
+    parts = {
+        "digest.subject.txt": out.subject + "\n",
+        "digest.txt": out.text,
+        "digest.html": out.html,
+        "digest.web.txt": web.text,
+        "digest.web.html": web.html,
+    }
+    update = os.environ.get("UPDATE_SNAPSHOTS") == "1"
+    for name, content in parts.items():
+        path = SNAPSHOTS / language / name
+        if update:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(content, encoding="utf-8")
+        assert path.is_file(), f"{path} is missing: run the tests with UPDATE_SNAPSHOTS=1"
+        assert content == path.read_text(encoding="utf-8"), f"{path} changed: review, then update"
+
+
+def test_digest_follows_its_list_language_and_dates_are_written_for_it(app: Flask) -> None:
+    with app.app_context():
+        mailing_list("weekly").language = "ru"
+        db.session.commit()
+    out = rendered(app, make_digest(app))
+    assert "11 мая 2026" in out.text  # the genitive month, as Russian writes a date
+    assert "Читать статью полностью" in out.html
+    assert '<html lang="ru" dir="ltr">' in out.html

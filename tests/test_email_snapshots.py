@@ -16,6 +16,7 @@ from flask import Flask
 from mailer.emails import render_email
 
 SNAPSHOTS = Path(__file__).parent / "snapshots" / "email"
+ROOT = Path(__file__).resolve().parent.parent
 BASE = "http://localhost"
 UNSUBSCRIBE = f"{BASE}/unsubscribe/UNSUBSCRIBE-TOKEN"
 # What a visitor could type into the sign-up form: no mail may show it (audit M3).
@@ -66,10 +67,42 @@ MAILS: dict[str, dict[str, Any]] = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(MAILS))
-def test_transactional_mail_matches_snapshot(app: Flask, name: str) -> None:
+# English (the source) and every catalogue under translations/.
+LANGUAGES = (
+    "en",
+    *sorted(p.parent.parent.name for p in (ROOT / "translations").glob("*/LC_MESSAGES/*.po")),
+)
+
+
+def snapshot_dir(language: str) -> Path:
+    """English (the source language) at the top, every other language in its own folder."""
+    return SNAPSHOTS if language == "en" else SNAPSHOTS / language
+
+
+def check_snapshots(parts: dict[str, str], folder: Path) -> None:
+    update = os.environ.get("UPDATE_SNAPSHOTS") == "1"
+    for filename, content in parts.items():
+        path = folder / filename
+        if update:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(content, encoding="utf-8")
+        assert path.is_file(), f"{path} is missing: run the tests with UPDATE_SNAPSHOTS=1"
+        assert content == path.read_text(encoding="utf-8"), f"{path} changed: review, update"
+
+
+# Mails to editors, not readers: in English, like the admin (until it has catalogues).
+EDITOR_MAILS = ("digest_paused", "digest_review")
+READER_MAILS = sorted(set(MAILS) - set(EDITOR_MAILS))
+
+
+@pytest.mark.parametrize(
+    ("name", "language"),
+    [(name, language) for name in READER_MAILS for language in LANGUAGES]
+    + [(name, "en") for name in EDITOR_MAILS],
+)
+def test_transactional_mail_matches_snapshot(app: Flask, name: str, language: str) -> None:
     with app.app_context():
-        email = render_email(name, to="reader@example.org", **MAILS[name])
+        email = render_email(name, to="reader@example.org", language=language, **MAILS[name])
     parts = {
         f"{name}.subject.txt": email.subject + "\n",
         f"{name}.txt": email.text,
@@ -77,10 +110,38 @@ def test_transactional_mail_matches_snapshot(app: Flask, name: str) -> None:
     }
     for content in parts.values():
         assert "URGENT" not in content and "evil.example" not in content
-    update = os.environ.get("UPDATE_SNAPSHOTS") == "1"
-    for filename, content in parts.items():
-        path = SNAPSHOTS / filename
-        if update:
-            path.write_text(content, encoding="utf-8")
-        assert path.is_file(), f"{path} is missing: run the tests with UPDATE_SNAPSHOTS=1"
-        assert content == path.read_text(encoding="utf-8"), f"{filename} changed: review, update"
+    direction = "rtl" if language in ("ar", "fa") else "ltr"
+    assert f'<html lang="{language}" dir="{direction}">' in email.html
+    assert email.html.count(f'dir="{direction}"') >= 4  # html, body and both layout tables
+    check_snapshots(parts, snapshot_dir(language))
+
+
+def test_mail_in_an_unknown_language_is_in_the_default_language(app: Flask) -> None:
+    with app.app_context():
+        english = render_email("confirm", to="reader@example.org", **MAILS["confirm"])
+        unknown = render_email(
+            "confirm", to="reader@example.org", language="xx", **MAILS["confirm"]
+        )
+    assert unknown.subject == english.subject
+    assert english.subject.startswith("Confirm your subscription to ")
+    assert unknown.text == english.text
+
+
+def test_counts_take_the_plural_form_of_the_language(app: Flask) -> None:
+    """ngettext with each catalogue's plural rule: 1, 2-4 and 5 days differ in Russian."""
+    texts = {}
+    with app.app_context():
+        for days in (1, 3, 5, 21):
+            context = {**MAILS["confirm"], "max_age_days": days}
+            texts[days] = render_email("confirm", to="r@example.org", language="ru", **context).text
+    assert "действует 1 день." in texts[1]
+    assert "действует 3 дня." in texts[3]
+    assert "действует 5 дней." in texts[5]
+    assert "действует 21 день." in texts[21]
+    with app.app_context():
+        arabic = render_email("confirm", to="r@example.org", language="ar", **MAILS["confirm"])
+        two = render_email(
+            "confirm", to="r@example.org", language="ar", **{**MAILS["confirm"], "max_age_days": 2}
+        )
+    assert "خلال 7 أيام." in arabic.text
+    assert "خلال يومين." in two.text

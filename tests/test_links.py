@@ -202,7 +202,8 @@ def test_preferences_change_lists_name_and_language(app: Flask, client: FlaskCli
     with app.app_context():
         sub = db.session.scalar(select(Subscriber))
         assert sub is not None and sub.name == "New name" and sub.language == "fr"
-    assert "Your preferences are saved" in client.get(url).get_data(as_text=True)
+    saved = client.get(url).get_data(as_text=True)  # now in the reader's new language
+    assert "Vos préférences sont enregistrées." in saved and '<html lang="fr"' in saved
 
 
 def test_preferences_refuse_a_private_list_and_a_long_name(app: Flask, client: FlaskClient) -> None:

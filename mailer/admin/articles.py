@@ -7,6 +7,7 @@ from datetime import UTC
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 from sqlalchemy import func, or_, select
 
 from mailer.admin import bp
@@ -101,7 +102,7 @@ def _edit(article: Article | None) -> ResponseReturnValue:
             form.title.errors = [str(exc)]
         else:
             db.session.commit()
-            flash("Article saved.")
+            flash(_("Article saved."))
             return redirect(url_for("admin.edit_article", article_id=saved.id), 303)
     return render_template("admin/article_edit.html", form=form, article=article), (
         422 if form.errors else 200
@@ -113,7 +114,7 @@ def delete_article(article_id: int) -> ResponseReturnValue:
     article = db.session.get(Article, article_id) or abort(404)
     db.session.delete(article)
     db.session.commit()
-    flash("Article deleted.")
+    flash(_("Article deleted."))
     return redirect(url_for("admin.articles"), 303)
 
 
@@ -134,7 +135,7 @@ def import_articles() -> ResponseReturnValue:
         elif form.url.data:
             report = import_feed(form.url.data)
         else:
-            flash("Give a feed URL or choose a file.")
+            flash(_("Give a feed URL or choose a file."))
             return redirect(url_for("admin.articles"), 303)
     except FeedError as exc:
         db.session.rollback()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 
 from mailer.admin import bp
 from mailer.bounces import reports, suppressions
@@ -52,5 +53,5 @@ def add_suppression() -> ResponseReturnValue:
         flash(f"Not a valid address: {exc}")
         return redirect(url_for("admin.suppression_list"), 303)
     db.session.commit()
-    flash("Address suppressed." if added else "That address was already suppressed.")
+    flash(_("Address suppressed.") if added else _("That address was already suppressed."))
     return redirect(url_for("admin.suppression_list"), 303)

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from flask import abort, flash, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from mailer import clock
@@ -48,7 +49,7 @@ def new_digest() -> ResponseReturnValue:
         abort(404)
     digest = lifecycle.create(mailing_list)
     if not digest.items:
-        flash("No new articles since this list's last digest: add some below.")
+        flash(_("No new articles since this list's last digest: add some below."))
     return redirect(url_for("admin.edit_digest", digest_id=digest.id), 303)
 
 
@@ -85,7 +86,7 @@ def edit_digest(digest_id: int) -> ResponseReturnValue:
                 article_ids=_new_order(digest),
             )
             db.session.commit()
-            flash("Digest saved.")
+            flash(_("Digest saved."))
             return redirect(url_for("admin.edit_digest", digest_id=digest.id), 303)
     in_digest = {a.id for a in digest.articles}
     addable = [a for a in service.recent_articles() if a.id not in in_digest]
@@ -137,12 +138,12 @@ def test_digest(digest_id: int) -> ResponseReturnValue:
     digest = _digest(digest_id)
     form = TestSendForm()
     if not form.validate():
-        flash("Enter a valid address for the test.")
+        flash(_("Enter a valid address for the test."))
         return redirect(url_for("admin.edit_digest", digest_id=digest.id), 303)
     if lifecycle.send_test(digest.id, (form.address.data or "").strip()):
-        flash("Test sent: it is the message readers get, built and signed the same way.")
+        flash(_("Test sent: it is the message readers get, built and signed the same way."))
     else:
-        flash("The queue is unavailable: the test was not sent. Try again in a minute.")
+        flash(_("The queue is unavailable: the test was not sent. Try again in a minute."))
     return redirect(url_for("admin.edit_digest", digest_id=digest.id), 303)
 
 
@@ -154,7 +155,7 @@ def send_digest(digest_id: int) -> ResponseReturnValue:
     except service.NoArticles as exc:
         flash(str(exc))
     else:
-        flash("Sending is starting: progress shows below.")
+        flash(_("Sending is starting: progress shows below."))
     return redirect(url_for("admin.edit_digest", digest_id=digest.id), 303)
 
 
@@ -174,7 +175,7 @@ def schedule_digest(digest_id: int) -> ResponseReturnValue:
         flash(str(exc))
         return redirect(url_for("admin.edit_digest", digest_id=digest.id), 303)
     except ValueError:
-        flash(f"Give the date and time to send at ({tz} time).")
+        flash(_("Give the date and time to send at (%(zone)s time).", zone=tz))
         return redirect(url_for("admin.edit_digest", digest_id=digest.id), 303)
     try:
         lifecycle.schedule(digest.id, when)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import (
@@ -33,7 +34,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from mailer.delivery.headers import has_control_characters
 from mailer.digests.schedule import WEEKDAYS
 
-HTTP_URL = URL(require_tld=False, message="Enter a full http(s) address.")
+HTTP_URL = URL(require_tld=False, message=_l("Enter a full http(s) address."))
 
 
 def one_line(form: FlaskForm, field: Field) -> None:
@@ -45,8 +46,8 @@ def one_line(form: FlaskForm, field: Field) -> None:
 
 
 class LoginForm(FlaskForm):
-    email = EmailField("Email address", validators=[DataRequired(), Length(max=320)])
-    password = PasswordField("Password", validators=[DataRequired(), Length(max=1000)])
+    email = EmailField(_l("Email address"), validators=[DataRequired(), Length(max=320)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=1000)])
 
 
 class CodeForm(FlaskForm):
@@ -75,35 +76,37 @@ class ReauthForm(FlaskForm):
 
 
 class ArticleForm(FlaskForm):
-    title = StringField("Title", validators=[DataRequired(), Length(max=500)])
-    link = URLField("Link", validators=[DataRequired(), Length(max=2000), HTTP_URL])
-    guid = StringField("GUID (defaults to the link)", validators=[Optional(), Length(max=500)])
-    summary = TextAreaField("Summary", validators=[Optional(), Length(max=5000)])
-    body_html = TextAreaField("Body (HTML)", validators=[Optional(), Length(max=500_000)])
-    image_url = URLField("Image URL", validators=[Optional(), Length(max=2000), HTTP_URL])
+    title = StringField(_l("Title"), validators=[DataRequired(), Length(max=500)])
+    link = URLField(_l("Link"), validators=[DataRequired(), Length(max=2000), HTTP_URL])
+    guid = StringField(_l("GUID (defaults to the link)"), validators=[Optional(), Length(max=500)])
+    summary = TextAreaField(_l("Summary"), validators=[Optional(), Length(max=5000)])
+    body_html = TextAreaField(_l("Body (HTML)"), validators=[Optional(), Length(max=500_000)])
+    image_url = URLField(_l("Image URL"), validators=[Optional(), Length(max=2000), HTTP_URL])
     image_alt = StringField(
-        "Image description (alt text)", validators=[Optional(), Length(max=500)]
+        _l("Image description (alt text)"), validators=[Optional(), Length(max=500)]
     )
-    image_credit = StringField("Image credit", validators=[Optional(), Length(max=300)])
-    author = StringField("Author", validators=[Optional(), Length(max=200)])
-    region = StringField("Region", validators=[Optional(), Length(max=100)])
-    tags = StringField("Tags (comma-separated)", validators=[Optional(), Length(max=500)])
-    language = SelectField("Language")
-    published_at = DateTimeLocalField("Published (UTC)", validators=[Optional()])
+    image_credit = StringField(_l("Image credit"), validators=[Optional(), Length(max=300)])
+    author = StringField(_l("Author"), validators=[Optional(), Length(max=200)])
+    region = StringField(_l("Region"), validators=[Optional(), Length(max=100)])
+    tags = StringField(_l("Tags (comma-separated)"), validators=[Optional(), Length(max=500)])
+    language = SelectField(_l("Language"))
+    published_at = DateTimeLocalField(_l("Published (UTC)"), validators=[Optional()])
 
 
 class FeedImportForm(FlaskForm):
-    url = URLField("Feed URL", validators=[Optional(), Length(max=2000), HTTP_URL])
-    file = FileField("or a feed file")
+    url = URLField(_l("Feed URL"), validators=[Optional(), Length(max=2000), HTTP_URL])
+    file = FileField(_l("or a feed file"))
 
 
 class DigestForm(FlaskForm):
-    subject = StringField("Subject", validators=[DataRequired(), Length(max=200), one_line])
-    intro = TextAreaField("Introduction", validators=[Optional(), Length(max=20_000)])
+    subject = StringField(_l("Subject"), validators=[DataRequired(), Length(max=200), one_line])
+    intro = TextAreaField(_l("Introduction"), validators=[Optional(), Length(max=20_000)])
 
 
 class TestSendForm(FlaskForm):
-    address = EmailField("Send a test to", validators=[DataRequired(), Length(max=254), Email()])
+    address = EmailField(
+        _l("Send a test to"), validators=[DataRequired(), Length(max=254), Email()]
+    )
 
 
 WEEKDAY_CHOICES = [("", "No automatic digest")] + [(str(i), d) for i, d in enumerate(WEEKDAYS)]
@@ -112,43 +115,45 @@ WEEKDAY_CHOICES = [("", "No automatic digest")] + [(str(i), d) for i, d in enume
 class ListForm(FlaskForm):
     """A list's settings; mailer.lists.service checks them again (the CLI's path too)."""
 
-    name = StringField("Name", validators=[DataRequired(), Length(max=200), one_line])
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200), one_line])
     slug = StringField(
-        "Slug",
+        _l("Slug"),
         validators=[
             DataRequired(),
             Length(max=64),
-            Regexp(r"^[a-z0-9][a-z0-9-]*$", message="Lower-case letters, digits and hyphens."),
+            Regexp(r"^[a-z0-9][a-z0-9-]*$", message=_l("Lower-case letters, digits and hyphens.")),
         ],
     )
     confirm_slug_change = BooleanField(
-        "I have updated the sign-up forms on article pages to the new slug"
+        _l("I have updated the sign-up forms on article pages to the new slug")
     )
-    description = TextAreaField("Description", validators=[Optional(), Length(max=2000)])
-    is_public = BooleanField("Public (offered on the sign-up form)")
-    language = SelectField("Default language")
+    description = TextAreaField(_l("Description"), validators=[Optional(), Length(max=2000)])
+    is_public = BooleanField(_l("Public (offered on the sign-up form)"))
+    language = SelectField(_l("Default language"))
     from_name = StringField(
-        "From name (optional)", validators=[Optional(), Length(max=200), one_line]
+        _l("From name (optional)"), validators=[Optional(), Length(max=200), one_line]
     )
-    reply_to = EmailField("Reply-To address (optional)", validators=[Optional(), Length(max=254)])
+    reply_to = EmailField(
+        _l("Reply-To address (optional)"), validators=[Optional(), Length(max=254)]
+    )
     # Choices are set by the view (WEEKDAY_CHOICES): tuples given here warn on WTForms 3.3.
-    schedule_weekday = SelectField("Weekly digest on", validators=[Optional()])
-    schedule_hour = IntegerField("at hour (0–23)", validators=[Optional(), NumberRange(0, 23)])
-    schedule_timezone = StringField("Time zone", validators=[DataRequired(), Length(max=64)])
+    schedule_weekday = SelectField(_l("Weekly digest on"), validators=[Optional()])
+    schedule_hour = IntegerField(_l("at hour (0–23)"), validators=[Optional(), NumberRange(0, 23)])
+    schedule_timezone = StringField(_l("Time zone"), validators=[DataRequired(), Length(max=64)])
     # Not named like the column: a form without it means "wait", never the stored value.
-    weekly_mode = SelectField("The weekly digest", default="wait")
+    weekly_mode = SelectField(_l("The weekly digest"), default="wait")
     # Auto-pause limits: empty means the site's AUTO_PAUSE_* setting (mailer.digests.autopause).
     pause_bounce_rate = FloatField(
-        "Pause at hard bounces (% of messages sent)",
-        validators=[Optional(), NumberRange(0, 100, message="From 0 (never) to 100.")],
+        _l("Pause at hard bounces (% of messages sent)"),
+        validators=[Optional(), NumberRange(0, 100, message=_l("From 0 (never) to 100."))],
     )
     pause_complaint_rate = FloatField(
-        "Pause at complaints (% of messages sent)",
-        validators=[Optional(), NumberRange(0, 100, message="From 0 (never) to 100.")],
+        _l("Pause at complaints (% of messages sent)"),
+        validators=[Optional(), NumberRange(0, 100, message=_l("From 0 (never) to 100."))],
     )
     pause_min_sent = IntegerField(
-        "Once this many messages are sent",
-        validators=[Optional(), NumberRange(1, 10_000_000, message="From 1 to 10,000,000.")],
+        _l("Once this many messages are sent"),
+        validators=[Optional(), NumberRange(1, 10_000_000, message=_l("From 1 to 10,000,000."))],
     )
 
 
@@ -159,24 +164,30 @@ SEND_CHOICES = [
 
 
 class AddSubscriberForm(FlaskForm):
-    email = EmailField("Email address", validators=[DataRequired(), Length(max=254)])
+    email = EmailField(_l("Email address"), validators=[DataRequired(), Length(max=254)])
     name = StringField(
-        "Name (optional)",
-        validators=[Optional(), Length(max=100, message="Keep the name under 100 characters.")],
+        _l("Name (optional)"),
+        validators=[Optional(), Length(max=100, message=_l("Keep the name under 100 characters."))],
     )
-    language = SelectField("Language")
+    language = SelectField(_l("Language"))
     # Choices are set by the view (every list, public or private).
     lists = SelectMultipleField(
-        "Lists", widget=ListWidget(prefix_label=False), option_widget=CheckboxInput()
+        _l("Lists"), widget=ListWidget(prefix_label=False), option_widget=CheckboxInput()
     )
     consented = BooleanField(
-        "They already consented elsewhere (subscribe them confirmed, send no confirmation email)"
+        _l(
+            "They already consented elsewhere "
+            "(subscribe them confirmed, send no confirmation email)"
+        )
     )
 
 
 class SubscriberImportForm(FlaskForm):
-    file = FileField("CSV file (columns email, name, language, with a header row)")
-    list = SelectField("Import into list")
+    file = FileField(_l("CSV file (columns email, name, language, with a header row)"))
+    list = SelectField(_l("Import into list"))
     confirmed = BooleanField(
-        "They already consented elsewhere (subscribe them confirmed, send no confirmation emails)"
+        _l(
+            "They already consented elsewhere "
+            "(subscribe them confirmed, send no confirmation emails)"
+        )
     )

@@ -14,6 +14,7 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -92,11 +93,11 @@ def add_subscriber() -> ResponseReturnValue:
     )
     enqueue_confirmations(report.to_confirm)
     if report.already:
-        flash("Already a confirmed subscriber of every list chosen; nothing changed.")
+        flash(_("Already a confirmed subscriber of every list chosen; nothing changed."))
     elif consented:
-        flash("Subscriber added, confirmed.")
+        flash(_("Subscriber added, confirmed."))
     else:
-        flash("Subscriber added, pending: a confirmation email is on its way.")
+        flash(_("Subscriber added, pending: a confirmation email is on its way."))
     return redirect(url_for("admin.subscriber", subscriber_id=subscriber_id), 303)
 
 

@@ -6,6 +6,7 @@ import logging
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
@@ -71,7 +72,7 @@ def unsubscribe_subscriber(subscriber_id: int) -> ResponseReturnValue:
     unsubscribe_all(found)
     db.session.commit()
     logger.info("editor %s unsubscribed subscriber %s from all lists", current_user.id, found.id)
-    flash("Unsubscribed from every list.")
+    flash(_("Unsubscribed from every list."))
     return redirect(url_for("admin.subscriber", subscriber_id=subscriber_id), 303)
 
 

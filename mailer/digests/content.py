@@ -20,6 +20,7 @@ import css_inline
 from flask import current_app
 from markupsafe import Markup
 
+from mailer import i18n
 from mailer.delivery.headers import check_header
 from mailer.delivery.message import sender_address, sender_domain
 from mailer.delivery.template import MessageTemplate
@@ -59,15 +60,23 @@ class _Item:
     region: str | None
 
 
-def render_digest(digest: Digest, *, archive: bool = False) -> RenderedDigest:
-    """Render subject, HTML (CSS inlined) and text once; `archive` omits every per-reader part."""
+def render_digest(
+    digest: Digest, *, archive: bool = False, language: str | None = None
+) -> RenderedDigest:
+    """Render subject, HTML (CSS inlined) and text once; `archive` omits every per-reader part.
+
+    `language` picks the chrome's language (default: the list's default language).
+    """
     nonce = secrets.token_hex(8)
     placeholders = {} if archive else {slot: f"%%{nonce}:{slot}%%" for slot in SLOTS}
-    context = _context(digest, archive, placeholders)
     env = current_app.jinja_env
-    subject = env.get_template("email/digest.subject.txt").render(context)
-    text = env.get_template("email/digest.txt").render(context)
-    html = _inliner.inline(env.get_template("email/digest.html").render(context))
+    # The chrome (headings, buttons, footer) in the list's language; one render per reader
+    # language is issue 12's second half, and will pass its own `language` here.
+    with i18n.language(language or digest.mailing_list.language):
+        context = _context(digest, archive, placeholders)
+        subject = env.get_template("email/digest.subject.txt").render(context)
+        text = env.get_template("email/digest.txt").render(context)
+        html = _inliner.inline(env.get_template("email/digest.html").render(context))
     return RenderedDigest(
         subject=" ".join(subject.split()),
         html=_place_markers(html, nonce, "%%mailer&#58;"),
@@ -200,7 +209,7 @@ def _context(digest: Digest, archive: bool, slots: Mapping[str, str]) -> dict[st
         "slots": slots,
         "subject": digest.subject,
         "mailing_list": mailing_list,
-        "issue_date": f"{issue_date(digest):%-d %B %Y}",
+        "issue_date": i18n.format_day(issue_date(digest)),
         "intro": _paragraphs(digest.intro),
         "articles": [_item(a) for a in digest.articles],
         # A private list's issues are not in the archive: no "view in browser" link to a 404.
@@ -212,6 +221,7 @@ def _context(digest: Digest, archive: bool, slots: Mapping[str, str]) -> dict[st
         "link_attrs": _NEW_TAB if archive else Markup(""),
         "network_name": cfg["NETWORK_NAME"],
         "contact_line": cfg["CONTACT_LINE"],
+        **i18n.mail_globals(),
     }
 
 

@@ -132,6 +132,8 @@ class ConsentRecord(Base):
     source: Mapped[str] = mapped_column(sa.String(64))  # e.g. form, embed, import
     lists: Mapped[str] = mapped_column(sa.String(500), default="")  # comma-separated slugs
     ip_hash: Mapped[str | None] = mapped_column(sa.String(32))  # keyed, truncated; never the IP
+    # The language the wording was shown in (issue 12); None on records from before it.
+    language: Mapped[str | None] = mapped_column(sa.String(8))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     subscriber: Mapped[Subscriber] = relationship(back_populates="consents")
@@ -141,6 +143,7 @@ class ConsentRecord(Base):
             "action": self.action,
             "at": self.created_at.isoformat(),
             "consent_version": self.consent_version,
+            "language": self.language,
             "source": self.source,
             "lists": [s for s in self.lists.split(",") if s],
             "ip_hash": self.ip_hash,

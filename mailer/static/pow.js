@@ -10,6 +10,8 @@
   var button = form.querySelector("button[type=submit]");
   var challenge = JSON.parse(source.textContent);
   var solved = null;
+  // The page gives each message in its language (data-* on #pow-status).
+  function say(key) { status.textContent = status.getAttribute("data-" + key) || ""; }
   var waiting = false;
 
   function hex(buffer) {
@@ -20,7 +22,7 @@
 
   async function solve() {
     if (!window.crypto || !window.crypto.subtle) {
-      status.textContent = "Your browser cannot run the anti-spam check here (it needs a secure https connection).";
+      say("unsupported");
       return;
     }
     var encoder = new TextEncoder();
@@ -32,12 +34,12 @@
           salt: challenge.salt, signature: challenge.signature
         }));
         field.value = solved;
-        status.textContent = "Anti-spam check done.";
+        say("done");
         if (waiting) form.submit();
         return;
       }
     }
-    status.textContent = "The anti-spam check failed. Please reload the page.";
+    say("failed");
   }
 
   form.addEventListener("submit", function (event) {
@@ -45,7 +47,7 @@
     event.preventDefault();
     waiting = true;
     button.disabled = true;
-    status.textContent = "Finishing the anti-spam check…";
+    say("finishing");
   });
   solve();
 })();

@@ -57,7 +57,7 @@ def request_new_confirmation(subscriber: Subscriber) -> service.SignupOutcome:
     return outcome
 
 
-def confirm(token: str, ip: str | None = None) -> Subscriber:
+def confirm(token: str, ip: str | None = None, shown_in: str | None = None) -> Subscriber:
     """Confirm the subscriptions a confirmation token names, with the sign-up's name and
     language if the token was mailed for that sign-up. Works once. Lifts an `erased`
     suppression: the owner of the address has just come back through double opt-in.
@@ -79,6 +79,7 @@ def confirm(token: str, ip: str | None = None) -> Subscriber:
             confirmed.append(sub.mailing_list.slug)
     if not confirmed:
         raise service.TokenUsed(subscriber)
+    shown_in = shown_in or subscriber.pending_language or subscriber.language  # the page's
     if data.get("r") == request_fingerprint(subscriber) and subscriber.pending_language:
         subscriber.name = subscriber.pending_name or subscriber.name
         subscriber.language = subscriber.pending_language
@@ -89,6 +90,6 @@ def confirm(token: str, ip: str | None = None) -> Subscriber:
             Suppression.reason == SuppressionReason.erased,
         )
     )
-    service.record_consent(subscriber, "confirm", "confirmation-link", confirmed, ip)
+    service.record_consent(subscriber, "confirm", "confirmation-link", confirmed, ip, shown_in)
     db.session.flush()
     return subscriber

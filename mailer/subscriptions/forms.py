@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, SelectField, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
@@ -23,41 +25,52 @@ class MultiCheckboxField(SelectMultipleField):
 
 class SignupForm(FlaskForm):
     email = StringField(
-        "Email address",
-        validators=[DataRequired("Enter your email address."), Length(max=254)],
+        _l("Email address"),
+        validators=[DataRequired(_l("Enter your email address.")), Length(max=254)],
         render_kw={"autocomplete": "email", "type": "email", "inputmode": "email"},
     )
     name = StringField(
-        "Name (optional)",
-        validators=[Optional(), Length(max=100, message="Keep your name under 100 characters.")],
+        _l("Name (optional)"),
+        validators=[
+            Optional(),
+            Length(max=100, message=_l("Keep your name under 100 characters.")),
+        ],
         render_kw={"autocomplete": "name"},
     )
-    lists = MultiCheckboxField("Lists")
-    language = SelectField("Language")
-    consent = BooleanField(validators=[DataRequired("Please agree to receive these emails.")])
-    website = StringField("Leave this field empty")  # honeypot: people never see it
+    lists = MultiCheckboxField(_l("Lists"))
+    language = SelectField(_l("Language"))
+    consent = BooleanField(validators=[DataRequired(_l("Please agree to receive these emails."))])
+    website = StringField(_l("Leave this field empty"))  # honeypot: people never see it
     altcha = HiddenField()
 
     def validate_email(self, field: StringField) -> None:
         try:
             field.data = normalise_email(field.data or "")
         except InvalidAddress:
-            raise ValidationError("Enter a valid email address, like name@example.org.") from None
+            raise ValidationError(
+                _("Enter a valid email address, like name@example.org.")
+            ) from None
 
     def validate_lists(self, field: MultiCheckboxField) -> None:
         if not field.data:
-            raise ValidationError("Choose at least one list.")
+            raise ValidationError(_("Choose at least one list."))
 
 
 class PreferencesForm(FlaskForm):
     lists = SelectMultipleField(
-        "Lists", coerce=int, widget=ListWidget(prefix_label=False), option_widget=CheckboxInput()
+        _l("Lists"),
+        coerce=int,
+        widget=ListWidget(prefix_label=False),
+        option_widget=CheckboxInput(),
     )
     name = StringField(
-        "Name (optional)",
-        validators=[Optional(), Length(max=100, message="Keep your name under 100 characters.")],
+        _l("Name (optional)"),
+        validators=[
+            Optional(),
+            Length(max=100, message=_l("Keep your name under 100 characters.")),
+        ],
     )
-    language = SelectField("Language")
+    language = SelectField(_l("Language"))
 
 
 class ActionForm(FlaskForm):
@@ -66,6 +79,6 @@ class ActionForm(FlaskForm):
 
 class EraseForm(FlaskForm):
     really = BooleanField(
-        "Yes, delete everything you hold about me",
-        validators=[DataRequired("Tick the box to confirm.")],
+        _l("Yes, delete everything you hold about me"),
+        validators=[DataRequired(_l("Tick the box to confirm."))],
     )

@@ -24,7 +24,7 @@ _KEY = "signup_public_lists"
 
 
 def offered_lists() -> Sequence[MailingList]:
-    """The public lists, oldest first: id, slug and name, in copies that no session holds."""
+    """The public lists, oldest first: id, slug, name and language, in copies no session holds."""
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     cached: tuple[float, Sequence[MailingList]] | None = app.extensions.get(_KEY)
     now = time.monotonic()
@@ -32,11 +32,14 @@ def offered_lists() -> Sequence[MailingList]:
         return cached[1]
     # Copies, not the session's rows: this process's threads share them, read-only.
     rows = db.session.execute(
-        select(MailingList.id, MailingList.slug, MailingList.name)
+        select(MailingList.id, MailingList.slug, MailingList.name, MailingList.language)
         .where(MailingList.is_public.is_(True))
         .order_by(MailingList.id)
     )
-    lists = [MailingList(id=row.id, slug=row.slug, name=row.name, is_public=True) for row in rows]
+    lists = [
+        MailingList(id=row.id, slug=row.slug, name=row.name, language=row.language, is_public=True)
+        for row in rows
+    ]
     app.extensions[_KEY] = (now + TTL, lists)
     return lists
 

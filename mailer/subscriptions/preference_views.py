@@ -11,7 +11,9 @@ import logging
 
 from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 
+from mailer import i18n
 from mailer.extensions import db, limiter
 from mailer.models import Subscriber
 from mailer.privacy import address_hash
@@ -27,6 +29,7 @@ logger = logging.getLogger(__name__)
 @limiter.limit(token_limit)
 def preferences(token: str) -> ResponseReturnValue:
     subscriber = links.subscriber_from_token("preferences", token)
+    i18n.use_reader_language(subscriber.language)
     form = PreferencesForm(obj=subscriber if request.method != "POST" else None)
     lists = service.visible_lists(subscriber)
     form.lists.choices = [(lst.id, lst.name) for lst in lists]
@@ -41,7 +44,8 @@ def preferences(token: str) -> ResponseReturnValue:
             language=form.language.data or "en",
         )
         db.session.commit()
-        flash("Your preferences are saved.")
+        i18n.use_reader_language(subscriber.language)  # the saved message in the new language
+        flash(_("Your preferences are saved."))
         return redirect(url_for(".preferences", token=token), 303)
     status = 422 if form.errors else 200
     return render_template(
@@ -57,11 +61,12 @@ def preferences(token: str) -> ResponseReturnValue:
 @bp.post("/preferences/<token>/unsubscribe-all")
 def unsubscribe_all(token: str) -> ResponseReturnValue:
     subscriber = links.subscriber_from_token("preferences", token)
+    i18n.use_reader_language(subscriber.language)
     if not ActionForm().validate():
         abort(400)
     service.unsubscribe_all(subscriber)
     db.session.commit()
-    flash("You are unsubscribed from every list. You will get no more mail from us.")
+    flash(_("You are unsubscribed from every list. You will get no more mail from us."))
     return redirect(url_for(".preferences", token=token), 303)
 
 
@@ -82,13 +87,19 @@ def _mail_link(subscriber: Subscriber, kind: str) -> bool:
 def request_link(token: str, kind: str) -> ResponseReturnValue:
     """Mail a one-time link for "download my data" or "erase me" to the address."""
     subscriber = links.subscriber_from_token("preferences", token)
+    i18n.use_reader_language(subscriber.language)
     if not ActionForm().validate():
         abort(400)
     masked = links.mask_address(subscriber.email)
     if _mail_link(subscriber, kind):
-        flash(f"We sent a link to {masked}. It works once, for the next hour.")
+        flash(
+            _(
+                "We sent a link to %(address)s. It works once, for the next hour.",
+                address=i18n.isolate(masked),
+            )
+        )
     else:
-        flash("We cannot send another link right now. Please try again later.")
+        flash(_("We cannot send another link right now. Please try again later."))
     return redirect(url_for(".preferences", token=token), 303)
 
 
@@ -97,6 +108,7 @@ def request_link(token: str, kind: str) -> ResponseReturnValue:
 def sign_out_links(token: str) -> ResponseReturnValue:
     """Revoke every link mailed so far (unsubscribe links aside) and mail a new one."""
     subscriber = links.subscriber_from_token("preferences", token)
+    i18n.use_reader_language(subscriber.language)
     if not ActionForm().validate():
         abort(400)
     links.revoke_links(subscriber)
@@ -115,6 +127,7 @@ def sign_out_links(token: str) -> ResponseReturnValue:
 def data_link(token: str) -> ResponseReturnValue:
     """A one-time link: GET shows a button (mail scanners follow links), POST downloads."""
     subscriber = links.subscriber_from_token("data", token)
+    i18n.use_reader_language(subscriber.language)
     form = ActionForm()
     if request.method != "POST":
         return render_template("subscriptions/data_link.html", form=form, token=token)
@@ -133,6 +146,7 @@ def data_link(token: str) -> ResponseReturnValue:
 def erase_link(token: str) -> ResponseReturnValue:
     """A one-time link: GET shows the form, POST with the box ticked erases everything."""
     subscriber = links.subscriber_from_token("erase", token)
+    i18n.use_reader_language(subscriber.language)
     form = EraseForm()
     if request.method != "POST" or not form.validate():
         status = 422 if request.method == "POST" else 200

@@ -124,6 +124,7 @@ def subscribe(
     language: str = "en",
     source: str = "form",
     ip: str | None = None,
+    shown_in: str | None = None,
 ) -> Signup:
     """Record a sign-up request for a normalised address; decide which mail (if any) it gets.
 
@@ -138,7 +139,9 @@ def subscribe(
         return Signup(SignupOutcome.nothing, None, digest)  # as may_confirm() says
     known = conn.execute(_KNOWN, {"email": email}).first()
     if known is None:
-        inserted = _insert_new(email, digest, lists, name, language, _consent(source, lists, ip))
+        inserted = _insert_new(
+            email, digest, lists, name, language, _consent(source, lists, ip, shown_in)
+        )
         if inserted is not None:
             return inserted
         known = conn.execute(_KNOWN, {"email": email}).one()  # a concurrent sign-up won
@@ -159,7 +162,9 @@ def subscribe(
             sub.status, sub.created_at = SubscriptionStatus.pending, utcnow()
     subscriber.confirm_requested_at = subscriber.confirm_queued_at = clock.now()
     # Not through subscriber.consents: appending would load every earlier record first.
-    db.session.add(ConsentRecord(subscriber_id=subscriber.id, **_consent(source, lists, ip)))
+    db.session.add(
+        ConsentRecord(subscriber_id=subscriber.id, **_consent(source, lists, ip, shown_in))
+    )
     db.session.flush()
     return Signup(SignupOutcome.confirmation, subscriber.id, digest)
 
@@ -221,11 +226,14 @@ def _insert_new(
     return Signup(SignupOutcome.confirmation, int(new_id), digest)
 
 
-def _consent(source: str, lists: Sequence[MailingList], ip: str | None) -> dict[str, Any]:
-    """The columns of a sign-up's consent record."""
+def _consent(
+    source: str, lists: Sequence[MailingList], ip: str | None, language: str | None = None
+) -> dict[str, Any]:
+    """The columns of a sign-up's consent record (`language`: the wording's, as shown)."""
     return {
         "action": "signup",
         "consent_version": current_app.config["CONSENT_VERSION"],
+        "language": language,
         "source": source[:64],
         "lists": ",".join(lst.slug for lst in lists)[:500],
         "ip_hash": ip_hash(ip),
@@ -233,11 +241,17 @@ def _consent(source: str, lists: Sequence[MailingList], ip: str | None) -> dict[
 
 
 def record_consent(
-    subscriber: Subscriber, action: str, source: str, slugs: Sequence[str], ip: str | None
+    subscriber: Subscriber,
+    action: str,
+    source: str,
+    slugs: Sequence[str],
+    ip: str | None,
+    language: str | None = None,
 ) -> None:
     subscriber.consents.append(
         ConsentRecord(
             action=action,
+            language=language,
             consent_version=current_app.config["CONSENT_VERSION"],
             source=source[:64],
             lists=",".join(slugs)[:500],

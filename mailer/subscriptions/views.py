@@ -18,10 +18,11 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 from redis import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
-from mailer import challenge
+from mailer import challenge, i18n
 from mailer.extensions import csrf, db, limiter
 from mailer.models import MailingList
 from mailer.subscriptions import confirmation, floor, links, list_cache, service
@@ -52,9 +53,10 @@ def _signup_form() -> tuple[SignupForm, Sequence[MailingList]]:
     lists = list_cache.offered_lists()
     form.lists.choices = [(lst.slug, lst.name) for lst in lists]
     form.language.choices = list(current_app.config["LANGUAGES"].items())
+    i18n.use_fallback_language(lists[0].language if lists else None)
     if not form.is_submitted():
         form.lists.data = [lists[0].slug] if lists else []
-        form.language.data = current_app.config["DEFAULT_LANGUAGE"]
+        form.language.data = i18n.current()
     return form, lists
 
 
@@ -84,11 +86,11 @@ def subscribe() -> ResponseReturnValue:
     if not form.validate():
         return _render_signup(form, 422)
     if current_app.config["SIGNUP_CHALLENGE"] and not challenge.verify(form.altcha.data):
-        return _render_signup(form, 422, "The anti-spam check did not finish. Please try again.")
+        return _render_signup(form, 422, _("The anti-spam check did not finish. Please try again."))
     try:
         lists = service.choose_lists(form.lists.data or [], public_lists)
     except service.UnknownList as exc:
-        form.lists.errors = [str(exc)]
+        form.lists.errors = [_("There is no public list called “%(slug)s”.", slug=exc.slug)]
         return _render_signup(form, 422)
     signup = service.subscribe(
         form.email.data or "",
@@ -97,6 +99,7 @@ def subscribe() -> ResponseReturnValue:
         language=form.language.data or "en",
         source="embed" if _embed() else "form",
         ip=request.remote_addr,
+        shown_in=i18n.current(),  # the language of the consent sentence the visitor ticked
     )
     db.session.commit()
     _enqueue(signup.outcome, signup.subscriber_id)
@@ -110,7 +113,8 @@ def _check_inbox_after(started: float, worked: bool = True) -> ResponseReturnVal
     that difference, so response times do not tell who subscribes (see floor.py).
     """
     floor.wait_out(started, record=worked)
-    return redirect(url_for(".check_inbox", embed=request.args.get("embed")), 303)
+    embed, lang = request.args.get("embed"), request.args.get("lang")
+    return redirect(url_for(".check_inbox", embed=embed, lang=lang), 303)
 
 
 def _enqueue(outcome: service.SignupOutcome, subscriber_id: int | None) -> None:
@@ -139,12 +143,15 @@ def check_inbox() -> ResponseReturnValue:
 def confirm(token: str) -> ResponseReturnValue:
     form = ActionForm()
     if request.method != "POST":  # mail scanners follow links: a GET (or HEAD) never confirms
-        confirmation.check_confirm_token(token)
+        pending = confirmation.check_confirm_token(token)
+        i18n.use_reader_language(pending.pending_language or pending.language)
         return render_template("subscriptions/confirm.html", form=form, token=token)
     if not form.validate():
         abort(400)
-    subscriber = confirmation.confirm(token, ip=request.remote_addr)
+    chosen = i18n.supported(request.args.get("lang"))
+    subscriber = confirmation.confirm(token, ip=request.remote_addr, shown_in=chosen)
     db.session.commit()
+    i18n.use_reader_language(subscriber.language)
     return render_template(
         "subscriptions/confirmed.html",
         preferences_token=links.preferences_token(subscriber),
@@ -157,10 +164,11 @@ def resend_confirmation(token: str) -> ResponseReturnValue:
     if not ActionForm().validate():
         abort(400)
     subscriber = confirmation.subscriber_for_new_link(token)
+    i18n.use_reader_language(subscriber.pending_language or subscriber.language)
     outcome = confirmation.request_new_confirmation(subscriber)
     db.session.commit()
     _enqueue(outcome, subscriber.id)
-    return redirect(url_for(".check_inbox"), 303)
+    return redirect(url_for(".check_inbox", lang=i18n.current()), 303)
 
 
 @bp.route("/unsubscribe/<token>", methods=["GET", "POST"])
@@ -169,10 +177,12 @@ def unsubscribe(token: str) -> ResponseReturnValue:
     # An unsubscribe link is no key to the preferences (audit M4): mailbox providers see it
     # in List-Unsubscribe, and a forwarded digest carries it. Its pages link to none.
     if request.method != "POST":  # GET or HEAD (link scanners, previews) only shows the page
-        links.subscriber_from_token("unsubscribe", token)
+        reader = links.subscriber_from_token("unsubscribe", token)
+        i18n.use_reader_language(reader.language)
         return render_template("subscriptions/unsubscribe.html", token=token)
     subscriber = service.unsubscribe(token)
     db.session.commit()
+    i18n.use_reader_language(subscriber.language)
     logger.info("subscriber %s unsubscribed", subscriber.id)
     if request.form.get("List-Unsubscribe") == "One-Click":
         return Response("Unsubscribed.\n", 200, mimetype="text/plain")

@@ -116,6 +116,7 @@ def send_confirmation(self: Task, subscriber_id: int) -> None:
     email = render_email(
         "confirm",
         to=subscriber.email,
+        language=subscriber.pending_language or subscriber.language,  # the form's choice
         lists=lists,
         confirm_url=external_url("subscriptions.confirm", token=token),
         max_age_days=_days(service.confirm_max_age()),
@@ -151,6 +152,7 @@ def send_already_subscribed(self: Task, subscriber_id: int) -> None:
     email = render_email(
         "already_subscribed",
         to=subscriber.email,
+        language=subscriber.language,
         subscriber=subscriber,
         preferences_url=external_url(
             "subscriptions.preferences", token=links.preferences_token(subscriber)
@@ -173,6 +175,7 @@ def send_link_mail(self: Task, subscriber_id: int, kind: str) -> None:
     email = render_email(
         f"link_{kind}",
         to=subscriber.email,
+        language=subscriber.language,
         url=link_url(subscriber, kind),
         max_age_minutes=minutes,
         unsubscribe_url=external_url(

@@ -1,0 +1,275 @@
+"""Readers in their own language in a real Chromium (issue 12): the whole path in Arabic and in
+Russian (sign-up, confirmation mail, digest, unsubscribe), and right-to-left layout.
+
+Screenshots of the Arabic and Persian pages and digest go to $SCREENSHOT_DIR if set, else to a
+pytest temporary directory (printed); they are artefacts, not committed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+from sqlalchemy import select
+
+from mailer.digests.content import fill_slots, render_digest, sample_slots
+from mailer.digests.service import create_digest
+from mailer.extensions import db
+from mailer.models import (
+    Article,
+    MailingList,
+    Subscriber,
+    Subscription,
+    SubscriptionStatus,
+)
+from mailer.privacy import address_hash
+from mailer.subscriptions import links
+from tests.conftest import SmtpServer
+from tests.integration.test_browser import CHROMIUM_FLAGS, chromium_path
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+# What a reader sees at each step, in the catalogue's words.
+PATH = {
+    "ar": {
+        "signup": "اشترك في التحديثات الأسبوعية",
+        "email": "عنوان البريد الإلكتروني",
+        "consent": "أوافق على تلقي هذه الرسائل",
+        "button": "اشترك",
+        "inbox": "تحقّق من بريدك الوارد",
+        "subject": "أكّد اشتراكك في",
+        "mail_text": "يُرجى تأكيد رغبتك في تلقي:",
+        "confirm_heading": "أكّد اشتراكك",
+        "confirm": "تأكيد",
+        "subscribed": "أنت مشترك الآن",
+        "digest_text": "تصلك هذه الرسالة لأنك اشتركت في",
+        "unsubscribe_label": "إلغاء الاشتراك",
+        "unsubscribed": "أُلغي اشتراكك",
+    },
+    "ru": {
+        "signup": "Подпишитесь на еженедельную рассылку",
+        "email": "Адрес электронной почты",
+        "consent": "Соглашаюсь получать эти письма",
+        "button": "Подписаться",
+        "inbox": "Проверьте почту",
+        "subject": "Подтвердите подписку на",
+        "mail_text": "Подтвердите, пожалуйста, что хотите получать:",
+        "confirm_heading": "Подтвердите подписку",
+        "confirm": "Подтвердить",
+        "subscribed": "Вы подписаны",
+        "digest_text": "Вы получаете это письмо, потому что подписались на",
+        "unsubscribe_label": "Отписаться",
+        "unsubscribed": "Вы отписались",
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium_path(), headless=True, args=CHROMIUM_FLAGS
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = Path(os.environ.get("SCREENSHOT_DIR") or tmp_path_factory.mktemp("screenshots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    print(f"screenshots in {folder}")
+    return folder
+
+
+def new_page(browser: Browser, locale: str = "en-US") -> Page:
+    """A page whose browser asks for `locale` (Accept-Language)."""
+    return browser.new_context(locale=locale).new_page()
+
+
+def text_of(message: EmailMessage) -> str:
+    body = message.get_body(("plain",))
+    assert body is not None
+    return str(body.get_content())
+
+
+def html_of(message: EmailMessage) -> str:
+    body = message.get_body(("html",))
+    assert body is not None
+    return str(body.get_content())
+
+
+def page_direction(page: Page) -> tuple[str, str, str]:
+    """The root's lang and dir attributes, and the direction the browser computed."""
+    lang, attr, computed = page.evaluate(
+        "[document.documentElement.lang, document.documentElement.dir,"
+        " getComputedStyle(document.body).direction]"
+    )
+    return lang, attr, computed
+
+
+def seed_stories(app: Flask, language: str) -> None:
+    """Stories to send, and the list's language (the digest's chrome) set to the reader's."""
+    with app.app_context():
+        weekly = db.session.scalar(select(MailingList).where(MailingList.slug == "weekly"))
+        assert weekly is not None
+        weekly.language = language
+        now = datetime.now(UTC)
+        for i in range(2):
+            db.session.add(
+                Article(
+                    guid=f"story-{i}",
+                    link=f"https://news.example.org/story-{i}",
+                    title=f"Story number {i}",
+                    summary=f"What happened in story {i}.",
+                    author="Nadia Writer",
+                    published_at=now - timedelta(hours=i + 1),
+                )
+            )
+        db.session.commit()
+
+
+def status(app: Flask) -> str:
+    with app.app_context():
+        return str(db.session.scalars(select(Subscription.status)).one().value)
+
+
+@pytest.mark.parametrize("language", ["ar", "ru"])
+def test_whole_path_in_the_readers_language(
+    live_app: Flask, live_server: str, smtp_server: SmtpServer, browser: Browser, language: str
+) -> None:
+    words = PATH[language]
+    seed_stories(live_app, language)
+    if language == "ar":  # the browser asks for Arabic
+        page = new_page(browser, "ar")
+        page.goto(f"{live_server}/subscribe")
+    else:  # an English browser picks Russian in the switcher
+        page = new_page(browser, "en-US")
+        page.goto(f"{live_server}/subscribe")
+        expect(page.get_by_role("heading", name="Sign up for weekly updates")).to_be_visible()
+        page.get_by_role("link", name="Русский").click()
+        expect(page).to_have_url(re.compile(r"lang=ru"))
+    expect(page.get_by_role("heading", name=words["signup"])).to_be_visible()
+    direction = "rtl" if language == "ar" else "ltr"
+    assert page_direction(page) == (language, direction, direction)
+    expect(page.locator("select[name=language]")).to_have_value(language)
+
+    page.get_by_label(words["email"]).fill(f"{language}.reader@example.org")
+    page.get_by_label(words["consent"]).check()
+    page.get_by_role("button", name=words["button"], exact=True).click()
+    expect(page.get_by_role("heading", name=words["inbox"])).to_be_visible(timeout=20_000)
+
+    (confirmation,) = smtp_server.wait_for(1)
+    mail = confirmation.message
+    assert str(mail["Subject"]).startswith(words["subject"])
+    assert words["mail_text"] in text_of(mail)
+    assert f'<html lang="{language}" dir="{direction}">' in html_of(mail)
+    found = re.search(r"http://localhost(/confirm/\S+)", text_of(mail))
+    assert found
+    page.goto(live_server + found.group(1))
+    expect(page.get_by_role("heading", name=words["confirm_heading"])).to_be_visible()
+    page.get_by_role("button", name=words["confirm"], exact=True).click()
+    expect(page.get_by_role("heading", name=words["subscribed"])).to_be_visible()
+    assert status(live_app) == "confirmed"
+
+    sent = live_app.test_cli_runner().invoke(args=["digest", "send", "--list", "weekly"])
+    assert sent.exit_code == 0, sent.output
+    digest = smtp_server.wait_for(2, timeout=60.0)[1].message
+    digest_text = text_of(digest)
+    assert words["digest_text"] in digest_text
+    assert f'<html lang="{language}" dir="{direction}">' in html_of(digest)
+    found = re.search(
+        rf"{words['unsubscribe_label']}: http://localhost(/unsubscribe/\S+)", digest_text
+    )
+    assert found, digest_text
+    page.goto(live_server + found.group(1))
+    expect(page.get_by_role("heading", name=words["unsubscribe_label"])).to_be_visible()
+    assert page_direction(page)[2] == direction
+    page.get_by_role("button", name=words["unsubscribe_label"]).click()
+    expect(page.get_by_role("heading", name=words["unsubscribed"])).to_be_visible()
+    assert status(live_app) == "unsubscribed"
+    page.context.close()
+
+
+def reader(app: Flask, language: str) -> str:
+    """A confirmed reader whose saved language is `language`; their preferences path."""
+    with app.app_context():
+        weekly = db.session.scalar(select(MailingList).where(MailingList.slug == "weekly"))
+        email = f"{language}.rtl@example.org"
+        subscriber = Subscriber(email=email, address_hash=address_hash(email), language=language)
+        subscriber.subscriptions.append(
+            Subscription(mailing_list=weekly, status=SubscriptionStatus.confirmed)
+        )
+        db.session.add(subscriber)
+        db.session.commit()
+        return f"/preferences/{links.preferences_token(subscriber)}"
+
+
+def digest_html(app: Flask, language: str) -> str:
+    with app.app_context():
+        weekly = db.session.scalar(select(MailingList).where(MailingList.slug == "weekly"))
+        assert weekly is not None
+        digest = create_digest(
+            weekly,
+            list(db.session.scalars(select(Article))),
+            subject="This week: freed voices, banned books",
+            intro="A short week, and good news for once.",
+        )
+        db.session.flush()
+        html, _text = fill_slots(render_digest(digest, language=language), sample_slots())
+        db.session.rollback()
+        return html
+
+
+def assert_mirrored(page: Page) -> None:
+    """Right to left: the masthead's name sits at the right, a checkbox right of its label."""
+    width = page.viewport_size["width"] if page.viewport_size else 1280
+    brand = page.locator("a.brand").bounding_box()
+    assert brand is not None and brand["x"] > width / 2
+    box = page.locator("input[type=checkbox]").first.bounding_box()
+    label = page.locator("input[type=checkbox] + label").first.bounding_box()
+    assert box is not None and label is not None and box["x"] > label["x"]
+
+
+@pytest.mark.parametrize("language", ["ar", "fa"])
+def test_right_to_left_pages_and_digest(
+    live_app: Flask, live_server: str, browser: Browser, screenshots: Path, language: str
+) -> None:
+    seed_stories(live_app, "en")
+    page = new_page(browser, "en-US")
+    page.goto(f"{live_server}/subscribe?lang={language}")
+    assert page_direction(page) == (language, "rtl", "rtl")
+    assert_mirrored(page)
+    page.screenshot(path=screenshots / f"{language}-signup.png", full_page=True)
+
+    page.goto(live_server + reader(live_app, language))  # the saved language, no ?lang=
+    assert page_direction(page) == (language, "rtl", "rtl")
+    assert_mirrored(page)
+    page.screenshot(path=screenshots / f"{language}-preferences.png", full_page=True)
+
+    page.context.close()
+    # A fresh page: one opened from our site would keep the site's CSP, which blocks the mail's
+    # inline styles (the archive shows issues in a sandboxed frame for that reason).
+    page = new_page(browser)
+    page.set_content(digest_html(live_app, language))
+    assert page_direction(page) == (language, "rtl", "rtl")
+    layout = page.evaluate(
+        "Array.from(document.querySelectorAll('table')).map(t => getComputedStyle(t).direction)"
+    )
+    assert layout and set(layout) == {"rtl"}
+    # The "view in your browser" link moves to the start edge: the left in a right-to-left mail.
+    link = page.locator("p.view a").bounding_box()
+    table = page.locator("table.inner").bounding_box()
+    assert link is not None and table is not None
+    assert link["x"] - table["x"] < table["width"] / 2
+    page.screenshot(path=screenshots / f"{language}-digest.png", full_page=True)
+    page.context.close()
+    for name in ("signup", "preferences", "digest"):
+        assert (screenshots / f"{language}-{name}.png").stat().st_size > 1000
