@@ -23,6 +23,7 @@ from markupsafe import Markup
 from mailer.delivery.headers import check_header
 from mailer.delivery.message import sender_address, sender_domain
 from mailer.delivery.template import MessageTemplate
+from mailer.digests.language_notes import direction, in_language
 from mailer.models import Article, Digest, MailingList, utcnow
 from mailer.subscriptions.links import Addressee, link_tokens
 from mailer.urls import external_url
@@ -48,6 +49,16 @@ class RenderedDigest:
 
 
 @dataclass(frozen=True)
+class Variant:
+    """What readers of one language get: subject, intro and one version of each story."""
+
+    language: str
+    subject: str
+    intro: str
+    articles: list[Article]
+
+
+@dataclass(frozen=True)
 class _Item:
     title: str
     link: str | None
@@ -57,13 +68,22 @@ class _Item:
     image_credit: str | None
     author: str | None
     region: str | None
+    # Set when the article is not in the reader's language: its own, and a note saying so.
+    lang: str | None = None
+    dir: str | None = None
+    note: str = ""
 
 
-def render_digest(digest: Digest, *, archive: bool = False) -> RenderedDigest:
-    """Render subject, HTML (CSS inlined) and text once; `archive` omits every per-reader part."""
+def render_digest(
+    digest: Digest, *, archive: bool = False, variant: Variant | None = None
+) -> RenderedDigest:
+    """Render subject, HTML (CSS inlined) and text once; `archive` omits every per-reader part.
+
+    `variant` is one language's version (mailer.digests.variants); None: the list's language.
+    """
     nonce = secrets.token_hex(8)
     placeholders = {} if archive else {slot: f"%%{nonce}:{slot}%%" for slot in SLOTS}
-    context = _context(digest, archive, placeholders)
+    context = _context(digest, archive, placeholders, variant)
     env = current_app.jinja_env
     subject = env.get_template("email/digest.subject.txt").render(context)
     text = env.get_template("email/digest.txt").render(context)
@@ -192,19 +212,27 @@ def issue_date(digest: Digest) -> datetime:
     )
 
 
-def _context(digest: Digest, archive: bool, slots: Mapping[str, str]) -> dict[str, Any]:
+def _context(
+    digest: Digest, archive: bool, slots: Mapping[str, str], variant: Variant | None
+) -> dict[str, Any]:
     cfg = current_app.config
     mailing_list = digest.mailing_list
+    if variant is None:
+        variant = Variant(mailing_list.language, digest.subject, digest.intro, digest.articles)
+    lang = variant.language
+    in_other = {"lang": lang} if lang != mailing_list.language else {}
     return {
         "archive": archive,
         "slots": slots,
-        "subject": digest.subject,
+        "lang": lang,
+        "dir": direction(lang),
+        "subject": variant.subject,
         "mailing_list": mailing_list,
         "issue_date": f"{issue_date(digest):%-d %B %Y}",
-        "intro": _paragraphs(digest.intro),
-        "articles": [_item(a) for a in digest.articles],
+        "intro": _paragraphs(variant.intro),
+        "articles": [_item(a, lang) for a in variant.articles],
         # A private list's issues are not in the archive: no "view in browser" link to a 404.
-        "archive_url": external_url("archive.digest", slug=digest.slug)
+        "archive_url": external_url("archive.digest", slug=digest.slug, **in_other)
         if mailing_list.is_public and not archive
         else None,
         "archive_index_url": external_url("archive.index"),
@@ -215,8 +243,12 @@ def _context(digest: Digest, archive: bool, slots: Mapping[str, str]) -> dict[st
     }
 
 
-def _item(article: Article) -> _Item:
+def _item(article: Article, reader_language: str) -> _Item:
+    other = article.language if article.language != reader_language else None
     return _Item(
+        lang=other,
+        dir=direction(other) if other else None,
+        note=in_language(other, reader_language) if other else "",
         title=article.title.strip(),
         link=_web_url(article.link),
         summary=(article.summary or "").strip(),

@@ -16,7 +16,7 @@ import smtplib
 import socket
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
 
@@ -32,7 +32,7 @@ from mailer.delivery.dkim import DkimSigner
 from mailer.delivery.dkim import configured_signer as dkim_signer
 from mailer.delivery.message import sender_domain
 from mailer.delivery.template import MessageTemplate
-from mailer.digests import retry
+from mailer.digests import retry, variants
 from mailer.digests.content import Reader, build_template, recipient_slots
 from mailer.digests.control import finish_if_done
 from mailer.digests.lease import LEASE, Heartbeat
@@ -75,7 +75,7 @@ _templates: dict[tuple[int, str], MessageTemplate] = {}
 
 
 def message_template(digest: Digest) -> MessageTemplate:
-    """The digest's message, built once per worker process from its stored rendering."""
+    """The digest's message in its list's language, built once per worker process."""
     key = (digest.id, str(digest.started_at))
     template = _templates.get(key)
     if template is None:
@@ -136,6 +136,7 @@ class _Reader(NamedTuple):
     email: str
     name: str | None
     token_version: int  # in the preferences link: revoked links stay revoked
+    language: str  # picks the reader's variant (mailer.digests.variants)
 
 
 def _claimed(owner: str) -> Iterator[tuple[int, int, _Reader]]:
@@ -153,13 +154,14 @@ def _claimed(owner: str) -> Iterator[tuple[int, int, _Reader]]:
             Subscriber.email,
             Subscriber.name,
             Subscriber.token_version,
+            Subscriber.language,
         )
         .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
         .where(Delivery.lease_owner == owner, Delivery.status == DeliveryStatus.sending)
         .order_by(Delivery.id)
     ).all()
-    for delivery_id, attempts, uid, email, name, version in rows:
-        yield int(delivery_id), int(attempts), _Reader(uid, email, name, version)
+    for delivery_id, attempts, uid, email, name, version, language in rows:
+        yield int(delivery_id), int(attempts), _Reader(uid, email, name, version, language)
 
 
 def _still_sending(digest_id: int) -> bool:
@@ -194,17 +196,27 @@ class _Composer:
     template: MessageTemplate
     signer: DkimSigner | None
     domain: str
+    by_language: dict[str, MessageTemplate] = field(default_factory=dict)  # else `template`
 
     @classmethod
-    def of(cls, digest: Digest) -> _Composer:
+    def of(cls, digest: Digest, languages: set[str]) -> _Composer:
         domain = sender_domain(current_app.config["MAIL_FROM"])
-        return cls(digest.id, digest.list_id, message_template(digest), dkim_signer(), domain)
+        template, signer = message_template(digest), dkim_signer()
+        return cls(
+            digest.id,
+            digest.list_id,
+            template,
+            signer,
+            domain,
+            variants.templates(digest, languages),
+        )
 
     def message(self, delivery_id: int, reader: Reader) -> bytes:
         slots = recipient_slots(reader, self.list_id)
+        template = self.by_language.get(getattr(reader, "language", ""), self.template)
         # Signed messages are signed as they are, then stuffed by the transport; the rest
         # come out of the template in the form SMTP DATA carries.
-        render = self.template.render if self.signer is not None else self.template.render_data
+        render = template.render if self.signer is not None else template.render_data
         data = render(
             reader.email,
             f"<{self.digest_id}.{delivery_id}.{secrets.token_hex(6)}@{self.domain}>",
@@ -234,8 +246,9 @@ def send_batch(
     digest = db.session.get(Digest, digest_id)
     assert digest is not None
     result.skipped = _skip_gone(digest, owner)
-    composer = _Composer.of(digest)  # plain values: `digest` expires at every commit below
     claimed = list(_claimed(owner))
+    # Plain values: `digest` expires at every commit below.
+    composer = _Composer.of(digest, {reader.language for _, _, reader in claimed})
     db.session.commit()
     with Heartbeat(db.engine, owner) as heartbeat:  # the lease lives as long as we do
         held = retry.on_hold(get_transport())

@@ -2,7 +2,16 @@
 
 from mailer.models.base import UTCDateTime, enum_column, new_uid, utcnow
 from mailer.models.bounces import BounceEvent, BounceKind, InboundMessage
-from mailer.models.content import EDITABLE, Article, Digest, DigestItem, DigestStatus
+from mailer.models.content import (
+    EDITABLE,
+    Article,
+    Digest,
+    DigestItem,
+    DigestRendering,
+    DigestStatus,
+    DigestText,
+    Story,
+)
 from mailer.models.delivery import Delivery, DeliveryStatus
 from mailer.models.editors import Editor
 from mailer.models.imports import ImportStatus, SubscriberImport
@@ -28,12 +37,15 @@ __all__ = [
     "DeliveryStatus",
     "Digest",
     "DigestItem",
+    "DigestRendering",
     "DigestStatus",
+    "DigestText",
     "Editor",
     "ImportStatus",
     "InboundMessage",
     "MailingList",
     "Subscriber",
+    "Story",
     "SubscriberImport",
     "Subscription",
     "SubscriptionStatus",

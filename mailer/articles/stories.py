@@ -1,0 +1,93 @@
+"""Stories: articles in several languages linked as translations of one another.
+
+An article's `story_id` names its story; an article without one is a story of its own.
+A story holds at most one article per language. Linking joins two stories into one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from flask import current_app
+from sqlalchemy import select, update
+
+from mailer.extensions import db
+from mailer.models import Article, Story
+
+
+class LinkRefused(ValueError):
+    """The two articles cannot be linked (same article, or a language twice in the story)."""
+
+
+def versions(article: Article) -> list[Article]:
+    """Every version of the article's story, itself included, by language."""
+    if article.story_id is None:
+        return [article]
+    found = db.session.scalars(select(Article).where(Article.story_id == article.story_id))
+    return sorted(found, key=lambda a: (a.language, a.id))
+
+
+def language_name(code: str) -> str:
+    return str(current_app.config["LANGUAGES"].get(code, code))
+
+
+def link(article: Article, original: Article) -> None:
+    """Make `article` (and its story) a translation of `original`'s story; flushes.
+
+    Raises LinkRefused, before writing anything, if the joined story would hold two
+    articles in one language.
+    """
+    if article.id == original.id or (
+        article.story_id is not None and article.story_id == original.story_id
+    ):
+        if article.id == original.id:
+            raise LinkRefused("An article cannot be a translation of itself.")
+        return
+    theirs, ours = versions(original), versions(article)
+    taken = {a.language: a for a in theirs}
+    for version in ours:
+        if version.language in taken:
+            other = taken[version.language]
+            raise LinkRefused(
+                f"“{original.title}” already has a {language_name(version.language)} "
+                f"version: “{other.title}”. Unlink it first."
+            )
+    if original.story_id is None:
+        story = Story()
+        db.session.add(story)
+        db.session.flush()
+        original.story_id = story.id
+    if article.story_id is not None:
+        db.session.execute(
+            update(Article)
+            .where(Article.story_id == article.story_id)
+            .values(story_id=original.story_id)
+            .execution_options(synchronize_session="fetch")
+        )
+    article.story_id = original.story_id
+    db.session.flush()
+
+
+def unlink(article: Article) -> None:
+    """Take the article out of its story (the others stay linked); flushes."""
+    article.story_id = None
+    db.session.flush()
+
+
+def check_language(article: Article, language: str) -> None:
+    """Refuse a language another version of the article's story already has."""
+    if article.story_id is None:
+        return
+    for other in versions(article):
+        if other.id != article.id and other.language == language:
+            raise LinkRefused(
+                f"This story already has a {language_name(language)} version: “{other.title}”."
+            )
+
+
+def candidates(article: Article | None, limit: int = 200) -> Sequence[Article]:
+    """Articles an editor may pick as the one this is a translation of: recent ones, not itself."""
+    query = select(Article).order_by(Article.published_at.desc(), Article.id.desc())
+    if article is not None and article.id is not None:
+        query = query.where(Article.id != article.id)
+    return db.session.scalars(query.limit(limit)).all()
