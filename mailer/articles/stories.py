@@ -91,3 +91,19 @@ def candidates(article: Article | None, limit: int = 200) -> Sequence[Article]:
     if article is not None and article.id is not None:
         query = query.where(Article.id != article.id)
     return db.session.scalars(query.limit(limit)).all()
+
+
+def one_per_story(articles: Sequence[Article], language: str) -> list[Article]:
+    """The articles with one version per story: the one in `language`, else the first given."""
+    chosen: dict[int, Article] = {}
+    order: list[int | Article] = []
+    for article in articles:
+        if article.story_id is None:
+            order.append(article)
+            continue
+        if article.story_id not in chosen:
+            order.append(article.story_id)
+            chosen[article.story_id] = article
+        elif article.language == language and chosen[article.story_id].language != language:
+            chosen[article.story_id] = article
+    return [chosen[item] if isinstance(item, int) else item for item in order]

@@ -9,6 +9,7 @@ from datetime import datetime
 from flask import current_app
 from sqlalchemy import func, select
 
+from mailer.articles import stories
 from mailer.delivery.headers import check_header
 from mailer.extensions import db
 from mailer.models import Article, Digest, DigestItem, DigestStatus, MailingList, utcnow
@@ -70,7 +71,11 @@ def create_digest(
     schedule_slot: datetime | None = None,
 ) -> Digest:
     """A draft digest for the list, with the given articles or those since its last digest."""
-    chosen = list(articles) if articles is not None else articles_since_last_digest(mailing_list)
+    chosen = (
+        list(articles)
+        if articles is not None
+        else stories.one_per_story(articles_since_last_digest(mailing_list), mailing_list.language)
+    )
     today = utcnow()
     digest = Digest(
         mailing_list=mailing_list,
