@@ -63,6 +63,8 @@ class ArticleForm(FlaskForm):
     region = StringField("Region", validators=[Optional(), Length(max=100)])
     tags = StringField("Tags (comma-separated)", validators=[Optional(), Length(max=500)])
     language = SelectField("Language")
+    # Choices are set by the view: recent articles, and "" for none.
+    translation_of = SelectField("Translation of", validate_choice=False)
     published_at = DateTimeLocalField("Published (UTC)", validators=[Optional()])
 
 
@@ -78,6 +80,7 @@ class DigestForm(FlaskForm):
 
 class TestSendForm(FlaskForm):
     address = EmailField("Send a test to", validators=[DataRequired(), Length(max=254), Email()])
+    language = SelectField("in")  # choices set by the view: LANGUAGES
 
 
 WEEKDAY_CHOICES = [("", "No automatic digest")] + [(str(i), d) for i, d in enumerate(WEEKDAYS)]
