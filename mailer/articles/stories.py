@@ -107,3 +107,52 @@ def one_per_story(articles: Sequence[Article], language: str) -> list[Article]:
         elif article.language == language and chosen[article.story_id].language != language:
             chosen[article.story_id] = article
     return [chosen[item] if isinstance(item, int) else item for item in order]
+
+
+def link_on_import(article: Article, alternates: Sequence[str], key: str | None) -> None:
+    """Link an imported article to the versions its feed names; what would clash is left.
+
+    `alternates`: links of its versions in other languages (Atom hreflang alternates);
+    `key`: an identifier the versions share (dc:identifier, or a guid used by each).
+    """
+    for href in alternates:
+        other = db.session.scalar(select(Article).where(Article.link == href))
+        if other is not None and other.language != article.language:
+            _try_link(article, other)
+    if not key:
+        return
+    owner = by_guid(key)  # a version whose own guid is the shared identifier
+    if owner is not None and owner.language != article.language:
+        _try_link(article, owner)
+    story = db.session.scalar(select(Story).where(Story.key == key))
+    if story is None:
+        if article.story_id is None:
+            story = Story(key=key)
+            db.session.add(story)
+            db.session.flush()
+            article.story_id = story.id
+        else:
+            own = db.session.get(Story, article.story_id)
+            if own is not None and own.key is None:
+                own.key = key
+        db.session.flush()
+        return
+    if article.story_id == story.id:
+        return
+    member = db.session.scalar(select(Article).where(Article.story_id == story.id).limit(1))
+    if member is not None:
+        _try_link(article, member)
+    elif article.story_id is None:
+        article.story_id = story.id
+        db.session.flush()
+
+
+def _try_link(article: Article, other: Article) -> None:
+    try:
+        link(article, other)
+    except LinkRefused:
+        pass  # a feed naming two versions in one language: keep what is linked
+
+
+def by_guid(guid: str) -> Article | None:
+    return db.session.scalar(select(Article).where(Article.guid == guid))

@@ -19,6 +19,8 @@ class Story(Base):
     __tablename__ = "story"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    # An identifier feeds share between a story's versions (dc:identifier, or one guid).
+    key: Mapped[str | None] = mapped_column(sa.String(500), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

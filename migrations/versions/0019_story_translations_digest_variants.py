@@ -20,8 +20,10 @@ def upgrade():
     op.create_table(
         'story',
         sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('key', sa.String(length=500), nullable=True),
         sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint('id', name=op.f('pk_story')),
+        sa.UniqueConstraint('key', name=op.f('uq_story_key')),
     )
     with op.batch_alter_table('article', schema=None) as batch_op:
         batch_op.add_column(sa.Column('story_id', sa.Integer(), nullable=True))
