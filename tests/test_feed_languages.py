@@ -109,3 +109,12 @@ class TestPollFeedsWithLanguages:
                 "urozhai": "ru",
             }
             assert found["bridge"].story_id == found["pont"].story_id is not None
+
+
+def test_cli_import_feed_takes_a_language(app: Flask, runner: Any) -> None:
+    result = runner.invoke(
+        args=["import-feed", "--language", "ru", str(FEEDS / "stories_dc_ru.xml")]
+    )
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        assert db.session.scalar(select(Article.language)) == "ru"
