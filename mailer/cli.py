@@ -41,7 +41,7 @@ def demo_command() -> None:
     db.session.commit()
     click.echo(
         f"demo content: {added['lists']} lists, {added['articles']} articles, "
-        f"{added['digests']} draft digests added"
+        f"{added['digests']} draft digests, {added['readers']} demo readers added"
     )
 
 

@@ -175,3 +175,24 @@ def test_a_digest_made_from_recent_articles_takes_one_version_per_story(app: Fla
         titles = sorted(a.title for a in digest.articles)
         assert titles == ["Rain", "Wind"]
         assert db.session.scalar(select(Article).where(Article.title == "Pluie")) is not None
+
+
+def test_demo_has_stories_in_seven_languages_and_a_reader_per_language(
+    app: Flask, runner: object
+) -> None:
+    result = runner.invoke(args=["demo"])  # type: ignore[attr-defined]
+    assert result.exit_code == 0, result.output
+    assert "7 demo readers added" in result.output
+    with app.app_context():
+        digest = db.session.scalar(select(Digest))
+        assert digest is not None and len(digest.items) == 4  # one version per story
+        assert {a.language for a in digest.articles} == {"en"}
+        assert variants.languages(digest) == ["en", "ar", "es", "fa", "fr", "ru", "tr"]
+        assert sorted(variants.texts(digest)) == ["ar", "es", "fr", "ru"]
+        fa = variants.variant(digest, "fa")
+        assert fa.subject == digest.subject  # no Persian subject: the English one
+        assert [a.language for a in fa.articles].count("fa") == 2
+        readers = db.session.scalars(select(Subscriber.language)).all()
+        assert sorted(readers) == sorted(["en", "fr", "es", "ru", "ar", "fa", "tr"])
+    again = runner.invoke(args=["demo"])  # type: ignore[attr-defined]
+    assert "0 lists, 0 articles, 0 draft digests, 0 demo readers" in again.output

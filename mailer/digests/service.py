@@ -44,13 +44,18 @@ def last_sent_at(mailing_list: MailingList) -> datetime | None:
 
 
 def articles_since_last_digest(mailing_list: MailingList, cap: int | None = None) -> list[Article]:
-    """Articles published since the list's last digest, newest first, at most `cap`."""
+    """Articles published since the list's last digest, newest first, at most `cap`.
+
+    One version per story: the list's language where the story has it.
+    """
     query = select(Article).order_by(Article.published_at.desc(), Article.id.desc())
     since = last_sent_at(mailing_list)
     if since is not None:
         query = query.where(Article.published_at > since)
     limit = cap if cap is not None else current_app.config["DIGEST_MAX_ARTICLES"]
-    return list(db.session.scalars(query.limit(limit)))
+    versions = len(current_app.config["LANGUAGES"])  # enough rows for `limit` stories
+    found = list(db.session.scalars(query.limit(limit * versions)))
+    return stories.one_per_story(found, mailing_list.language)[:limit]
 
 
 def _unique_slug(base: str) -> str:
@@ -71,11 +76,7 @@ def create_digest(
     schedule_slot: datetime | None = None,
 ) -> Digest:
     """A draft digest for the list, with the given articles or those since its last digest."""
-    chosen = (
-        list(articles)
-        if articles is not None
-        else stories.one_per_story(articles_since_last_digest(mailing_list), mailing_list.language)
-    )
+    chosen = list(articles) if articles is not None else articles_since_last_digest(mailing_list)
     today = utcnow()
     digest = Digest(
         mailing_list=mailing_list,
