@@ -20,9 +20,10 @@ cprofile; with BENCH_PROFILE_CPU=1, cProfile counts CPU time, not wall time), BE
 BENCH_SQLITE_WAL (1: put the SQLite file in WAL mode), BENCH_LANGUAGES (1/0, default on: a
 second run of N readers spread over seven languages, its msgs/s beside the one-language
 run's; bench.languages), BENCH_LANGUAGES_FIRST (1: the seven-language run goes first, to
-interleave A/B across invocations), BENCH_SINK (aiosmtpd: the fallback
-sink even when smtp-sink is installed), BENCH_KEEP (1: keep the temp dir), REDIS_URL
-(default: an embedded Redis).
+interleave A/B across invocations), BENCH_WARMUP_N (concurrency x batch size when
+BENCH_LANGUAGES is on: an untimed seven-language digest sent first), BENCH_SINK
+(aiosmtpd: the fallback sink even when smtp-sink is installed), BENCH_KEEP (1: keep the
+temp dir), REDIS_URL (default: an embedded Redis).
 """
 
 from __future__ import annotations
@@ -84,12 +85,13 @@ class Options:
     keep: bool
     languages: bool = True
     languages_first: bool = False
+    warmup_n: int = 0
     redis_pid: int = 0  # the embedded Redis the benchmark started, for its CPU time
 
     @classmethod
     def from_env(cls) -> Options:
         n = int(os.environ.get("BENCH_N", "10000"))
-        return cls(
+        opts = cls(
             n=n,
             concurrency=int(os.environ.get("BENCH_CONCURRENCY", "4")),
             batch_size=int(
@@ -107,6 +109,11 @@ class Options:
             languages=env_flag("BENCH_LANGUAGES", True),
             languages_first=env_flag("BENCH_LANGUAGES_FIRST", False),
         )
+        if opts.languages:
+            opts.warmup_n = int(
+                os.environ.get("BENCH_WARMUP_N", str(opts.concurrency * opts.batch_size))
+            )
+        return opts
 
 
 @dataclass
@@ -235,6 +242,8 @@ def run(
             print(f"seeding {opts.n} more recipients in seven languages, stories translated")
             multi_id, more = timed(lambda: languages.seed_digest(opts.n, extras))
             seconds += more
+        if opts.warmup_n:
+            warm_id = languages.seed_digest(opts.warmup_n, 0, "warm", like=multi_id)
         report.add("messages (N)", f"{opts.n:,}")
         report.add("code", code_version())
         report.add("database", describe_database())
@@ -269,6 +278,11 @@ def run(
         runs.reverse()
     rates: dict[str, float] = {}
     try:
+        if opts.warmup_n:
+            print(f"warm-up: {opts.warmup_n} messages in seven languages (not timed)", flush=True)
+            if not languages.warm_up(app, warm_id, sink, opts.warmup_n):
+                report.fail(f"the warm-up did not finish\n{worker.output()[-3000:]}")
+            report.add("warm-up (not timed)", f"{opts.warmup_n:,} messages")
         for label, run_id in runs:
             report.add(f"-- {label} run", "")
             rates[label] = end_to_end(app, opts, run_id, sink, worker, workdir, report)
@@ -467,7 +481,7 @@ def check_sink(
     app: Flask, opts: Options, digest_ids: list[int], sink: Sink, report: Report
 ) -> None:
     """The sink counted exactly N per digest (+ the baseline); recording, one per recipient."""
-    expected = opts.n * len(digest_ids) + opts.naive_n
+    expected = opts.n * len(digest_ids) + opts.naive_n + opts.warmup_n
     report.add("sink count (digests + baseline)", f"{sink.count:,} (expected {expected:,})")
     if sink.count != expected:
         report.fail(f"the sink accepted {sink.count} messages, not {expected}")
@@ -491,7 +505,11 @@ def check_sink(
             )
         )
     got = sink.recipients()
-    digest_got = {r: c for r, c in got.items() if not r.endswith("@baseline.invalid")}
+    digest_got = {
+        r: c
+        for r, c in got.items()
+        if not r.endswith("@baseline.invalid") and not r.startswith("warm-")
+    }
     twice = sum(1 for c in digest_got.values() if c > 1)
     missing = len(wanted - digest_got.keys())
     stray = len(digest_got.keys() - wanted)
