@@ -7,12 +7,20 @@ from email.message import EmailMessage
 
 import pytest
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 
 from mailer.articles import stories
 from mailer.digests import content, outbox, sending, variants
 from mailer.extensions import db
-from mailer.models import Article, Delivery, DeliveryStatus, Digest, DigestRendering, Subscriber
+from mailer.models import (
+    Article,
+    Delivery,
+    DeliveryStatus,
+    Digest,
+    DigestRendering,
+    DigestText,
+    Subscriber,
+)
 from tests.conftest import SmtpServer
 from tests.variant_helpers import article, make_story_digest
 
@@ -68,8 +76,6 @@ def test_each_language_gets_its_versions_and_texts_else_the_original_marked(app:
         es = variants.variant(digest, "es")  # no text, no translation: all falls back
         assert es.subject == "This week" and [a.language for a in es.articles] == ["en", "en"]
         assert variants.languages(digest) == ["en", "fr", "ru"]
-        assert variants.falls_back(digest)["fr"] is False
-        assert variants.falls_back(digest)["ru"] is True
 
         rendered = content.render_digest(digest, variant=fr)
         assert rendered.subject == "Cette semaine"
@@ -143,6 +149,19 @@ def test_a_send_renders_once_per_language_and_each_reader_gets_theirs(
         else:
             assert message["Subject"] == "This week"
             assert "The river bridge reopens" in body and "(in " not in body
+
+
+def test_deleting_a_digest_deletes_its_texts_and_renderings(app: Flask) -> None:
+    made = make_story_digest(app)
+    with app.app_context():
+        outbox.start(made.digest_id)
+        db.session.commit()
+        assert db.session.scalar(select(func.count(DigestRendering.id))) == 3
+        db.session.execute(delete(Delivery))
+        db.session.execute(delete(Digest))
+        db.session.commit()
+        assert db.session.scalar(select(func.count(DigestRendering.id))) == 0
+        assert db.session.scalar(select(func.count(DigestText.id))) == 0
 
 
 def test_a_reader_whose_language_changed_after_the_start_gets_the_default(

@@ -92,15 +92,6 @@ def languages(digest: Digest) -> list[str]:
     return [default, *(code for code in ordered if code != default)]
 
 
-def falls_back(digest: Digest) -> dict[str, bool]:
-    """Per language of LANGUAGES other than the list's: whether it uses the default's text."""
-    written = texts(digest)
-    default = digest.mailing_list.language
-    return {
-        code: code not in written for code in current_app.config["LANGUAGES"] if code != default
-    }
-
-
 def reader_languages(digest: Digest) -> list[str]:
     """The languages of the digest's recipients (its outbox), each mapped to a known one."""
     default = digest.mailing_list.language
