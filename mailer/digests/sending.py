@@ -201,15 +201,8 @@ class _Composer:
     @classmethod
     def of(cls, digest: Digest, languages: set[str]) -> _Composer:
         domain = sender_domain(current_app.config["MAIL_FROM"])
-        template, signer = message_template(digest), dkim_signer()
-        return cls(
-            digest.id,
-            digest.list_id,
-            template,
-            signer,
-            domain,
-            variants.templates(digest, languages),
-        )
+        template, by_language = message_template(digest), variants.templates(digest, languages)
+        return cls(digest.id, digest.list_id, template, dkim_signer(), domain, by_language)
 
     def message(self, delivery_id: int, reader: Reader) -> bytes:
         slots = recipient_slots(reader, self.list_id)
