@@ -215,3 +215,30 @@ def test_demo_has_stories_in_seven_languages_and_a_reader_per_language(
         assert sorted(readers) == sorted(["en", "fr", "es", "ru", "ar", "fa", "tr"])
     again = runner.invoke(args=["demo"])  # type: ignore[attr-defined]
     assert "0 lists, 0 articles, 0 draft digests, 0 demo readers" in again.output
+
+
+def test_the_demo_digest_reaches_each_demo_reader_in_their_language(
+    app: Flask, runner: object, smtp_server: SmtpServer
+) -> None:
+    smtp_server.clear()
+    runner.invoke(args=["demo"])  # type: ignore[attr-defined]
+    with app.app_context():
+        digest = db.session.scalar(select(Digest))
+        assert digest is not None
+        assert outbox.start(digest.id) == 7
+        db.session.commit()
+        for lo, hi in outbox.batch_ranges(digest.id, 10):
+            sending.send_batch(digest.id, lo, hi)
+        english_subject = digest.subject
+    messages = _messages(smtp_server, 7)
+    arabic = messages["reader-ar@example.org"]
+    assert arabic["Subject"] == "أبرز أخبار الأسبوع"
+    html = arabic.get_body(("html",))
+    assert html is not None and '<html lang="ar" dir="rtl">' in html.get_content()
+    assert "الإفراج عن الشاعرة لينا فارغا بعفو مفاجئ" in html.get_content()
+    assert "(بالإنجليزية)" in html.get_content()  # the report has no Arabic version
+    persian = messages["reader-fa@example.org"]
+    assert persian["Subject"] == english_subject  # no Persian subject: falls back
+    text = persian.get_body(("plain",))
+    assert text is not None and "لنا وارگا، شاعر، با عفوی غیرمنتظره آزاد شد" in text.get_content()
+    assert messages["reader-fr@example.org"]["Subject"] == "L'essentiel de la semaine"
