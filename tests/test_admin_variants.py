@@ -48,8 +48,9 @@ def test_editor_links_and_unlinks_a_translation(app: Flask, admin: FlaskClient) 
     assert clash.status_code == 422 and "already has a English version" in clash.get_data(
         as_text=True
     )
-    bad = post(admin, f"/admin/articles/{ids[1]}", {**data, "translation_of": "999999"})
-    assert bad.status_code == 422 and "Choose an article" in bad.get_data(as_text=True)
+    for wrong in ("999999", "99999999999999999999", "x"):
+        bad = post(admin, f"/admin/articles/{ids[1]}", {**data, "translation_of": wrong})
+        assert bad.status_code == 422 and "Choose an article" in bad.get_data(as_text=True)
     with app.app_context():
         got = {a.id: a for a in db.session.scalars(select(Article))}
         assert got[ids[1]].story_id == got[ids[0]].story_id is not None

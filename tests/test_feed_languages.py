@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -118,3 +119,12 @@ def test_cli_import_feed_takes_a_language(app: Flask, runner: Any) -> None:
     assert result.exit_code == 0, result.output
     with app.app_context():
         assert db.session.scalar(select(Article.language)) == "ru"
+
+
+def test_an_overlong_shared_identifier_is_cut_not_fatal(app: Flask, tmp_path: Path) -> None:
+    feed = (FEEDS / "stories_dc_tr.xml").read_text().replace("story-harvest", "x" * 800)
+    (tmp_path / "long.xml").write_text(feed)
+    with app.app_context():
+        assert import_feed(str(tmp_path / "long.xml"), language="tr").added == 1
+        db.session.commit()
+        assert db.session.scalar(select(Story.key)) == "x" * 500

@@ -71,7 +71,8 @@ def _link(article: Article, choice: str) -> None:
     if not choice:
         stories.unlink(article)
         return
-    original = db.session.get(Article, int(choice)) if choice.isdigit() else None
+    picked = choice.isdigit() and len(choice) < 10  # an id, not a number past the column's
+    original = db.session.get(Article, int(choice)) if picked else None
     if original is None:
         raise stories.LinkRefused("Choose an article from the list.")
     stories.link(article, original)

@@ -123,7 +123,8 @@ def _import_entry(
     article = stories.by_guid(guid)
     if article is not None:
         others = [h for code, h in alternates(entry) if code != language and h != link]
-        stories.link_on_import(article, others, str(entry.get("dc_identifier") or key or ""))
+        shared = str(entry.get("dc_identifier") or key or "").strip()[:500]
+        stories.link_on_import(article, others, shared)
     if outcome == "added":
         report.added += 1
     elif outcome == "updated":
