@@ -120,8 +120,16 @@ def test_a_send_renders_once_per_language_and_each_reader_gets_theirs(
         calls.append(getattr(variant, "language", "?"))
         return real(digest, **kwargs)  # type: ignore[arg-type]
 
+    built: list[str] = []
+    real_build = variants.build_template
+
+    def counting_build(*args: object) -> object:
+        built.append(str(args[1]))
+        return real_build(*args)  # type: ignore[arg-type]
+
     monkeypatch.setattr(variants, "render_digest", counting)
     monkeypatch.setattr(content, "render_digest", counting)
+    monkeypatch.setattr(variants, "build_template", counting_build)
     with app.app_context():
         assert outbox.start(made.digest_id) == 18
         db.session.commit()
@@ -132,6 +140,7 @@ def test_a_send_renders_once_per_language_and_each_reader_gets_theirs(
         ).all()
         statuses = set(db.session.scalars(select(Delivery.status)).all())
     assert sorted(calls) == ["en", "fr", "ru"]  # 18 readers, 5 batches, 3 renderings
+    assert sorted(built) == ["Cette semaine", "This week", "This week"]  # a message each
     assert sorted(stored) == ["en", "fr", "ru"]
     assert statuses == {DeliveryStatus.sent}
     messages = _messages(smtp_server, 18)

@@ -201,7 +201,10 @@ class _Composer:
     @classmethod
     def of(cls, digest: Digest, languages: set[str]) -> _Composer:
         domain = sender_domain(current_app.config["MAIL_FROM"])
-        template, by_language = message_template(digest), variants.templates(digest, languages)
+        default = digest.mailing_list.language
+        by_language = variants.templates(digest, languages | {default})
+        # A digest started before renderings per language were stored has its own only.
+        template = by_language.get(default) or message_template(digest)
         return cls(digest.id, digest.list_id, template, dkim_signer(), domain, by_language)
 
     def message(self, delivery_id: int, reader: Reader) -> bytes:
