@@ -19,9 +19,13 @@ BENCH_NAIVE_N (300), BENCH_FANOUT_N
 (an extra fan-out-only measurement of that many recipients), BENCH_PROFILE (py-spy or
 cprofile; with BENCH_PROFILE_CPU=1, cProfile counts CPU time, not wall time), BENCH_DKIM
 (rsa or ed25519: sign with a generated key), BENCH_SYNC_COMMIT (0: DELIVERY_SYNC_COMMIT=off),
-BENCH_SQLITE_WAL (1: put the SQLite file in WAL mode), BENCH_SINK (aiosmtpd: the fallback
-sink even when smtp-sink is installed), BENCH_KEEP (1: keep the temp dir), REDIS_URL
-(default: an embedded Redis).
+BENCH_SQLITE_WAL (1: put the SQLite file in WAL mode), BENCH_LANGUAGES (1/0, default on: a
+second run of N readers spread over seven languages, its msgs/s beside the one-language
+run's; bench.languages), BENCH_LANGUAGES_FIRST (1: the seven-language run goes first, to
+interleave A/B across invocations), BENCH_WARMUP_N (concurrency x batch size when
+BENCH_LANGUAGES is on: an untimed seven-language digest sent first), BENCH_SINK
+(aiosmtpd: the fallback sink even when smtp-sink is installed), BENCH_KEEP (1: keep the
+temp dir), REDIS_URL (default: an embedded Redis).
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import select, text
 
-from bench import cli_send, seed
+from bench import cli_send, languages, seed
 from bench.database import ensure_database
 from bench.procs import Worker, cpu_by_command, cpu_seconds, machine_busy_seconds, peak_rss_kib
 from bench.profiling import PySpy, cprofile_summary, py_spy_summary
@@ -81,13 +85,16 @@ class Options:
     sqlite_wal: bool
     sync_commit: bool
     keep: bool
+    languages: bool = True
+    languages_first: bool = False
+    warmup_n: int = 0
     redis_pid: int = 0  # the embedded Redis the benchmark started, for its CPU time
     cli_sent: int = 0  # messages the `mailer digest send` runs sent (bench/cli_send.py)
 
     @classmethod
     def from_env(cls) -> Options:
         n = int(os.environ.get("BENCH_N", "10000"))
-        return cls(
+        opts = cls(
             n=n,
             concurrency=int(os.environ.get("BENCH_CONCURRENCY", "4")),
             batch_size=int(
@@ -102,7 +109,14 @@ class Options:
             sqlite_wal=env_flag("BENCH_SQLITE_WAL", False),
             sync_commit=env_flag("BENCH_SYNC_COMMIT", True),
             keep=env_flag("BENCH_KEEP", False),
+            languages=env_flag("BENCH_LANGUAGES", True),
+            languages_first=env_flag("BENCH_LANGUAGES_FIRST", False),
         )
+        if opts.languages:
+            opts.warmup_n = int(
+                os.environ.get("BENCH_WARMUP_N", str(opts.concurrency * opts.batch_size))
+            )
+        return opts
 
 
 @dataclass
@@ -227,6 +241,12 @@ def run(
     with app.app_context():
         print(f"seeding {opts.n} recipients (+{extras} each pending, unsubscribed, suppressed)")
         digest_id, seconds = timed(lambda: setup_database(opts, extras))
+        if opts.languages:
+            print(f"seeding {opts.n} more recipients in seven languages, stories translated")
+            multi_id, more = timed(lambda: languages.seed_digest(opts.n, extras))
+            seconds += more
+        if opts.warmup_n:
+            warm_id = languages.seed_digest(opts.warmup_n, 0, "warm", like=multi_id)
         report.add("messages (N)", f"{opts.n:,}")
         report.add("code", code_version())
         report.add("database", describe_database())
@@ -243,14 +263,38 @@ def run(
             report.fail(f"the fan-out made {count} deliveries, not {opts.n}")
         report.add("fan-out: start() + commit", f"{seconds:.2f} s ({count / seconds:,.0f} rows/s)")
         report.add("message size", message_size(digest_id))
+        if opts.languages:
+            count, seconds = timed(lambda: fan_out(multi_id))
+            if count != opts.n:
+                report.fail(f"the seven-language fan-out made {count} deliveries, not {opts.n}")
+            report.add("fan-out, seven languages (7 renders)", f"{seconds:.2f} s")
+            report.add("readers by language", languages.spread(multi_id))
         print(f"naive baseline: {opts.naive_n} messages", flush=True)
         naive = naive_baseline(app, digest_id, sink, opts.naive_n)
         report.add(f"naive baseline ({opts.naive_n} messages)", f"{naive:,.0f} msgs/s")
 
     worker = start_worker(opts, settings, workdir)
+    runs = [("one language", digest_id)] + (
+        [("seven languages", multi_id)] if opts.languages else []
+    )
+    if opts.languages_first:
+        runs.reverse()
+    rates: dict[str, float] = {}
     try:
-        e2e = end_to_end(app, opts, digest_id, sink, worker, workdir, report)
+        if opts.warmup_n:
+            print(f"warm-up: {opts.warmup_n} messages in seven languages (not timed)", flush=True)
+            if not languages.warm_up(app, warm_id, sink, opts.warmup_n):
+                report.fail(f"the warm-up did not finish\n{worker.output()[-3000:]}")
+            report.add("warm-up (not timed)", f"{opts.warmup_n:,} messages")
+        for label, run_id in runs:
+            report.add(f"-- {label} run", "")
+            rates[label] = end_to_end(app, opts, run_id, sink, worker, workdir, report)
+        e2e = rates["one language"]
         report.add("end to end (enqueue -> last accepted)", f"{e2e:,.0f} msgs/s")
+        if opts.languages:
+            multi = rates["seven languages"]
+            change = f"{(multi / e2e - 1) * 100:+.1f} %" if e2e else "?"
+            report.add("end to end, seven languages", f"{multi:,.0f} msgs/s ({change})")
         if e2e and naive:
             report.add("ratio end to end / naive", f"{e2e / naive:.1f}x")
         if not opts.verify:  # the recording sink would count its recipients as strays
@@ -265,7 +309,7 @@ def run(
         report.add(f"peak RSS {name}", f"{kib / 1024:.0f} MiB" if kib else "?")
     sink.stop()
     report.add("sink", sink.kind + (", recording every message" if opts.verify else ", counting"))
-    check_sink(app, opts, digest_id, sink, report)
+    check_sink(app, opts, [run_id for _, run_id in runs], sink, report)
     if opts.profile:
         report.notes.append(profile_summary(opts, workdir, worker, e2e))
     if opts.fanout_n:
@@ -439,20 +483,24 @@ def wait_until_sent(app: Flask, digest_id: int, start: float, timeout: float = 6
     return None
 
 
-def check_sink(app: Flask, opts: Options, digest_id: int, sink: Sink, report: Report) -> None:
-    """The sink counted exactly N (+ the baseline); with recording, one message per recipient."""
-    expected = opts.n + opts.naive_n + opts.cli_sent
-    report.add("sink count (digest + baseline + CLI)", f"{sink.count:,} (expected {expected:,})")
+def check_sink(
+    app: Flask, opts: Options, digest_ids: list[int], sink: Sink, report: Report
+) -> None:
+    """The sink counted exactly N per digest (+ the baseline, the warm-up and the CLI runs);
+    recording, one per recipient."""
+    expected = opts.n * len(digest_ids) + opts.naive_n + opts.warmup_n + opts.cli_sent
+    report.add("sink count (digests + baseline + CLI)", f"{sink.count:,} (expected {expected:,})")
     if sink.count != expected:
         report.fail(f"the sink accepted {sink.count} messages, not {expected}")
     with app.app_context():
-        progress = control.progress(digest_id)
-        report.add(
-            "deliveries sent / failed / open",
-            f"{progress.sent:,} / {progress.failed:,} / {progress.remaining:,}",
-        )
-        if progress.sent != opts.n:
-            report.fail(f"{progress.sent} deliveries recorded sent, not {opts.n}")
+        for digest_id in digest_ids:
+            progress = control.progress(digest_id)
+            report.add(
+                f"digest {digest_id}: deliveries sent / failed / open",
+                f"{progress.sent:,} / {progress.failed:,} / {progress.remaining:,}",
+            )
+            if progress.sent != opts.n:
+                report.fail(f"{progress.sent} deliveries recorded sent, not {opts.n}")
         if not opts.verify:
             report.add("verification", "skipped (counts only; BENCH_VERIFY=1 to record)")
             return
@@ -460,15 +508,19 @@ def check_sink(app: Flask, opts: Options, digest_id: int, sink: Sink, report: Re
             db.session.scalars(
                 select(Subscriber.email)
                 .join(Delivery, Delivery.subscriber_id == Subscriber.id)
-                .where(Delivery.digest_id == digest_id)
+                .where(Delivery.digest_id.in_(digest_ids))
             )
         )
     got = sink.recipients()
-    digest_got = {r: c for r, c in got.items() if not r.endswith("@baseline.invalid")}
+    digest_got = {
+        r: c
+        for r, c in got.items()
+        if not r.endswith("@baseline.invalid") and not r.startswith("warm-")
+    }
     twice = sum(1 for c in digest_got.values() if c > 1)
     missing = len(wanted - digest_got.keys())
     stray = len(digest_got.keys() - wanted)
-    ok = len(wanted) == opts.n and not (twice or missing or stray)
+    ok = len(wanted) == opts.n * len(digest_ids) and not (twice or missing or stray)
     report.add(
         "verification",
         f"{'passed' if ok else 'FAILED'}: {len(digest_got):,} distinct recipients, "

@@ -44,7 +44,7 @@ def demo_command() -> None:
     db.session.commit()
     click.echo(
         f"demo content: {added['lists']} lists, {added['articles']} articles, "
-        f"{added['digests']} draft digests added"
+        f"{added['digests']} draft digests, {added['readers']} demo readers added"
     )
 
 
@@ -84,8 +84,13 @@ def create_editor_command(email: str, password_stdin: bool, role: str | None) ->
 
 @click.command("import-feed")
 @click.argument("source")
+@click.option(
+    "--language",
+    metavar="CODE",
+    help="The feed's language (e.g. fr), over what the feed says; as in FEEDS' fr=URL.",
+)
 @with_appcontext
-def import_feed_command(source: str) -> None:
+def import_feed_command(source: str, language: str | None) -> None:
     """Import articles from an RSS or Atom feed: an http(s) URL or a file."""
     from contextlib import ExitStack
 
@@ -101,7 +106,7 @@ def import_feed_command(source: str) -> None:
             bars[0].update(done - bars[0].pos)
 
         try:
-            report = import_feed(source, progress=progress)
+            report = import_feed(source, language=language, progress=progress)
         except FeedError as exc:
             db.session.rollback()
             raise click.ClickException(str(exc)) from None

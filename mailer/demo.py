@@ -11,6 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from mailer import demo_languages
 from mailer.digests.service import create_digest
 from mailer.extensions import db
 from mailer.models import Article, Digest, Editor, MailingList, utcnow
@@ -104,7 +105,7 @@ ARTICLES = [
 
 def load_demo() -> dict[str, int]:
     """Add what is missing of the demo content (idempotent); return what was added."""
-    added = {"lists": 0, "articles": 0, "digests": 0}
+    added = {"lists": 0, "articles": 0, "digests": 0, "readers": 0}
     for slug, name, description, public in LISTS:
         if db.session.scalar(select(MailingList).where(MailingList.slug == slug)) is None:
             db.session.add(
@@ -135,14 +136,22 @@ def load_demo() -> dict[str, int]:
         )
         added["articles"] += 1
     db.session.flush()
+    images = {
+        str(i["slug"]): external_url("static", filename=f"demo/{i['slug']}.png") for i in ARTICLES
+    }
+    days = {str(i["slug"]): now - timedelta(days=int(str(i["days_ago"]))) for i in ARTICLES}
+    added["articles"] += demo_languages.load_translations(images, days)
     weekly = db.session.scalar(select(MailingList).where(MailingList.slug == "weekly"))
+    if weekly is not None:
+        added["readers"] = demo_languages.load_readers(weekly)
     if weekly is not None and db.session.scalar(select(Digest.id).limit(1)) is None:
-        create_digest(
+        digest = create_digest(
             weekly,
             intro="This week a poet walked free, a court stood up for a blogger, and our annual "
             "count shows how many journalists still cannot. Thank you for reading, and for "
             "sharing what matters.",
         )
+        demo_languages.add_digest_texts(digest)
         added["digests"] += 1
     return added
 

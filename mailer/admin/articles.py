@@ -12,6 +12,7 @@ from sqlalchemy import func, or_, select
 
 from mailer.admin import bp
 from mailer.admin.forms import ArticleForm, FeedImportForm
+from mailer.articles import stories
 from mailer.articles.feeds import FeedError, import_feed
 from mailer.articles.service import DuplicateArticle, save_article
 from mailer.extensions import db
@@ -55,9 +56,27 @@ def articles() -> ResponseReturnValue:
 def _article_form(article: Article | None) -> ArticleForm:
     form = ArticleForm(obj=article)
     form.language.choices = list(current_app.config["LANGUAGES"].items())
+    form.translation_of.choices = [("", "— none: an original, or not linked —")] + [
+        (str(a.id), f"{a.title} ({stories.language_name(a.language)})")
+        for a in stories.candidates(article)
+    ]
     if article is not None and request.method == "GET":
         form.published_at.data = article.published_at.replace(tzinfo=None)
+        others = [a for a in stories.versions(article) if a.id != article.id]
+        form.translation_of.data = str(others[0].id) if others else ""
     return form
+
+
+def _link(article: Article, choice: str) -> None:
+    """Link the article as a translation of the chosen one, or unlink it ("")."""
+    if not choice:
+        stories.unlink(article)
+        return
+    picked = choice.isdigit() and len(choice) < 10  # an id, not a number past the column's
+    original = db.session.get(Article, int(choice)) if picked else None
+    if original is None:
+        raise stories.LinkRefused("Choose an article from the list.")
+    stories.link(article, original)
 
 
 def _fields(form: ArticleForm) -> dict[str, object]:
@@ -93,7 +112,13 @@ def _edit(article: Article | None) -> ResponseReturnValue:
     form = _article_form(article)
     if form.validate_on_submit():
         try:
+            if article is not None:
+                stories.check_language(article, form.language.data or "en")
             saved = save_article(article, **_fields(form))
+            _link(saved, form.translation_of.data or "")
+        except stories.LinkRefused as exc:
+            db.session.rollback()
+            form.translation_of.errors = [str(exc)]
         except DuplicateArticle as exc:
             db.session.rollback()
             form.link.errors = [str(exc)]
@@ -104,9 +129,9 @@ def _edit(article: Article | None) -> ResponseReturnValue:
             db.session.commit()
             flash(_("Article saved."))
             return redirect(url_for("admin.edit_article", article_id=saved.id), 303)
-    return render_template("admin/article_edit.html", form=form, article=article), (
-        422 if form.errors else 200
-    )
+    versions = stories.versions(article) if article is not None else []
+    page = render_template("admin/article_edit.html", form=form, article=article, versions=versions)
+    return page, (422 if form.errors else 200)
 
 
 @bp.post("/articles/<int:article_id>/delete")

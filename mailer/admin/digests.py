@@ -6,17 +6,26 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import abort, flash, jsonify, redirect, render_template, request, url_for
+from flask import (
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from sqlalchemy import select
 
 from mailer import clock
-from mailer.admin import bp
+from mailer.admin import bp, digest_texts
 from mailer.admin.forms import DigestForm, TestSendForm
 from mailer.bounces import reports
-from mailer.digests import control, lifecycle, outbox, service, weekly
-from mailer.digests.content import fill_slots, render_digest, sample_slots
+from mailer.digests import control, lifecycle, outbox, service, variants, weekly
+from mailer.digests.content import RenderedDigest, fill_slots, render_digest, sample_slots
 from mailer.digests.schedule import NoSuchLocalTime, local_to_utc
 from mailer.extensions import db
 from mailer.models import Digest, DigestStatus, MailingList, utcnow
@@ -78,7 +87,9 @@ def edit_digest(digest_id: int) -> ResponseReturnValue:
     if request.method == "POST":
         if not digest.editable:
             raise service.DigestLocked(digest)
-        if form.validate():
+        texts, text_errors = digest_texts.read(request.form, digest)
+        if form.validate() and not text_errors:
+            variants.save_texts(digest, texts)
             service.update_digest(
                 digest,
                 subject=form.subject.data or "",
@@ -88,6 +99,8 @@ def edit_digest(digest_id: int) -> ResponseReturnValue:
             db.session.commit()
             flash(_("Digest saved."))
             return redirect(url_for("admin.edit_digest", digest_id=digest.id), 303)
+    else:
+        text_errors = {}
     in_digest = {a.id for a in digest.articles}
     addable = [a for a in service.recent_articles() if a.id not in in_digest]
     return render_template(
@@ -95,12 +108,30 @@ def edit_digest(digest_id: int) -> ResponseReturnValue:
         digest=digest,
         form=form,
         addable=addable,
-        test_form=TestSendForm(),
+        test_form=_test_form(digest),
+        texts=variants.texts(digest),
+        text_errors=text_errors,
+        other_languages=digest_texts.other_languages(digest),
+        languages=variants.languages(digest),
         progress=control.progress(digest.id),
         bounces=reports.for_digest(digest.id),
         recipients=outbox.recipient_count(digest.list_id) if digest.editable else 0,
         **_times(digest),
-    ), 422 if form.errors else 200
+    ), 422 if form.errors or text_errors else 200
+
+
+def _test_form(digest: Digest) -> TestSendForm:
+    form = TestSendForm()
+    form.language.choices = list(current_app.config["LANGUAGES"].items())
+    if not form.language.data or form.language.data == "None":
+        form.language.data = digest.mailing_list.language
+    return form
+
+
+def _rendered(digest: Digest) -> tuple[str, RenderedDigest]:
+    """The digest in the preview's language (?lang=), as its readers of that language get it."""
+    language = digest_texts.language(digest, request.args.get("lang"))
+    return language, render_digest(digest, variant=variants.variant(digest, language))
 
 
 def _times(digest: Digest) -> dict[str, Any]:
@@ -120,27 +151,33 @@ def _times(digest: Digest) -> dict[str, Any]:
 @bp.get("/digests/<int:digest_id>/preview")
 def preview_digest(digest_id: int) -> ResponseReturnValue:
     digest = _digest(digest_id)
-    rendered = render_digest(digest)
+    language, rendered = _rendered(digest)
     _html, text = fill_slots(rendered, sample_slots())
     return render_template(
-        "admin/digest_preview.html", digest=digest, subject=rendered.subject, text=text
+        "admin/digest_preview.html",
+        digest=digest,
+        subject=rendered.subject,
+        text=text,
+        language=language,
+        languages=variants.languages(digest),
     )
 
 
 @bp.get("/digests/<int:digest_id>/preview.html")
 def preview_digest_html(digest_id: int) -> ResponseReturnValue:
-    html, _text = fill_slots(render_digest(_digest(digest_id)), sample_slots())
+    html, _text = fill_slots(_rendered(_digest(digest_id))[1], sample_slots())
     return html, 200, {"Content-Security-Policy": PREVIEW_CSP, "X-Frame-Options": "SAMEORIGIN"}
 
 
 @bp.post("/digests/<int:digest_id>/test")
 def test_digest(digest_id: int) -> ResponseReturnValue:
     digest = _digest(digest_id)
-    form = TestSendForm()
+    form = _test_form(digest)
     if not form.validate():
         flash(_("Enter a valid address for the test."))
         return redirect(url_for("admin.edit_digest", digest_id=digest.id), 303)
-    if lifecycle.send_test(digest.id, (form.address.data or "").strip()):
+    language = digest_texts.language(digest, form.language.data)
+    if lifecycle.send_test(digest.id, (form.address.data or "").strip(), language):
         flash(_("Test sent: it is the message readers get, built and signed the same way."))
     else:
         flash(_("The queue is unavailable: the test was not sent. Try again in a minute."))
@@ -241,6 +278,11 @@ def digest_progress(digest_id: int) -> ResponseReturnValue:
         started_at=digest.started_at.isoformat() if digest.started_at else None,
         now=utcnow().isoformat(),
     )
+
+
+@bp.errorhandler(digest_texts.UnknownLanguage)
+def unknown_language(exc: Exception) -> ResponseReturnValue:
+    return render_template("error.html", code=400, message=str(exc)), 400
 
 
 @bp.errorhandler(service.DigestLocked)

@@ -90,6 +90,8 @@ class ArticleForm(FlaskForm):
     region = StringField(_l("Region"), validators=[Optional(), Length(max=100)])
     tags = StringField(_l("Tags (comma-separated)"), validators=[Optional(), Length(max=500)])
     language = SelectField(_l("Language"))
+    # Choices are set by the view: recent articles, and "" for none.
+    translation_of = SelectField(_l("Translation of"), validate_choice=False)
     published_at = DateTimeLocalField(_l("Published (UTC)"), validators=[Optional()])
 
 
@@ -107,6 +109,7 @@ class TestSendForm(FlaskForm):
     address = EmailField(
         _l("Send a test to"), validators=[DataRequired(), Length(max=254), Email()]
     )
+    language = SelectField(_l("in"))  # choices set by the view: LANGUAGES
 
 
 WEEKDAY_CHOICES = [("", "No automatic digest")] + [(str(i), d) for i, d in enumerate(WEEKDAYS)]

@@ -5,13 +5,16 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, render_template
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import Select, select
 
+from mailer.digests import variants
 from mailer.digests.content import issue_date, render_digest
+from mailer.digests.language_notes import direction
 from mailer.extensions import db
-from mailer.models import Digest, DigestStatus, MailingList
+from mailer.models import Article, Digest, DigestStatus, MailingList
+from mailer.urls import external_url
 
 bp = Blueprint("archive", __name__)
 
@@ -43,24 +46,47 @@ def index() -> ResponseReturnValue:
 
 @bp.get("/archive/<slug>")
 def digest(slug: str) -> ResponseReturnValue:
-    """One sent issue of a public list, as everyone may read it."""
+    """One sent issue of a public list, as everyone may read it, in one of its languages.
+
+    The list's language is at /archive/<slug>, each other one the issue has (a subject or
+    a story in it) at ?lang=<code>, all linked to each other with hreflang. Any other known
+    language shows the originals, marked, with the page in that language: it is what that
+    language's readers got by mail, and where their "view in browser" link leads.
+    """
     found = db.session.scalar(_published().where(Digest.slug == slug))
     if found is None:
         abort(404)
-    rendered = render_digest(found, archive=True)
+    default = found.mailing_list.language
+    languages = variants.languages(found)
+    language = request.args.get("lang") or default
+    if language not in current_app.config["LANGUAGES"]:
+        abort(404)
+    if "lang" in request.args and language == default:
+        return redirect(url_for("archive.digest", slug=slug), 301)
+    variant = variants.variant(found, language)
+    rendered = render_digest(found, archive=True, variant=variant)
     page = render_template(
         "archive/digest.html",
         digest=found,
         subject=rendered.subject,
         html=rendered.html,
         date=issue_date(found),
+        language=language,
+        direction=direction(language),
+        versions=[(code, _version_url(slug, code, default)) for code in languages],
     )
-    return page, 200, {"Content-Security-Policy": DIGEST_CSP.format(images=_image_origins(found))}
+    csp = DIGEST_CSP.format(images=_image_origins(variant.articles))
+    return page, 200, {"Content-Security-Policy": csp}
 
 
-def _image_origins(digest: Digest) -> str:
+def _version_url(slug: str, language: str, default: str) -> str:
+    extra = {"lang": language} if language != default else {}
+    return external_url("archive.digest", slug=slug, **extra)
+
+
+def _image_origins(articles: list[Article]) -> str:
     origins = set()
-    for article in digest.articles:
+    for article in articles:
         parts = urlsplit(article.image_url or "")
         origin = f"{parts.scheme.lower()}://{parts.netloc.lower()}"
         if _ORIGIN.fullmatch(origin):

@@ -15,6 +15,8 @@ import feedparser
 from feedparser.namespaces import mediarss
 from flask import current_app
 
+from mailer.articles import stories
+from mailer.articles.feed_links import alternates, own_link, primary_language, translation_guid
 from mailer.articles.fetch import FeedError, is_url, read_source
 from mailer.articles.sanitize import clip, html_to_text
 from mailer.articles.service import upsert_from_feed
@@ -56,10 +58,13 @@ def _keep_media_text() -> None:
 _keep_media_text()
 
 
-def import_feed(source: str, *, progress: Progress | None = None) -> ImportReport:
+def import_feed(
+    source: str, *, language: str | None = None, progress: Progress | None = None
+) -> ImportReport:
     """Add or update the articles of the feed at `source` (http(s) URL or file path).
 
     Everything runs in one savepoint: on any error nothing is written. The caller commits.
+    :param language: the feed's language as configured; it wins over what the feed says.
     :param progress: called with (entries done, entries in all) as the import goes.
     """
     config = current_app.config
@@ -80,20 +85,26 @@ def import_feed(source: str, *, progress: Progress | None = None) -> ImportRepor
         raise FeedError(f"{label} is not an RSS or Atom feed: {reason}.")
     if len(entries) > max_entries:
         raise _too_many(max_entries)
-    language = _language(parsed.feed.get("language")) or config["DEFAULT_LANGUAGE"]
+    given = primary_language(language)
+    language = given or primary_language(parsed.feed.get("language")) or config["DEFAULT_LANGUAGE"]
     report = ImportReport()
     if progress is not None:
         progress(0, len(entries))
     with db.session.begin_nested():
         for number, entry in enumerate(entries, 1):
-            _import_entry(entry, number, language, report)
+            _import_entry(entry, number, language, given is not None, report)
             if progress is not None:
                 progress(number, len(entries))
     return report
 
 
-def _import_entry(entry: Any, number: int, language: str, report: ImportReport) -> None:
-    title, link = _title(entry), str(entry.get("link") or "").strip()
+def _import_entry(
+    entry: Any, number: int, language: str, fixed: bool, report: ImportReport
+) -> None:
+    """`fixed`: the language was configured for the feed, the entry's own is not looked at."""
+    if not fixed:
+        language = primary_language(_entryprimary_language(entry)) or language
+    title, link = _title(entry), own_link(entry, language)
     name = link or str(entry.get("id") or "").strip() or title or f"entry {number}"
     if not title:
         report.skipped.append((name, "no title"))
@@ -101,11 +112,19 @@ def _import_entry(entry: Any, number: int, language: str, report: ImportReport) 
     if not link:
         report.skipped.append((name, "no link"))
         return
+    fields = _fields(entry, title, link, language)
+    guid, key = translation_guid(str(fields["guid"] or link), link, language)
+    fields["guid"] = guid
     try:
-        outcome = upsert_from_feed(**_fields(entry, title, link, language))
+        outcome = upsert_from_feed(**fields)
     except ValueError as exc:  # also DuplicateArticle
         report.skipped.append((name, str(exc)))
         return
+    article = stories.by_guid(guid)
+    if article is not None:
+        others = [h for code, h in alternates(entry) if code != language and h != link]
+        shared = str(entry.get("dc_identifier") or key or "").strip()[:500]
+        stories.link_on_import(article, others, shared)
     if outcome == "added":
         report.added += 1
     elif outcome == "updated":
@@ -120,7 +139,7 @@ def _fields(entry: Any, title: str, link: str, language: str) -> dict[str, objec
         "title": clip(title, 500),
         "link": link,
         "guid": str(entry.get("id") or "").strip() or None,
-        "language": _language(_entry_language(entry)) or language,
+        "language": language,
         "published_at": _time(entry.get("published_parsed") or entry.get("updated_parsed")),
     }
     if entry.get("summary"):
@@ -192,7 +211,7 @@ def _tags(entry: Any) -> str:
     return ", ".join(tags)
 
 
-def _entry_language(entry: Any) -> str | None:
+def _entryprimary_language(entry: Any) -> str | None:
     for key in ("content", "summary_detail", "title_detail"):
         detail = entry.get(key)
         if isinstance(detail, list):
@@ -200,12 +219,6 @@ def _entry_language(entry: Any) -> str | None:
         if detail and detail.get("language"):
             return str(detail["language"])
     return None
-
-
-def _language(value: str | None) -> str | None:
-    """The primary subtag ("fr" for "fr-FR"): the languages subscribers choose from."""
-    primary = (value or "").strip().lower().replace("_", "-").split("-")[0]
-    return primary if re.fullmatch(r"[a-z]{2,3}", primary) else None
 
 
 def _time(parsed: time.struct_time | None) -> datetime | None:

@@ -10,7 +10,7 @@ Message-ID, To and List-Unsubscribe filled in, DKIM-signed when DKIM_* is set. T
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import current_app
 
@@ -18,6 +18,7 @@ from mailer.delivery.dkim import DkimSigner
 from mailer.delivery.dkim import configured_signer as dkim_signer
 from mailer.delivery.message import sender_domain
 from mailer.delivery.template import MessageTemplate
+from mailer.digests import variants
 from mailer.digests.content import Reader, build_template, recipient_slots
 from mailer.models import Digest
 from mailer.verp import unsubscribe_mailto
@@ -26,7 +27,8 @@ _templates: dict[tuple[int, str], MessageTemplate] = {}
 
 
 def message_template(digest: Digest) -> MessageTemplate:
-    """The digest's message, built once per worker process from its stored rendering."""
+    """The digest's message in its list's language, built once per worker process (a digest
+    started before renderings per language were stored)."""
     key = (digest.id, str(digest.started_at))
     template = _templates.get(key)
     if template is None:
@@ -42,24 +44,32 @@ def message_template(digest: Digest) -> MessageTemplate:
 
 @dataclass
 class Composer:
-    """Each recipient's message, from the digest's template (signed when DKIM_* is set)."""
+    """Each recipient's message, from the template of the reader's language (else the
+    list's), signed when DKIM_* is set."""
 
     digest_id: int
     list_id: int
     template: MessageTemplate
     signer: DkimSigner | None
     domain: str
+    by_language: dict[str, MessageTemplate] = field(default_factory=dict)  # else `template`
 
     @classmethod
-    def of(cls, digest: Digest) -> Composer:
+    def of(cls, digest: Digest, languages: set[str] | None = None) -> Composer:
+        """For the readers' `languages` (mailer.digests.variants renders once per language)."""
         domain = sender_domain(current_app.config["MAIL_FROM"])
-        return cls(digest.id, digest.list_id, message_template(digest), dkim_signer(), domain)
+        default = digest.mailing_list.language
+        by_language = variants.templates(digest, (languages or set()) | {default})
+        # A digest started before renderings per language were stored has its own only.
+        template = by_language.get(default) or message_template(digest)
+        return cls(digest.id, digest.list_id, template, dkim_signer(), domain, by_language)
 
     def message(self, delivery_id: int, reader: Reader) -> bytes:
         slots = recipient_slots(reader, self.list_id)
+        template = self.by_language.get(getattr(reader, "language", ""), self.template)
         # Signed messages are signed as they are, then stuffed by the transport; the rest
         # come out of the template in the form SMTP DATA carries.
-        render = self.template.render if self.signer is not None else self.template.render_data
+        render = template.render if self.signer is not None else template.render_data
         data = render(
             reader.email,
             f"<{self.digest_id}.{delivery_id}.{secrets.token_hex(6)}@{self.domain}>",

@@ -24,6 +24,7 @@ from mailer import i18n
 from mailer.delivery.headers import check_header
 from mailer.delivery.message import sender_address, sender_domain
 from mailer.delivery.template import MessageTemplate
+from mailer.digests.language_notes import direction, in_language
 from mailer.models import Article, Digest, MailingList, utcnow
 from mailer.subscriptions.links import Addressee, link_tokens
 from mailer.urls import external_url
@@ -49,6 +50,16 @@ class RenderedDigest:
 
 
 @dataclass(frozen=True)
+class Variant:
+    """What readers of one language get: subject, intro and one version of each story."""
+
+    language: str
+    subject: str
+    intro: str
+    articles: list[Article]
+
+
+@dataclass(frozen=True)
 class _Item:
     title: str
     link: str | None
@@ -58,22 +69,33 @@ class _Item:
     image_credit: str | None
     author: str | None
     region: str | None
+    # Set when the article is not in the reader's language: its own, and a note saying so.
+    lang: str | None = None
+    dir: str | None = None
+    note: str = ""
 
 
 def render_digest(
-    digest: Digest, *, archive: bool = False, language: str | None = None
+    digest: Digest,
+    *,
+    archive: bool = False,
+    variant: Variant | None = None,
+    language: str | None = None,
 ) -> RenderedDigest:
     """Render subject, HTML (CSS inlined) and text once; `archive` omits every per-reader part.
 
-    `language` picks the chrome's language (default: the list's default language).
+    `variant` is one language's version (mailer.digests.variants); without one, the digest's
+    own texts with the chrome in `language` (default: the list's default language).
     """
     nonce = secrets.token_hex(8)
     placeholders = {} if archive else {slot: f"%%{nonce}:{slot}%%" for slot in SLOTS}
+    if variant is None:
+        lang = language or digest.mailing_list.language
+        variant = Variant(lang, digest.subject, digest.intro, list(digest.articles))
     env = current_app.jinja_env
-    # The chrome (headings, buttons, footer) in the list's language; one render per reader
-    # language is issue 12's second half, and will pass its own `language` here.
-    with i18n.language(language or digest.mailing_list.language):
-        context = _context(digest, archive, placeholders)
+    # The chrome (headings, buttons, footer) in the variant's language: once per language.
+    with i18n.language(variant.language):
+        context = _context(digest, archive, placeholders, variant)
         subject = env.get_template("email/digest.subject.txt").render(context)
         text = env.get_template("email/digest.txt").render(context)
         html = _inliner.inline(env.get_template("email/digest.html").render(context))
@@ -201,19 +223,27 @@ def issue_date(digest: Digest) -> datetime:
     )
 
 
-def _context(digest: Digest, archive: bool, slots: Mapping[str, str]) -> dict[str, Any]:
+def _context(
+    digest: Digest, archive: bool, slots: Mapping[str, str], variant: Variant | None
+) -> dict[str, Any]:
     cfg = current_app.config
     mailing_list = digest.mailing_list
+    if variant is None:
+        variant = Variant(mailing_list.language, digest.subject, digest.intro, digest.articles)
+    lang = variant.language
+    in_other = {"lang": lang} if lang != mailing_list.language else {}
     return {
         "archive": archive,
         "slots": slots,
-        "subject": digest.subject,
+        "lang": lang,
+        "dir": direction(lang),
+        "subject": variant.subject,
         "mailing_list": mailing_list,
         "issue_date": i18n.format_day(issue_date(digest)),
-        "intro": _paragraphs(digest.intro),
-        "articles": [_item(a) for a in digest.articles],
+        "intro": _paragraphs(variant.intro),
+        "articles": [_item(a, lang) for a in variant.articles],
         # A private list's issues are not in the archive: no "view in browser" link to a 404.
-        "archive_url": external_url("archive.digest", slug=digest.slug)
+        "archive_url": external_url("archive.digest", slug=digest.slug, **in_other)
         if mailing_list.is_public and not archive
         else None,
         "archive_index_url": external_url("archive.index"),
@@ -225,8 +255,12 @@ def _context(digest: Digest, archive: bool, slots: Mapping[str, str]) -> dict[st
     }
 
 
-def _item(article: Article) -> _Item:
+def _item(article: Article, reader_language: str) -> _Item:
+    other = article.language if article.language != reader_language else None
     return _Item(
+        lang=other,
+        dir=direction(other) if other else None,
+        note=in_language(other, reader_language) if other else "",
         title=article.title.strip(),
         link=_web_url(article.link),
         summary=(article.summary or "").strip(),

@@ -125,10 +125,13 @@ def start(digest_id: int) -> bool:
     return enqueue_after_commit(digest_tasks.start_digest, digest_id)
 
 
-def send_test(digest_id: int, address: str) -> bool:
-    """Queue a test send of the digest to `address`; False if Redis is away."""
+def send_test(digest_id: int, address: str, language: str | None = None) -> bool:
+    """Queue a test send of the digest (in `language`, else its list's) to `address`.
+
+    False if Redis is away.
+    """
     try:
-        test_id = testsend.remember(digest_id, address)
+        test_id = testsend.remember(digest_id, address, language)
     except (RedisError, OSError):
         logger.warning("digest %s: test send not queued, Redis is away", digest_id)
         return False

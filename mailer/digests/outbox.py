@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 
 from mailer import clock
-from mailer.digests.content import render_digest
+from mailer.digests import variants
 from mailer.extensions import db
 from mailer.models import (
     EDITABLE,
@@ -66,11 +66,8 @@ def start(digest_id: int) -> int | None:
     digest = db.session.get(Digest, digest_id)
     assert digest is not None
     db.session.refresh(digest)
-    rendered = render_digest(digest)
-    digest.rendered_subject = rendered.subject
-    digest.rendered_html = rendered.html
-    digest.rendered_text = rendered.text
     count = fan_out(digest.id, digest.list_id, now)
+    variants.render_all(digest)  # once per language its readers use
     if count == 0:
         digest.status, digest.sent_at = DigestStatus.sent, now
     db.session.flush()

@@ -115,6 +115,7 @@ class _Reader(NamedTuple):
     email: str
     name: str | None
     token_version: int  # in the preferences link: revoked links stay revoked
+    language: str  # picks the reader's variant (mailer.digests.variants)
 
 
 def _claimed(owner: str) -> Iterator[tuple[int, int, _Reader]]:
@@ -132,13 +133,14 @@ def _claimed(owner: str) -> Iterator[tuple[int, int, _Reader]]:
             Subscriber.email,
             Subscriber.name,
             Subscriber.token_version,
+            Subscriber.language,
         )
         .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
         .where(Delivery.lease_owner == owner, Delivery.status == DeliveryStatus.sending)
         .order_by(Delivery.id)
     ).all()
-    for delivery_id, attempts, uid, email, name, version in rows:
-        yield int(delivery_id), int(attempts), _Reader(uid, email, name, version)
+    for delivery_id, attempts, uid, email, name, version, language in rows:
+        yield int(delivery_id), int(attempts), _Reader(uid, email, name, version, language)
 
 
 def _still_sending(digest_id: int) -> bool:
@@ -178,8 +180,9 @@ def send_batch(
     digest = db.session.get(Digest, digest_id)
     assert digest is not None
     result.skipped = _skip_gone(digest, owner)
-    composer = Composer.of(digest)  # plain values: `digest` expires at every commit below
     claimed = list(_claimed(owner))
+    # Plain values: `digest` expires at every commit below.
+    composer = Composer.of(digest, {reader.language for _, _, reader in claimed})
     db.session.commit()
     with Heartbeat(db.engine, owner) as heartbeat:  # the lease lives as long as we do
         held = retry.on_hold(get_transport())

@@ -9,6 +9,7 @@ from datetime import datetime
 from flask import current_app
 from sqlalchemy import func, select
 
+from mailer.articles import stories
 from mailer.delivery.headers import check_header
 from mailer.digests.weekly import carried_articles
 from mailer.extensions import db
@@ -47,7 +48,7 @@ def articles_since_last_digest(mailing_list: MailingList, cap: int | None = None
     """Articles published since the list's last digest, newest first, at most `cap`.
 
     Not those a scheduled, sending or sent digest of the list carries: no article goes to
-    a list twice.
+    a list twice. One version per story: the list's language where the story has it.
     """
     query = (
         select(Article)
@@ -58,7 +59,9 @@ def articles_since_last_digest(mailing_list: MailingList, cap: int | None = None
     if since is not None:
         query = query.where(Article.published_at > since)
     limit = cap if cap is not None else current_app.config["DIGEST_MAX_ARTICLES"]
-    return list(db.session.scalars(query.limit(limit)))
+    versions = len(current_app.config["LANGUAGES"])  # enough rows for `limit` stories
+    found = list(db.session.scalars(query.limit(limit * versions)))
+    return stories.one_per_story(found, mailing_list.language)[:limit]
 
 
 def _unique_slug(base: str) -> str:

@@ -17,6 +17,7 @@ from flask import current_app
 
 from mailer.delivery.dkim import configured_signer
 from mailer.delivery.message import sender_address, sender_domain
+from mailer.digests import variants
 from mailer.digests.compose import Composer
 from mailer.digests.content import build_template, render_digest
 from mailer.extensions import db
@@ -45,10 +46,10 @@ class TestMessage:
     data: bytes
 
 
-def remember(digest_id: int, address: str) -> str:
-    """Keep the address for a test send of the digest; the id the task is queued with."""
+def remember(digest_id: int, address: str, language: str | None = None) -> str:
+    """Keep the address (and language) for a test send of the digest; the id to queue."""
     test_id = secrets.token_urlsafe(16)
-    payload = json.dumps({"digest": digest_id, "to": address})
+    payload = json.dumps({"digest": digest_id, "to": address, "language": language})
     current_app.extensions["redis"].set(KEY.format(test_id), payload, ex=KEEP)
     return test_id
 
@@ -69,13 +70,14 @@ def message(test_id: str) -> TestMessage | None:
     return TestMessage(
         envelope_from=sender_address(current_app.config["MAIL_FROM"]),
         to=str(payload["to"]),
-        data=build(digest, str(payload["to"])),
+        data=build(digest, str(payload["to"]), payload.get("language")),
     )
 
 
-def build(digest: Digest, to: str) -> bytes:
-    """The digest as a sample reader at `to` would get it, marked as a test in the subject."""
-    rendered = render_digest(digest)
+def build(digest: Digest, to: str, language: str | None = None) -> bytes:
+    """The digest as a sample reader of `language` at `to` would get it, marked as a test."""
+    language = variants.known(language, digest.mailing_list.language)
+    rendered = render_digest(digest, variant=variants.variant(digest, language))
     template = build_template(
         digest.mailing_list, SUBJECT.format(rendered.subject), rendered.text, rendered.html
     )

@@ -3,7 +3,16 @@
 from mailer.models.audit import AuditEvent
 from mailer.models.base import UTCDateTime, enum_column, new_uid, utcnow
 from mailer.models.bounces import BounceEvent, BounceKind, InboundMessage
-from mailer.models.content import EDITABLE, Article, Digest, DigestItem, DigestStatus
+from mailer.models.content import (
+    EDITABLE,
+    Article,
+    Digest,
+    DigestItem,
+    DigestRendering,
+    DigestStatus,
+    DigestText,
+    Story,
+)
 from mailer.models.delivery import Delivery, DeliveryStatus
 from mailer.models.editors import (
     Editor,
@@ -38,7 +47,9 @@ __all__ = [
     "DeliveryStatus",
     "Digest",
     "DigestItem",
+    "DigestRendering",
     "DigestStatus",
+    "DigestText",
     "Editor",
     "EditorInvite",
     "EditorSession",
@@ -50,6 +61,7 @@ __all__ = [
     "Role",
     "RecoveryCode",
     "Subscriber",
+    "Story",
     "SubscriberImport",
     "Subscription",
     "SubscriptionStatus",

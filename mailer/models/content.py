@@ -13,10 +13,23 @@ from mailer.models.base import UTCDateTime, enum_column, utcnow
 from mailer.models.subscribers import MailingList
 
 
+class Story(Base):
+    """One story told in several languages: its articles are translations of each other."""
+
+    __tablename__ = "story"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # An identifier feeds share between a story's versions (dc:identifier, or one guid).
+    key: Mapped[str | None] = mapped_column(sa.String(500), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class Article(Base):
     """One article of the network's site. `body_html` is sanitized on the way in."""
 
     __tablename__ = "article"
+    # One version per language in a story (NULLs are distinct: unlinked articles are free).
+    __table_args__ = (sa.UniqueConstraint("story_id", "language"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     guid: Mapped[str] = mapped_column(sa.String(500), unique=True)
@@ -31,6 +44,10 @@ class Article(Base):
     region: Mapped[str | None] = mapped_column(sa.String(100))
     tags: Mapped[str] = mapped_column(sa.String(500), default="")  # comma-separated
     language: Mapped[str] = mapped_column(sa.String(8), default="en")
+    # The story this article is a version of; None: a story of its own, in one language.
+    story_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("story.id", ondelete="SET NULL"), index=True
+    )
     published_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
@@ -134,3 +151,34 @@ class DigestItem(Base):
 
     digest: Mapped[Digest] = relationship(back_populates="items")
     article: Mapped[Article] = relationship(lazy="joined")
+
+
+class DigestText(Base):
+    """A digest's subject and intro in one language other than its list's default.
+
+    The default language's are the digest's own `subject` and `intro`; a language without
+    a row falls back to them.
+    """
+
+    __tablename__ = "digest_text"
+    __table_args__ = (sa.UniqueConstraint("digest_id", "language"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    digest_id: Mapped[int] = mapped_column(sa.ForeignKey("digest.id", ondelete="CASCADE"))
+    language: Mapped[str] = mapped_column(sa.String(8))
+    subject: Mapped[str] = mapped_column(sa.String(200))
+    intro: Mapped[str] = mapped_column(sa.Text, default="")
+
+
+class DigestRendering(Base):
+    """A digest rendered once for the readers of one language, with per-recipient slots."""
+
+    __tablename__ = "digest_rendering"
+    __table_args__ = (sa.UniqueConstraint("digest_id", "language"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    digest_id: Mapped[int] = mapped_column(sa.ForeignKey("digest.id", ondelete="CASCADE"))
+    language: Mapped[str] = mapped_column(sa.String(8))
+    subject: Mapped[str] = mapped_column(sa.String(200))
+    text: Mapped[str] = mapped_column(sa.Text)
+    html: Mapped[str] = mapped_column(sa.Text)

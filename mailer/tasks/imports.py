@@ -9,6 +9,7 @@ from datetime import timedelta
 from celery import shared_task
 from flask import current_app
 
+from mailer.articles.feed_links import configured_feeds
 from mailer.articles.feeds import FeedError, import_feed
 from mailer.extensions import db
 from mailer.subscriptions import import_jobs
@@ -49,9 +50,10 @@ def sweep_subscriber_imports() -> int:
 @shared_task(name="mailer.poll_feeds")
 def poll_feeds() -> None:
     """Import each feed of FEEDS and commit it; a broken feed is logged and skipped."""
-    for index, url in enumerate(current_app.config["FEEDS"], 1):
+    feeds = configured_feeds(current_app.config["FEEDS"])
+    for index, (url, language) in enumerate(feeds, 1):
         try:
-            report = import_feed(url)
+            report = import_feed(url, language=language)
         except FeedError as exc:
             db.session.rollback()
             logger.warning("feed %d: nothing imported: %s", index, exc)
