@@ -261,9 +261,16 @@ def test_right_to_left_pages_and_digest(
     page.set_content(digest_html(live_app, language))
     assert page_direction(page) == (language, "rtl", "rtl")
     layout = page.evaluate(
-        "Array.from(document.querySelectorAll('table')).map(t => getComputedStyle(t).direction)"
+        "Array.from(document.querySelectorAll('table.outer, table.inner'))"
+        ".map(t => getComputedStyle(t).direction)"
     )
     assert layout and set(layout) == {"rtl"}
+    # The stories exist in English only: each keeps its own direction, marked as English.
+    stories = page.evaluate(
+        "Array.from(document.querySelectorAll('table.article'))"
+        ".map(t => [t.lang, getComputedStyle(t).direction])"
+    )
+    assert stories and all(story == ["en", "ltr"] for story in stories)
     # The "view in your browser" link moves to the start edge: the left in a right-to-left mail.
     link = page.locator("p.view a").bounding_box()
     table = page.locator("table.inner").bounding_box()
