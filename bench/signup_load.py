@@ -25,6 +25,7 @@ sync-worker run.
 from __future__ import annotations
 
 import os
+import runpy
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -61,9 +62,11 @@ CAPACITY_CLIENTS = 64
 # Before a burst the sign-up server is warm: its connections open (posts from as many
 # clients as the flat-out run) and its floor (subscriptions/floor.py, the recent work times
 # of each process) set by ordinary traffic, not by those first cold posts.
+# Ordinary traffic arrives at a steady low rate from many connections: gunicorn's workers
+# each get their share, and each its floor's window (kept per process) of ordinary work.
 WARM_POSTS = 2 * CAPACITY_CLIENTS
-STEADY_POSTS = 2 * floor.WINDOW  # a window's worth for each of 2 workers
-STEADY_CLIENTS = 4
+STEADY_POSTS = 3 * floor.WINDOW
+STEADY_RATE = 60.0  # per s
 BURST_CLIENTS = 128  # enough that arrivals never wait for a free client thread
 GOAL_RATIO = 0.3
 ORIGIN = "https://newsletter.example.org"
@@ -130,7 +133,7 @@ def signups(
             raise RuntimeError(f"fetching forms: {forms.errors[:3]}")
         solve_all(everyone)
         burst(site, warmup, post_signup, CAPACITY_CLIENTS)
-        burst(site, steady, post_signup, STEADY_CLIENTS)
+        burst(site, steady, post_signup, BURST_CLIENTS, rate=STEADY_RATE)
         held = burst(site, held_readers, post_signup, BURST_CLIENTS, rate=rate) if rate else None
         most = burst(site, most_readers, post_signup, CAPACITY_CLIENTS)
     return most, held
@@ -196,8 +199,8 @@ def print_summary(
     rate: float,
 ) -> None:
     most, held = threaded
-    workers = os.environ.get("WEB_CONCURRENCY") or os.cpu_count()
-    threads = os.environ.get("WEB_THREADS") or 32
+    recipe = runpy.run_path(str(Path(__file__).resolve().parent.parent / "gunicorn.conf.py"))
+    workers, threads = recipe["workers"], recipe["threads"]
     print(
         f"\nSign-up burst on {database_url.split(':', 1)[0]}, {N} posts per line, "
         f"TRUSTED_PROXIES=1, SIGNUP_MIN_DURATION={FLOOR}, gunicorn.conf.py "
