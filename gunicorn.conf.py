@@ -3,9 +3,9 @@
 Environment (all optional):
   WEB_BIND         where to listen, comma-separated (default 127.0.0.1:8000: behind a proxy)
   WEB_CONCURRENCY  worker processes (default: one per CPU)
-  WEB_THREADS      threads per worker (default 32)
+  WEB_THREADS      threads per worker (default 128)
   WEB_TIMEOUT      seconds before a silent worker is restarted (default 30)
-  DATABASE_POOL_SIZE  database connections kept per worker (default: WEB_THREADS)
+  DATABASE_POOL_SIZE  database connections kept per worker (default: WEB_THREADS, at most 32)
 Command-line options win over this file, e.g. `--certfile cert.pem --keyfile key.pem` to
 serve TLS without a proxy.
 
@@ -13,6 +13,13 @@ Why threads: every accepted sign-up answers no sooner than SIGNUP_MIN_DURATION (
 for new and known addresses), and that wait is a sleep. A sync worker would sit idle through
 it, so two of them served about 40 sign-ups a second; a sleeping thread costs no CPU, so a
 burst (a viral article) is bounded by the CPUs, not by the floor.
+
+Why so many threads: a thread holds each answer through its floor, and under load the floor
+rises with the work's own time (up to SIGNUP_MAX_DURATION, 1 s: see subscriptions/floor.py).
+Workers x threads / floor is the most sign-ups a second the server can hold: 2 x 32 threads
+held 64 a second at a 1 s floor, below the arrivals of a burst, and answers queued for
+seconds; 2 x 128 hold 256. A sleeping thread costs a little memory, no CPU and no database
+connection (the session has committed and given it back before the floor).
 """
 
 from __future__ import annotations
@@ -22,11 +29,13 @@ import os
 bind = [item.strip() for item in os.environ.get("WEB_BIND", "127.0.0.1:8000").split(",") if item]
 workers = int(os.environ.get("WEB_CONCURRENCY") or os.cpu_count() or 1)
 worker_class = "gthread"
-threads = int(os.environ.get("WEB_THREADS") or 32)
-# One kept database connection per thread (unless set): with fewer, a burst made each request
-# past the pool's five open and close its own PostgreSQL connection. Mind PostgreSQL's
-# max_connections (100 by default): workers x threads, plus the Celery workers.
-os.environ.setdefault("DATABASE_POOL_SIZE", str(threads))
+threads = int(os.environ.get("WEB_THREADS") or 128)
+# Kept database connections (unless set): one per thread that can be working at once. With
+# fewer, a burst made each request past the pool's five open and close its own PostgreSQL
+# connection. Threads asleep in the floor hold none, so 32 are enough for 2 CPUs. Mind
+# PostgreSQL's max_connections (100 by default): workers x (pool + 10 overflow), plus the
+# Celery workers.
+os.environ.setdefault("DATABASE_POOL_SIZE", str(min(threads, 32)))
 timeout = int(os.environ.get("WEB_TIMEOUT") or 30)
 graceful_timeout = 30
 keepalive = 5

@@ -5,7 +5,8 @@ process's share without gunicorn or a load generator: the production settings (r
 the proof of work, TRUSTED_PROXIES=1), PostgreSQL or SQLite, an embedded Redis, readers who
 fetch the form first and then post it through the Flask test client, half of them new and
 half confirmed subscribers. It prints CPU ms and SQL statements per post, the statements by
-kind, and with BENCH_PROFILE=1 a cProfile (CPU time) of the posts.
+kind, and with BENCH_PROFILE=1 a cProfile (CPU time) of the posts (BENCH_PROFILE_OUT=file
+keeps it for pstats).
 
 `BENCH_DATABASE_URL=postgresql://…/bench python -m bench.signup_profile` (it drops and creates
 the tables); BENCH_SIGNUPS posts (default 400). The floor is off (SIGNUP_MIN_DURATION=0): it
@@ -121,6 +122,8 @@ def run(app: Flask) -> None:
         print(f"{count / N:6.2f}  {statement}")
     if profile:
         pstats.Stats(profile).sort_stats("cumulative").print_stats(60)
+        if os.environ.get("BENCH_PROFILE_OUT"):  # for pstats / snakeviz
+            profile.dump_stats(os.environ["BENCH_PROFILE_OUT"])
 
 
 if __name__ == "__main__":

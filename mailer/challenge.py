@@ -10,7 +10,6 @@ import threading
 import time
 
 import altcha
-import redis
 from flask import current_app
 
 from mailer.models import utcnow
@@ -39,30 +38,33 @@ def new_challenge() -> dict[str, object]:
     }
 
 
-def verify(payload: str | None) -> bool:
-    """True when `payload` (base64 JSON from the form) solves a fresh, unused challenge."""
+def solved_signature(payload: str | None) -> str | None:
+    """The signature of the challenge that `payload` solves, if it is genuine and fresh; None
+    if not. Whether it was used already is the replay store's (`verify`, or the sign-up's
+    guard (subscriptions/guard.py), which asks Redis once for this and the per-IP limit)."""
     if not payload or len(payload) > 2000:
-        return False
+        return None
     try:
         data = json.loads(base64.b64decode(payload, validate=True))
         ok, _error = altcha.verify_solution_v1(data, _key(), check_expires=True)
     except (ValueError, binascii.Error, TypeError, KeyError, AttributeError):
-        return False
-    if not ok:
-        return False
-    return _first_use(str(data.get("signature")))
+        return None
+    return str(data.get("signature")) if ok else None
 
 
-def _first_use(signature: str) -> bool:
-    client: redis.Redis = current_app.extensions["redis"]
-    ttl = int(current_app.config["SIGNUP_CHALLENGE_MAX_AGE"].total_seconds())
-    try:
-        return bool(client.set(f"mailer:altcha:{signature}", 1, nx=True, ex=ttl))
-    except redis.RedisError:
-        # Not open (audit L9): a solution still works once, here in this process's memory;
-        # and not closed either, since sign-ups must go on through a Redis restart.
-        logger.error("sign-up challenge replay store: Redis unavailable, using process memory")
-        return _LOCAL.first_use(signature, ttl)
+def replay_key(signature: str) -> str:
+    """The replay store's Redis key of a used challenge."""
+    return f"mailer:altcha:{signature}"
+
+
+def replay_ttl() -> int:
+    """Seconds a used challenge is remembered: as long as it could still be accepted."""
+    return int(current_app.config["SIGNUP_CHALLENGE_MAX_AGE"].total_seconds())
+
+
+def first_use_in_memory(signature: str) -> bool:
+    """The replay store in this process's memory, while Redis is away."""
+    return _LOCAL.first_use(signature, replay_ttl())
 
 
 class _LocalReplayStore:

@@ -310,7 +310,7 @@ class TestChallenge:
         import redis
 
         # Alembic's fileConfig (tests/test_migrations.py runs first) disables existing loggers.
-        monkeypatch.setattr(logging.getLogger("mailer.challenge"), "disabled", False)
+        monkeypatch.setattr(logging.getLogger("mailer.subscriptions.guard"), "disabled", False)
 
         def down(*args: Any, **kwargs: Any) -> None:
             raise redis.ConnectionError("Redis is away")
@@ -324,7 +324,8 @@ class TestChallenge:
             "csrf_token": csrf_token(page),
             "altcha": self.solve(page),
         }
-        app.extensions["redis"].set = down  # the replay store's client only
+        # The app's client only (the replay store's, with the per-IP limit: one Lua script).
+        app.extensions["redis"].evalsha = down
         assert client.post("/subscribe", data=base).status_code == 303
         again = client.post("/subscribe", data={**base, "email": "b@example.org"})
         assert again.status_code == 422

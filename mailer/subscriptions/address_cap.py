@@ -10,11 +10,13 @@ holds whichever path the mail takes, survives a Redis restart, and never fails o
 from __future__ import annotations
 
 import functools
-from datetime import timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
 
 from flask import current_app
 from limits import parse_many
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import Executable, bindparam, delete, func, insert, select, update
 
 from mailer import clock
 from mailer.extensions import db
@@ -43,6 +45,50 @@ def _parse(setting: str) -> list[tuple[int, timedelta]]:
     return [(item.amount, timedelta(seconds=item.get_expiry())) for item in parse_many(setting)]
 
 
+def used_columns(count: int) -> list[Any]:
+    """Columns that count the address's slots in each of `count` windows, for a lookup that
+    reads other things in the same statement (the sign-up's); bind `used_params`."""
+    return [
+        select(func.count(AddressMail.id))
+        .where(
+            AddressMail.address_hash == bindparam("cap_digest"),
+            AddressMail.kind == bindparam("cap_kind"),
+            AddressMail.created_at > bindparam(f"cap_since_{i}"),
+        )
+        .scalar_subquery()
+        .label(f"cap_used_{i}")
+        for i in range(count)
+    ]
+
+
+def used_params(digest: str, kind: str, now: datetime) -> dict[str, Any]:
+    """The parameters of `used_columns` and of the slot count: the address, kind and windows."""
+    params: dict[str, Any] = {"cap_digest": digest, "cap_kind": kind}
+    for i, (_limit, window) in enumerate(windows(kind)):
+        params[f"cap_since_{i}"] = now - window
+    return params
+
+
+def has_room(used: Sequence[int | None], kind: str) -> bool:
+    """Whether slots counted per window (in `windows(kind)` order) leave room for one more."""
+    return all((n or 0) < limit for n, (limit, _w) in zip(used, windows(kind), strict=True))
+
+
+@functools.lru_cache(maxsize=8)
+def _count(count: int) -> Executable:
+    """One statement counts every window (they nest: the longest bounds the scan)."""
+    return select(
+        *(
+            func.count(AddressMail.id).filter(AddressMail.created_at > bindparam(f"cap_since_{i}"))
+            for i in range(count)
+        )
+    ).where(
+        AddressMail.address_hash == bindparam("cap_digest"),
+        AddressMail.kind == bindparam("cap_kind"),
+        AddressMail.created_at > bindparam("cap_oldest"),
+    )
+
+
 def take_slot(digest: str, kind: str, subscriber_id: int | None = None) -> bool:
     """Record one mail to the address if every window has room; False (and nothing) if not.
 
@@ -53,29 +99,26 @@ def take_slot(digest: str, kind: str, subscriber_id: int | None = None) -> bool:
     """
     if not current_app.config["RATELIMIT_ENABLED"]:
         return True
-    # Core statements on the session's connection (its transaction): a sign-up's hot path.
+    # Core statements built once, on the session's connection (its transaction): a sign-up's
+    # hot path.
     conn = db.session.connection()
     if subscriber_id is not None:
         conn.execute(_LOCK, {"subscriber_id": subscriber_id})
     now = clock.now()
+    params = used_params(digest, kind, now)
     limits = windows(kind)
-    # One statement counts every window (they nest: the longest bounds the scan).
-    counts = conn.execute(
-        select(
-            *(
-                func.count(AddressMail.id).filter(AddressMail.created_at > now - window)
-                for _limit, window in limits
-            )
-        ).where(
-            AddressMail.address_hash == digest,
-            AddressMail.kind == kind,
-            AddressMail.created_at > now - max(window for _limit, window in limits),
-        )
-    ).one()
-    if any((used or 0) >= limit for used, (limit, _window) in zip(counts, limits, strict=True)):
+    params["cap_oldest"] = now - max(window for _limit, window in limits)
+    if not has_room(conn.execute(_count(len(limits)), params).one(), kind):
         return False
-    conn.execute(insert(AddressMail), {"address_hash": digest, "kind": kind, "created_at": now})
+    conn.execute(_INSERT, {"address_hash": digest, "kind": kind, "created_at": now})
     return True
+
+
+_INSERT = insert(AddressMail).values(
+    address_hash=bindparam("address_hash"),
+    kind=bindparam("kind"),
+    created_at=bindparam("created_at"),
+)
 
 
 def prune() -> int:

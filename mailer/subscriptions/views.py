@@ -25,7 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from mailer import challenge, i18n
 from mailer.extensions import csrf, db, limiter
 from mailer.models import MailingList
-from mailer.subscriptions import confirmation, floor, links, list_cache, service
+from mailer.subscriptions import confirmation, floor, guard, links, list_cache, service
 from mailer.subscriptions.forms import ActionForm, SignupForm
 from mailer.tasks import enqueue_after_commit, send_already_subscribed, send_confirmation
 from mailer.tokens import ExpiredToken, InvalidToken
@@ -77,15 +77,19 @@ def subscribe_form() -> ResponseReturnValue:
 
 
 @bp.post("/subscribe")
-@limiter.limit(_ip_limit)
+@limiter.exempt  # RATELIMIT_SIGNUP_IP is counted by guard.check, with the challenge
 def subscribe() -> ResponseReturnValue:
     started = time.monotonic()
+    # One Redis round trip: the per-IP limit, and the proof of work used up (if genuine).
+    verdict = guard.check(request.form.get("altcha"))
+    if verdict.limited:
+        abort(429)
     form, public_lists = _signup_form()
     if form.website.data:  # honeypot: answer like a success, do nothing
         return _check_inbox_after(started, worked=False)
     if not form.validate():
         return _render_signup(form, 422)
-    if current_app.config["SIGNUP_CHALLENGE"] and not challenge.verify(form.altcha.data):
+    if not verdict.challenge_ok:
         return _render_signup(form, 422, _("The anti-spam check did not finish. Please try again."))
     try:
         lists = service.choose_lists(form.lists.data or [], public_lists)
