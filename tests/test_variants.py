@@ -251,3 +251,15 @@ def test_the_demo_digest_reaches_each_demo_reader_in_their_language(
     text = persian.get_body(("plain",))
     assert text is not None and "لنا وارگا، شاعر، با عفوی غیرمنتظره آزاد شد" in text.get_content()
     assert messages["reader-fr@example.org"]["Subject"] == "L'essentiel de la semaine"
+
+
+def test_a_language_note_for_a_language_added_later_comes_from_cldr() -> None:
+    """The seven catalogued languages have a phrase per pair; any other language gets CLDR's
+    name of the article's language in the reader's language: adding a language is no code."""
+    from mailer.digests.language_notes import in_language
+
+    assert in_language("fr", "ru") == "(на французском)"
+    assert in_language("en", "de") == "(Englisch)"
+    assert in_language("de", "fr") == "(allemand)"
+    assert in_language("en", "zz") == "(in English)"
+    assert in_language("xx", "en") == "(xx)"

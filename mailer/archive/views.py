@@ -11,8 +11,8 @@ from sqlalchemy import Select, select
 
 from mailer.digests import variants
 from mailer.digests.content import issue_date, render_digest
-from mailer.digests.language_notes import direction
 from mailer.extensions import db
+from mailer.i18n import direction
 from mailer.models import Article, Digest, DigestStatus, MailingList
 from mailer.urls import external_url
 

@@ -24,7 +24,8 @@ from mailer import i18n
 from mailer.delivery.headers import check_header
 from mailer.delivery.message import sender_address, sender_domain
 from mailer.delivery.template import MessageTemplate
-from mailer.digests.language_notes import direction, in_language
+from mailer.digests.language_notes import in_language
+from mailer.i18n import direction
 from mailer.models import Article, Digest, MailingList, utcnow
 from mailer.subscriptions.links import Addressee, link_tokens
 from mailer.urls import external_url

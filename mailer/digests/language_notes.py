@@ -1,13 +1,14 @@
 """The short note beside an article a reader gets in another language than their own.
 
 "(in French)" said in the reader's language. One phrase per pair keeps grammar right
-(Russian and Persian decline or prefix the name); the i18n catalogues may take these over
-as seven msgids ("(in English)", "(in French)", ...) translated in each language.
+(Russian and Persian decline or prefix the name) for the seven languages of the catalogues;
+any other language (a catalogue added later) gets the language's name in the reader's
+language from CLDR (Babel), "(Englisch)", so adding a language needs no code here.
 """
 
 from __future__ import annotations
 
-RTL = frozenset({"ar", "fa", "he", "ur"})
+from babel import Locale, UnknownLocaleError
 
 _NOTES: dict[str, dict[str, str]] = {
     "en": {"en": "in English", "fr": "in French", "es": "in Spanish", "ru": "in Russian",
@@ -27,13 +28,14 @@ _NOTES: dict[str, dict[str, str]] = {
 }  # fmt: skip
 
 
-def direction(language: str) -> str:
-    """ "rtl" for a right-to-left language, else "ltr"."""
-    return "rtl" if language.split("-")[0] in RTL else "ltr"
-
-
 def in_language(article_language: str, reader_language: str) -> str:
-    """ "(in French)" in the reader's language; the code itself for a language not listed."""
-    notes = _NOTES.get(reader_language.split("-")[0], _NOTES["en"])
-    name = notes.get(article_language.split("-")[0])
-    return f"({name})" if name else f"({article_language})"
+    """ "(in French)" in the reader's language; CLDR's name of the language for a pair not
+    listed; the code itself for a language nobody knows."""
+    reader, article = reader_language.split("-")[0], article_language.split("-")[0]
+    name = _NOTES.get(reader, {}).get(article)
+    if name is None:
+        try:
+            name = Locale.parse(reader).languages.get(article)
+        except (ValueError, UnknownLocaleError):
+            name = _NOTES["en"].get(article)
+    return f"({name or article_language})"
