@@ -131,7 +131,8 @@ def pending() -> tuple[Editor, dict[str, Any]] | None:
     if not 0 <= age <= PENDING_MAX_AGE.total_seconds():
         return None
     editor = db.session.get(Editor, mark["editor"])
-    return (editor, mark) if editor is not None else None
+    # Disabled between the password and the code: the sign-in ends here.
+    return (editor, mark) if editor is not None and editor.is_active else None
 
 
 # --- re-authentication --------------------------------------------------------------------

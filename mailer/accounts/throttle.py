@@ -64,6 +64,19 @@ def _rows(keys: Keys) -> list[LoginThrottle]:
     )
 
 
+def hold(keys: Keys) -> None:
+    """Take the keys' write lock (SQLite: the database's; PostgreSQL: the rows') until the
+    caller commits: attempts on one account or network then run one after another, so a
+    burst of guesses sent together meets the failures of the ones before it (each step
+    holds it from its throttle check through its verdict)."""
+    db.session.execute(
+        update(LoginThrottle)
+        .where(LoginThrottle.key.in_((keys.account, keys.network)))
+        .values(failures=LoginThrottle.failures)
+        .execution_options(synchronize_session=False)
+    )
+
+
 def wait_seconds(keys: Keys) -> float:
     """How long before this account may try again from this network (0: now)."""
     now = clock.now()
@@ -129,14 +142,7 @@ def failed(keys: Keys, editor_id: int | None, what: str) -> None:
     """Count a failure (what: password, second_factor or reauth) on both keys; commits."""
     now = clock.now()
     cfg = current_app.config
-    # Take the write lock first (SQLite: the database's; PostgreSQL: the rows'), so that two
-    # failures at once both count: each then reads what the other wrote.
-    db.session.execute(
-        update(LoginThrottle)
-        .where(LoginThrottle.key.in_((keys.account, keys.network)))
-        .values(failures=LoginThrottle.failures)
-        .execution_options(synchronize_session=False)
-    )
+    hold(keys)  # so that two failures at once both count: each reads what the other wrote
     locked = []
     for key, lock_after, name in (
         (keys.account, int(cfg["LOGIN_LOCK_AFTER"]), "account"),

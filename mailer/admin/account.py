@@ -8,6 +8,7 @@ from flask import flash, redirect, render_template, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, logout_user
 
+from mailer import audit
 from mailer.accounts import policy, sessions, totp
 from mailer.admin import bp
 from mailer.admin.enrolment import enrolment_page, recovery_codes_page
@@ -43,6 +44,7 @@ def account_enrol() -> ResponseReturnValue:
         return redirect(url_for("admin.account"), 303)
 
     def done(codes: list[str]) -> ResponseReturnValue:
+        audit.record("enrol_2fa", editor_id=editor.id)  # a 200 page: the hook skips it
         db.session.commit()
         logger.info("editor %s enrolled a second factor", editor.id)
         return recovery_codes_page(codes, url_for("admin.account"))
@@ -58,6 +60,7 @@ def account_recovery_codes() -> ResponseReturnValue:
         flash("Set up two-factor authentication first.")
         return redirect(url_for("admin.account"), 303)
     codes = totp.replace_recovery_codes(editor)
+    audit.record("recovery_codes", editor_id=editor.id)  # a 200 page: the hook skips it
     db.session.commit()
     logger.info("editor %s made new recovery codes", editor.id)
     return recovery_codes_page(codes, url_for("admin.account"))

@@ -9,7 +9,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from mailer import audit
-from mailer.accounts import service, sessions
+from mailer.accounts import service, sessions, throttle
 from mailer.accounts.passwords import MIN_LENGTH, PasswordRefused
 from mailer.admin import bp
 from mailer.admin.account_forms import ChangePasswordForm
@@ -19,14 +19,24 @@ logger = logging.getLogger(__name__)
 
 
 @bp.route("/account/password", methods=["GET", "POST"])
+@sessions.reauth_required  # a stolen session cookie alone cannot reach it
 def account_password() -> ResponseReturnValue:
     form = ChangePasswordForm()
+    keys = throttle.keys_for(current_user.email)
     if form.validate_on_submit():
+        throttle.hold(keys)  # a wrong current password counts like a failed sign-in
+        if throttle.wait_seconds(keys) > 0:
+            throttle.refused(keys, current_user.id)
+            form.current.errors = ["Too many failed attempts. Wait a few minutes, then try again."]
+            return render_template(
+                "admin/account_password.html", form=form, min_length=MIN_LENGTH
+            ), 429
         try:
             service.change_password(current_user, form.current.data or "", form.password.data or "")
         except PasswordRefused as exc:
             form.password.errors = [str(exc)]
         except service.AccountError as exc:
+            throttle.failed(keys, current_user.id, "password_change")
             form.current.errors = [str(exc)]
         else:
             audit.record("account_password", editor_id=current_user.id)

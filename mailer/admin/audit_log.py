@@ -15,6 +15,7 @@ from mailer.admin import bp
 from mailer.audit.query import Filters, actions, editor_emails, page
 from mailer.extensions import db
 from mailer.models import Editor
+from mailer.numbers import whole_number
 
 logger = logging.getLogger(__name__)
 PAGE_SIZE = 50
@@ -66,14 +67,14 @@ def _day(name: str) -> date | None:
 def audit_log() -> ResponseReturnValue:
     editor = request.args.get("editor", "")
     filters = Filters(
-        editor_id=int(editor) if editor.isdigit() else None,
+        editor_id=whole_number(editor),
         action=request.args.get("action") or None,
         since=_day("since"),
         until=_day("until"),
     )
-    number = request.args.get("page", "1")
-    events, pages = page(filters, int(number) if number.isdigit() else 1, PAGE_SIZE)
-    current = min(max(1, int(number) if number.isdigit() else 1), pages)
+    number = whole_number(request.args.get("page"), 9) or 1
+    events, pages = page(filters, number, PAGE_SIZE)
+    current = min(max(1, number), pages)
     editors = db.session.scalars(select(Editor).order_by(Editor.email)).all()
     return render_template(
         "admin/audit.html",

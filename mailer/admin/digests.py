@@ -29,6 +29,7 @@ from mailer.digests.content import RenderedDigest, fill_slots, render_digest, sa
 from mailer.digests.schedule import NoSuchLocalTime, local_to_utc
 from mailer.extensions import db
 from mailer.models import Digest, DigestStatus, MailingList, utcnow
+from mailer.numbers import whole_number
 
 PREVIEW_CSP = (
     "default-src 'none'; img-src * data:; style-src 'unsafe-inline'; frame-ancestors 'self'; "
@@ -64,19 +65,21 @@ def new_digest() -> ResponseReturnValue:
 
 def _new_order(digest: Digest) -> list[int]:
     """The article order the editor asked for: save, move up/down, remove or add."""
-    order = [int(v) for v in request.form.getlist("article_ids") if v.isdigit()]
+    given = (whole_number(v) for v in request.form.getlist("article_ids"))
+    order = [n for n in given if n is not None]
     action, _, target = request.form.get("action", "save").partition(":")
-    if target.isdigit() and int(target) in order:
-        i = order.index(int(target))
+    picked = whole_number(target)
+    if picked is not None and picked in order:
+        i = order.index(picked)
         if action == "up" and i > 0:
             order[i - 1], order[i] = order[i], order[i - 1]
         elif action == "down" and i < len(order) - 1:
             order[i + 1], order[i] = order[i], order[i + 1]
         elif action == "remove":
             order.pop(i)
-    add = request.form.get("add_article", "")
-    if action == "add" and add.isdigit() and int(add) not in order:
-        order.append(int(add))
+    add = whole_number(request.form.get("add_article"))
+    if action == "add" and add is not None and add not in order:
+        order.append(add)
     return order
 
 

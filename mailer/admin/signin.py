@@ -50,6 +50,7 @@ def login() -> ResponseReturnValue:
     keys = throttle.keys_for(email)
     editor = auth.find_editor(email)
     editor_id = editor.id if editor else None
+    throttle.hold(keys)  # until this attempt's verdict is committed
     if throttle.wait_seconds(keys) > 0:
         throttle.refused(keys, editor_id)
         form.password.errors = [TOO_MANY]
@@ -88,6 +89,7 @@ def login_code() -> ResponseReturnValue:
     if not form.validate_on_submit():
         return render_template("admin/login_code.html", form=form), 422 if form.errors else 200
     keys = throttle.keys_for(editor.email)
+    throttle.hold(keys)  # until this attempt's verdict is committed
     if throttle.wait_seconds(keys) > 0:
         throttle.refused(keys, editor.id)
         form.code.errors = [TOO_MANY]
@@ -112,6 +114,7 @@ def login_enrol() -> ResponseReturnValue:
         throttle.succeeded(throttle.keys_for(editor.email))
         sessions.log_in(editor)
         audit.login_attempt(editor)
+        audit.record("enrol_2fa", editor_id=editor.id)
         db.session.commit()
         logger.info("editor %s enrolled a second factor and logged in", editor.id)
         return recovery_codes_page(codes, target)
@@ -130,6 +133,7 @@ def reauth() -> ResponseReturnValue:
     status = 200
     if form.validate_on_submit():
         keys = throttle.keys_for(editor.email)
+        throttle.hold(keys)  # until this attempt's verdict is committed
         if throttle.wait_seconds(keys) > 0:
             throttle.refused(keys, editor.id)
             form.password.errors = [TOO_MANY]

@@ -12,6 +12,8 @@ import urllib.request
 from typing import Any
 from urllib.parse import urlsplit
 
+from mailer.numbers import whole_number
+
 CHUNK = 64 * 1024
 
 
@@ -195,7 +197,8 @@ def _fetch(url: str, timeout: float, max_bytes: int, private_addresses: bool) ->
     try:
         with _opener(private_addresses).open(request, timeout=timeout) as response:
             length = response.headers.get("Content-Length", "")
-            if length.isdigit() and int(length) > max_bytes:
+            declared = whole_number(length)
+            if declared is not None and declared > max_bytes:
                 raise FeedError(f"The feed is larger than {_size(max_bytes)}.")
             data: bytes = _read_limited(response, max_bytes, deadline)
             return data

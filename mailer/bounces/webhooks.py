@@ -26,6 +26,7 @@ from mailer.bounces.service import add_event, apply_policy, attribute
 from mailer.bounces.sns import fetch, is_aws_url, is_sns_message, verify_sns
 from mailer.extensions import csrf, db
 from mailer.models import BounceEvent, BounceKind, utcnow
+from mailer.numbers import whole_number
 from mailer.privacy import redact
 
 logger = logging.getLogger(__name__)
@@ -172,7 +173,8 @@ def verify_mailgun(signature: Any) -> str | None:
     expected = hmac.new(key.encode(), f"{timestamp}{token}".encode(), hashlib.sha256).hexdigest()
     if not token or not hmac.compare_digest(expected.encode(), given.encode()):
         return "bad_signature"
-    if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > MAILGUN_MAX_AGE:
+    sent_at = whole_number(timestamp)
+    if sent_at is None or abs(time.time() - sent_at) > MAILGUN_MAX_AGE:
         return "stale_timestamp"
     redis = current_app.extensions["redis"]
     token_key = f"mailer:webhooks:mailgun:{hashlib.sha256(token.encode()).hexdigest()}"

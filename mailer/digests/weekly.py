@@ -96,7 +96,9 @@ def mark_review_queued(digest_id: int, now: datetime) -> None:
 
 
 def editor_ids() -> list[int]:
-    return list(db.session.scalars(select(Editor.id).order_by(Editor.id)))
+    """The editors who get the review mail: every active one (not the disabled)."""
+    query = select(Editor.id).where(Editor.disabled_at.is_(None)).order_by(Editor.id)
+    return list(db.session.scalars(query))
 
 
 def local_label(when: datetime, timezone: str) -> str:
@@ -120,6 +122,8 @@ def review_email(digest_id: int, editor_id: int) -> Email | None:
     digest = db.session.get(Digest, digest_id)
     editor = db.session.get(Editor, editor_id)
     if digest is None or editor is None or digest.schedule_slot is None:
+        return None
+    if not editor.is_active:  # disabled since the mail was queued
         return None
     if digest.status not in (DigestStatus.draft, DigestStatus.scheduled):
         return None
