@@ -18,7 +18,7 @@ from datetime import datetime
 
 from flask import current_app
 from redis import RedisError
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from mailer import clock
 from mailer.digests import autopause, control, service, testsend, weekly
@@ -31,7 +31,6 @@ from mailer.models import (
     DeliveryStatus,
     Digest,
     DigestStatus,
-    Editor,
     MailingList,
 )
 from mailer.tasks import digests as digest_tasks
@@ -249,7 +248,7 @@ def auto_pause(digest_id: int, reason: str) -> bool:
         return False
     db.session.commit()
     logger.warning("digest %s: %s", digest_id, reason)
-    for editor_id in db.session.scalars(select(Editor.id).order_by(Editor.id)).all():
+    for editor_id in weekly.editor_ids():  # the active editors, as for the review mail
         enqueue_after_commit(digest_tasks.send_pause_notice, digest_id, editor_id)
     return True
 
