@@ -11,7 +11,6 @@ import hmac
 import ipaddress
 import logging
 
-from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 
 from mailer.keys import derive
@@ -29,6 +28,9 @@ def normalise_email(raw: str) -> str:
     value = raw.strip()
     if not value or len(value) > MAX_ADDRESS_LENGTH:
         raise InvalidAddress("Enter a valid email address.")
+    # Imported at the first address (~40 ms): not paid by every `mailer` command's start.
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         result = validate_email(value, check_deliverability=False)
     except EmailNotValidError as exc:

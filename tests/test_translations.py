@@ -144,3 +144,18 @@ def test_site_languages_are_english_and_every_catalogue(app: Flask) -> None:
     assert list(languages) == ["en", *LANGUAGES]
     assert languages["fa"] == "فارسی" and languages["ru"] == "Русский"
     assert languages["es"] == "Español" and languages["en"] == "English"
+
+
+def test_language_names_come_from_cldr_only_when_read() -> None:
+    """CLDR's data is loaded when a name is shown, not at every process's start (issue 13:
+    `mailer digest send` pays no language names it never prints)."""
+    from mailer import create_app, i18n
+
+    i18n._native_name.cache_clear()
+    app = create_app({"TESTING": True, "SECRET_KEY": "x" * 48, "RATELIMIT_ENABLED": False})
+    languages = app.config["LANGUAGES"]
+    assert "ru" in languages and "xx" not in languages and len(languages) == 1 + len(LANGUAGES)
+    assert i18n._native_name.cache_info().currsize == 0
+    assert languages["tr"] == "Türkçe" and dict(languages.items())["ar"] == "العربية"
+    with pytest.raises(KeyError):
+        languages["xx"]

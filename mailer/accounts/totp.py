@@ -13,10 +13,9 @@ import base64
 import hashlib
 import hmac
 import secrets
+from typing import TYPE_CHECKING
 
 import pyotp
-import segno
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from flask import current_app
 from sqlalchemy import delete, or_, select, update
 
@@ -25,12 +24,17 @@ from mailer.extensions import db
 from mailer.keys import derived_keys
 from mailer.models import Editor, RecoveryCode
 
+if TYPE_CHECKING:
+    from cryptography.fernet import MultiFernet
+
 STEP_SECONDS = 30
 RECOVERY_CODES = 10
 _ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # 32 symbols, no l/o/0/1: 5 bits each
 
 
 def _fernet() -> MultiFernet:
+    from cryptography.fernet import Fernet, MultiFernet  # at sign-in, not at every start
+
     return MultiFernet(
         [Fernet(base64.urlsafe_b64encode(key)) for key in derived_keys("totp-secret")]
     )
@@ -45,6 +49,8 @@ def encrypt(secret: str) -> str:
 
 
 def decrypt(token: str) -> str | None:
+    from cryptography.fernet import InvalidToken
+
     try:
         return _fernet().decrypt(token.encode()).decode()
     except InvalidToken:
@@ -58,6 +64,8 @@ def provisioning_uri(secret: str, email: str) -> str:
 
 def qr_svg(uri: str) -> str:
     """The QR code of an otpauth:// URI as inline SVG, made here: no outside service sees it."""
+    import segno  # on the enrolment page only
+
     return str(segno.make(uri, error="m").svg_inline(scale=5, border=2, dark="#000", light="#fff"))
 
 

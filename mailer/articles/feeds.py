@@ -8,11 +8,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from html import escape
 from typing import Any
 
-import feedparser
-from feedparser.namespaces import mediarss
 from flask import current_app
 
 from mailer.articles import stories
@@ -42,20 +41,23 @@ class ImportReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
-def _keep_media_text() -> None:
-    """Store media:description and media:title apart from the entry's own.
+@cache
+def _feedparser() -> Any:
+    """feedparser, imported at the first import of a feed (not at every command's start),
+    storing media:description and media:title apart from the entry's own.
 
     feedparser treats them as the entry's description and title, so an image caption
     replaces the article's summary or content (kurtmckee/feedparser#53).
     """
+    import feedparser
+    from feedparser.namespaces import mediarss
+
     ns: Any = mediarss.Namespace
     ns._start_media_description = lambda self, attrs: self.push("media_description", 1)
     ns._end_media_description = lambda self: self.pop("media_description")
     ns._start_media_title = lambda self, attrs: self.push("media_title", 1)
     ns._end_media_title = lambda self: self.pop("media_title")
-
-
-_keep_media_text()
+    return feedparser
 
 
 def import_feed(
@@ -78,7 +80,7 @@ def import_feed(
     # Always a stream: given bytes or a str, feedparser may open a file or a URL itself.
     # The content type is ours: parse as XML whatever a server calls it.
     headers = {"content-location": base, "content-type": "application/xml"}
-    parsed = feedparser.parse(io.BytesIO(data), response_headers=headers)
+    parsed = _feedparser().parse(io.BytesIO(data), response_headers=headers)
     entries = parsed.entries
     if not entries and (parsed.bozo or not parsed.version):
         reason = _reason(parsed.get("bozo_exception")) if parsed.bozo else "no feed elements"

@@ -11,13 +11,15 @@ from __future__ import annotations
 import logging
 import ssl
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, unquote, urlsplit
-
-from imapclient import IMAPClient
 
 from mailer.bounces import service
 from mailer.delivery.smtp_url import is_loopback
 from mailer.extensions import db
+
+if TYPE_CHECKING:
+    from imapclient import IMAPClient
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +89,8 @@ def parse_url(url: str) -> ImapSettings:
 
 
 def _connect(settings: ImapSettings) -> IMAPClient:
+    from imapclient import IMAPClient  # imported by the poll, not at every command's start
+
     context = ssl.create_default_context()
     if not settings.verify:
         context.check_hostname, context.verify_mode = False, ssl.CERT_NONE

@@ -16,8 +16,6 @@ from email.message import Message
 from email.parser import BytesHeaderParser
 from email.utils import getaddresses
 
-from flufl.bounce import all_failures
-
 from mailer.models import BounceKind
 from mailer.privacy import redact
 from mailer.verp import read_verp
@@ -193,6 +191,8 @@ def _from_fallback(msg: Message) -> ParsedBounce | None:
     """
     if not msg.get("from"):
         return None  # not a bounce; and flufl.bounce's Yale detector fails without a From
+    from flufl.bounce import all_failures  # ~30 ms of imports, for the odd bounce only
+
     try:
         temporary, permanent = all_failures(msg)
     except Exception:  # a detector bug on odd input must not lose the message

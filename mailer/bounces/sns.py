@@ -11,17 +11,19 @@ import base64
 import logging
 import re
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 from urllib.request import HTTPRedirectHandler, build_opener
 
-from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from flask import current_app
 
 from mailer.models import utcnow
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +111,8 @@ def is_aws_url(url: str) -> bool:
 
 def _sns_subject(certificate: x509.Certificate, host: str) -> bool:
     """Whether the certificate names SNS (SES_SNS_CERT_SUBJECTS) or the regional host."""
+    from cryptography import x509
+
     names = {
         str(a.value).lower()
         for a in certificate.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
@@ -127,6 +131,8 @@ def _certificate(url: str) -> x509.Certificate:
         cached = _certificates.get(url)
     if cached is not None:
         return cached
+    from cryptography import x509  # ~20 ms of imports, paid by SNS webhooks only (issue 13)
+
     pem = fetch(url, float(current_app.config["SES_SNS_TIMEOUT"]))
     certificate = x509.load_pem_x509_certificate(pem)
     with _certificates_lock:
