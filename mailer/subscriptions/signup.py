@@ -26,7 +26,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 
 from mailer import clock
 from mailer.extensions import db
@@ -249,6 +249,10 @@ _INSERT_CONSENT = insert(ConsentRecord).values(
 def _insert_all_postgresql(capped: bool) -> Executable:
     """INSERT the subscriber (nothing if the address exists: then no row comes back) and, in
     data-modifying CTEs of the same statement, its subscriptions, consent record and slot."""
+    # Imported here: the package loads every PostgreSQL driver's dialect (~0.1 s), which a
+    # SQLite deployment, and every `mailer` command's start, would pay for nothing.
+    from sqlalchemy.dialects import postgresql
+
     new = (
         postgresql.insert(Subscriber)
         .values(_SUBSCRIBER_VALUES)
