@@ -14,7 +14,16 @@ from flask import Flask
 from mailer.cli import COMMANDS, MailerGroup
 
 MAILER = Path(sys.executable).with_name("mailer")
-HEAVY = ("sqlalchemy", "celery", "alembic", "argon2", "mailer.extensions", "mailer.models")
+HEAVY = (
+    "sqlalchemy",
+    "celery",
+    "alembic",
+    "argon2",
+    "flask_limiter",
+    "rich",
+    "mailer.extensions",
+    "mailer.models",
+)
 
 
 def run_python(code: str, **env: str) -> str:
