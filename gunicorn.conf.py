@@ -58,3 +58,12 @@ loglevel = "info"
 # gunicorn 25+ opens a control socket at one path per user ($HOME/.gunicorn/gunicorn.ctl):
 # two instances on a machine would fight over it, and nothing here uses it.
 control_socket_disable = True
+
+
+def on_starting(server: object) -> None:
+    """Settings are checked once, in the master, before any worker is forked: a refused
+    setting is one line ("Error: ...") and exit status 2, not a worker that fails to boot
+    over and over."""
+    from mailer import create_app_or_exit
+
+    create_app_or_exit()

@@ -1,4 +1,4 @@
-from mailer import create_app
+from mailer import create_app_or_exit
 
-flask_app = create_app()
+flask_app = create_app_or_exit()
 celery = flask_app.extensions["celery"]

@@ -89,6 +89,21 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
+def create_app_or_exit() -> Flask:
+    """create_app() for wsgi.py and worker.py: a setting refused at start is one line on
+    stderr ("Error: ..." naming the setting and the fix) and exit status 2, not a traceback
+    from deep inside gunicorn's or Celery's start."""
+    import sys
+
+    from mailer.config_check import ConfigError
+
+    try:
+        return create_app()
+    except ConfigError as exc:
+        print(f"Error: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
+
+
 def _from_environment(settings: Mapping[str, str]) -> dict[str, Any]:
     """The settings SPEC.md names, from an optional .env and then the environment."""
     from dotenv import dotenv_values

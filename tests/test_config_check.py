@@ -188,3 +188,40 @@ def test_a_short_secret_key_on_a_first_install_is_not_told_to_pin_first() -> Non
     assert done.returncode == 2
     assert "Only when replacing a key already in use" in done.stderr
     assert "Pin ADDRESS_HASH_KEY first" not in done.stderr
+
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVERS = {
+    # As the README tells production to start them (a port nobody listens on: it never binds).
+    "gunicorn": [
+        str(MAILER.with_name("gunicorn")),
+        "-c",
+        "gunicorn.conf.py",
+        "--bind",
+        "127.0.0.1:1",
+        "wsgi:app",
+    ],
+    "celery": [str(MAILER.with_name("celery")), "-A", "worker", "worker", "--pool", "solo"],
+}
+
+
+@pytest.mark.parametrize("server", sorted(SERVERS))
+@pytest.mark.parametrize(
+    ("settings", "named"),
+    [({"SECRET_KEY": ""}, "SECRET_KEY"), ({"SMTP_TIMEOUT": "abc"}, "SMTP_TIMEOUT")],
+)
+def test_the_servers_refuse_a_bad_setting_in_one_line(
+    server: str, settings: dict[str, str], named: str
+) -> None:
+    """gunicorn and the Celery worker stop at once with the setting named, not a traceback
+    (and gunicorn does not fork workers that fail to boot, one after another)."""
+    env = operator_env(**settings)
+    if not settings.get("SECRET_KEY", SECRET):
+        del env["SECRET_KEY"]
+    done = subprocess.run(
+        SERVERS[server], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1 and named in errors[0], done.stderr[-2000:]
