@@ -469,3 +469,28 @@ def test_the_already_subscribed_mail_never_carries_the_typed_name(
     text = mail_text(outbox[-1])
     assert "already subscribed" in text
     assert "URGENT" not in text and "evil.example" not in text
+
+
+def test_a_list_deleted_by_another_process_meanwhile_is_a_clear_refusal(
+    app: Flask, client: FlaskClient
+) -> None:
+    """The form's lists are kept a few seconds per process (list_cache): a list another web
+    worker deleted meanwhile gets the form again with a message, not a 500."""
+    from sqlalchemy import text
+
+    page = client.get("/subscribe")  # this process now holds the public lists
+    with app.app_context(), db.engine.begin() as conn:  # another process: no session event
+        conn.execute(text("DELETE FROM mailing_list WHERE slug = 'weekly'"))
+    data = {
+        "email": "reader@example.org",
+        "lists": "weekly",
+        "language": "en",
+        "consent": "y",
+        "csrf_token": csrf_token(page.get_data(as_text=True)),
+    }
+    response = client.post("/subscribe", data=data)
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "There is no public list called" in html and 'name="email"' in html
+    assert counts(app) == (0, 0, 0)
+    assert queued_tasks(app) == []

@@ -20,7 +20,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from redis import RedisError
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from mailer import challenge, i18n
 from mailer.extensions import csrf, db, limiter
@@ -96,16 +96,30 @@ def subscribe() -> ResponseReturnValue:
     except service.UnknownList as exc:
         form.lists.errors = [_("There is no public list called “%(slug)s”.", slug=exc.slug)]
         return _render_signup(form, 422)
-    signup = service.subscribe(
-        form.email.data or "",
-        lists=lists,
-        name=(form.name.data or "").strip() or None,
-        language=form.language.data or "en",
-        source="embed" if _embed() else "form",
-        ip=request.remote_addr,
-        shown_in=i18n.current(),  # the language of the consent sentence the visitor ticked
-    )
-    db.session.commit()
+    try:
+        signup = service.subscribe(
+            form.email.data or "",
+            lists=lists,
+            name=(form.name.data or "").strip() or None,
+            language=form.language.data or "en",
+            source="embed" if _embed() else "form",
+            ip=request.remote_addr,
+            shown_in=i18n.current(),  # the language of the consent sentence the visitor ticked
+        )
+        db.session.commit()
+    except IntegrityError:
+        # A list another process deleted since this one read them (list_cache keeps them a
+        # few seconds): nothing was written; the form again, with the lists as they are now.
+        db.session.rollback()
+        list_cache.forget()
+        chosen = form.lists.data or []
+        form, public_lists = _signup_form()
+        offered = {lst.slug for lst in public_lists}
+        gone = next((slug for slug in chosen if slug not in offered), None)
+        if gone is None:
+            raise  # not a vanished list: a real error
+        form.lists.errors = [_("There is no public list called “%(slug)s”.", slug=gone)]
+        return _render_signup(form, 422)
     _enqueue(signup.outcome, signup.subscriber_id)
     return _check_inbox_after(started)
 
