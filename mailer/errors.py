@@ -56,9 +56,10 @@ def register(app: Flask) -> None:
         if code == 403 and request.path.startswith("/admin"):
             message = ROLE_REFUSED
         response = make_response(_respond(code, message, name))
-        allow = exc.get_response().headers.get("Allow")
-        if allow:
-            response.headers["Allow"] = allow
+        headers = exc.get_response().headers
+        for name in ("Allow", "Retry-After"):
+            if name in headers:
+                response.headers[name] = headers[name]
         return response
 
     @app.errorhandler(Exception)

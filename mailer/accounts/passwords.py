@@ -19,6 +19,8 @@ from importlib import resources
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from mailer.accounts import gate
+
 MIN_LENGTH = 12
 MAX_LENGTH = 1000
 _PADDING = re.compile(r"^[\d\W_]*(.*?)[\d\W_]*$", re.DOTALL)
@@ -68,7 +70,8 @@ def hash_password(password: str) -> str:
 
 
 def verify(password_hash: str, password: str) -> bool:
-    try:
-        return _hasher.verify(password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
+    with gate.password_check():
+        try:
+            return _hasher.verify(password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False

@@ -15,7 +15,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import LoginManager, current_user
 from sqlalchemy import func, select
 
-from mailer.accounts import policy, sessions
+from mailer.accounts import gate, policy, sessions
 from mailer.extensions import db
 from mailer.models import Editor
 
@@ -68,14 +68,15 @@ def find_editor(email: str) -> Editor | None:
 
 def check_password(editor: Editor | None, password: str) -> bool:
     """The password is the editor's (same cost when the editor is None: always False)."""
-    try:
-        _hasher.verify(editor.password_hash if editor else _dummy_hash(), password)
-    except (VerificationError, InvalidHashError):
-        return False
-    if editor is None or not editor.is_active:  # a disabled editor cannot log in
-        return False
-    if _hasher.check_needs_rehash(editor.password_hash):
-        editor.password_hash = _hasher.hash(password)
+    with gate.password_check():
+        try:
+            _hasher.verify(editor.password_hash if editor else _dummy_hash(), password)
+        except (VerificationError, InvalidHashError):
+            return False
+        if editor is None or not editor.is_active:  # a disabled editor cannot log in
+            return False
+        if _hasher.check_needs_rehash(editor.password_hash):
+            editor.password_hash = _hasher.hash(password)
     return True
 
 
