@@ -155,7 +155,7 @@ def _times(digest: Digest) -> dict[str, Any]:
 def preview_digest(digest_id: int) -> ResponseReturnValue:
     digest = _digest(digest_id)
     language, rendered = _rendered(digest)
-    _html, text = fill_slots(rendered, sample_slots())
+    _html, text = fill_slots(rendered, sample_slots(language))
     return render_template(
         "admin/digest_preview.html",
         digest=digest,
@@ -168,7 +168,8 @@ def preview_digest(digest_id: int) -> ResponseReturnValue:
 
 @bp.get("/digests/<int:digest_id>/preview.html")
 def preview_digest_html(digest_id: int) -> ResponseReturnValue:
-    html, _text = fill_slots(_rendered(_digest(digest_id))[1], sample_slots())
+    language, rendered = _rendered(_digest(digest_id))
+    html, _text = fill_slots(rendered, sample_slots(language))
     return html, 200, {"Content-Security-Policy": PREVIEW_CSP, "X-Frame-Options": "SAMEORIGIN"}
 
 
