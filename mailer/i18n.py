@@ -136,7 +136,7 @@ def digits(text: Any, code: str | None = None) -> Any:
 
 
 @cache
-def _digit_table(code: str) -> dict[int, str] | None:
+def _digit_table(code: str) -> dict[int, int] | None:
     try:
         system = Locale.parse(code).default_numbering_system
     except (ValueError, UnknownLocaleError):
