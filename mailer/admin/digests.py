@@ -18,6 +18,7 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from mailer import clock
@@ -223,7 +224,13 @@ def schedule_digest(digest_id: int) -> ResponseReturnValue:
     except lifecycle.PastTime as exc:
         flash(str(exc))
     else:
-        flash(f"Scheduled for {weekly.local_label(when, tz)}, {when:%Y-%m-%d %H:%M} UTC.")
+        flash(
+            _(
+                "Scheduled for %(local)s, %(utc)s UTC.",
+                local=weekly.local_label(when, tz),
+                utc=f"{when:%Y-%m-%d %H:%M}",
+            )
+        )
     return redirect(url_for("admin.edit_digest", digest_id=digest.id), 303)
 
 
@@ -239,19 +246,19 @@ def approve_digest(digest_id: int) -> ResponseReturnValue:
         tz = digest.mailing_list.schedule_timezone
         slot = digest.schedule_slot
         flash(
-            f"Approved: it goes out at {weekly.local_label(slot, tz)}."
+            _("Approved: it goes out at %(time)s.", time=weekly.local_label(slot, tz))
             if later and slot
-            else "Approved: its time has passed, so sending is starting now."
+            else _("Approved: its time has passed, so sending is starting now.")
         )
     return redirect(url_for("admin.edit_digest", digest_id=digest.id), 303)
 
 
 CONTROLS = {
-    "pause": (lifecycle.pause, "Paused."),
-    "resume": (lifecycle.resume, "Resumed."),
-    "cancel": (lifecycle.cancel, "Cancelled."),
-    "unschedule": (lifecycle.unschedule, "Unscheduled: the digest is a draft again."),
-    "hold": (lifecycle.hold, "Held: it does not go out until an editor approves it."),
+    "pause": (lifecycle.pause, _l("Paused.")),
+    "resume": (lifecycle.resume, _l("Resumed.")),
+    "cancel": (lifecycle.cancel, _l("Cancelled.")),
+    "unschedule": (lifecycle.unschedule, _l("Unscheduled: the digest is a draft again.")),
+    "hold": (lifecycle.hold, _l("Held: it does not go out until an editor approves it.")),
 }
 
 
@@ -260,7 +267,7 @@ def control_digest(digest_id: int, action: str) -> ResponseReturnValue:
     digest = _digest(digest_id)
     change, done = CONTROLS[action]
     change(digest.id)
-    flash(done)
+    flash(str(done))
     return redirect(url_for("admin.edit_digest", digest_id=digest.id), 303)
 
 
