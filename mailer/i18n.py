@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import flask_babel
-from babel import Locale
+from babel import Locale, UnknownLocaleError
+from babel.numbers import format_decimal
 from flask import current_app, g, has_request_context, request, url_for
+from markupsafe import Markup
 
 # Scripts written right to left: pages and mails in these carry dir="rtl".
 RTL = frozenset({"ar", "fa", "he", "ur", "ps", "ckb", "yi", "dv"})
@@ -24,6 +26,9 @@ SOURCE_LANGUAGE = "en"
 # Pages with the language switcher; the editors' pages stay in the source language until the
 # admin's catalogues exist (its strings are marked, in translations/admin.pot).
 PUBLIC_BLUEPRINTS = frozenset({"subscriptions", "archive"})
+# The first digit of CLDR's numeric numbering systems (numberingSystems.xml) that a locale may
+# have as its default; Babel knows each locale's default but not the digits themselves.
+_ZERO = {"arab": "٠", "arabext": "۰", "beng": "০", "deva": "०", "mymr": "၀", "tibt": "༠"}
 SOURCE_ONLY_BLUEPRINTS = frozenset({"admin", "dev"})
 
 
@@ -132,10 +137,40 @@ def language(code: str | None) -> Iterator[str]:
 
 
 def format_day(when: date | datetime) -> str:
-    """A date as the language writes it ("30 November 2026", "30 ноября 2026 г.")."""
+    """A date as the language writes it ("30 November 2026", "30 ноября 2026 г.",
+    "۳۰ نوامبر ۲۰۲۶")."""
     if current() == "en":
         return flask_babel.format_date(when, "d MMMM y")  # the form our English mails always had
-    return flask_babel.format_date(when, "long")
+    return digits(flask_babel.format_date(when, "long"))  # Babel's dates are in Latin digits
+
+
+def number(value: float | int, code: str | None = None) -> str:
+    """A number as the language writes it: its separators and digits ("۱٬۲۳۴" in Persian)."""
+    code = code or current()
+    return digits(format_decimal(value, locale=code, numbering_system="default"), code)
+
+
+def digits(text: Any, code: str | None = None) -> Any:
+    """`text` with 0-9 in the digits of the language's default numbering system (CLDR): "۳۰"
+    in Persian, unchanged where that is Latin (en, ru, tr, and "ar" itself). Markup stays
+    Markup; use it on sentences and dates, never on addresses."""
+    table = _digit_table(code or current())
+    if table is None or text is None:
+        return text
+    translated = str.translate(str(text), table)
+    return Markup(translated) if isinstance(text, Markup) else translated
+
+
+@cache
+def _digit_table(code: str) -> dict[int, int] | None:
+    try:
+        system = Locale.parse(code).default_numbering_system
+    except (ValueError, UnknownLocaleError):
+        return None
+    zero = _ZERO.get(system)
+    if zero is None:
+        return None
+    return str.maketrans("0123456789", "".join(chr(ord(zero) + i) for i in range(10)))
 
 
 def isolate(text: Any) -> Any:

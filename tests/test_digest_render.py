@@ -21,6 +21,7 @@ from mailer.digests.content import (
     SLOTS,
     RenderedDigest,
     fill_slots,
+    greeting,
     recipient_slots,
     render_digest,
     sample_slots,
@@ -216,6 +217,7 @@ def test_css_is_inlined_once_and_filling_only_substitutes(app: Flask) -> None:
     values = {
         "unsubscribe_url": "https://x/u?a=1&b=2",
         "preferences_url": "https://x/p",
+        "greeting": 'Hello "Bo",',
         "name": ' "Bo"',
     }
     html, text = fill_slots(out, values)
@@ -235,7 +237,7 @@ def test_greeting_reads_well_with_and_without_a_name(app: Flask) -> None:
     out = rendered(app, make_digest(app))
     with app.app_context():
         named = fill_slots(out, sample_slots())
-        nameless = fill_slots(out, {**sample_slots(), "name": ""})
+        nameless = fill_slots(out, {**sample_slots(), "greeting": greeting("en").to("")})
     assert "Hello Sam," in named[0] and "Hello Sam,\n" in named[1]
     assert "Hello," in nameless[0] and "Hello,\n" in nameless[1]
 
@@ -293,8 +295,8 @@ def test_recipient_slots_are_the_readers_real_links(app: Flask) -> None:
         db.session.add_all([ada, nameless])
         db.session.commit()
         slots = recipient_slots(ada, weekly)
-        assert slots["name"] == " Ada Lovelace"
-        assert recipient_slots(nameless, weekly)["name"] == ""
+        assert slots["greeting"] == "Hello Ada Lovelace,"
+        assert recipient_slots(nameless, weekly)["greeting"] == "Hello,"
         for slot, path, purpose in [
             ("unsubscribe_url", "/unsubscribe/", "unsubscribe"),
             ("preferences_url", "/preferences/", "preferences"),
@@ -309,10 +311,12 @@ def test_recipient_slots_are_the_readers_real_links(app: Flask) -> None:
 
 def test_sample_slots_are_clearly_fake(app: Flask) -> None:
     with app.app_context():
-        slots = sample_slots()
+        slots, russian = sample_slots(), sample_slots("ru")
+    assert russian["greeting"] == "Здравствуйте, Sam!"
     assert slots == {
         "unsubscribe_url": "http://localhost/unsubscribe/sample",
         "preferences_url": "http://localhost/preferences/sample",
+        "greeting": "Hello Sam,",
         "name": " Sam",
     }
 

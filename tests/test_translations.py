@@ -111,7 +111,7 @@ def test_translations_keep_every_placeholder_and_tag(language: str) -> None:
 
 def test_the_placeholder_check_catches_a_dropped_or_renamed_placeholder() -> None:
     assert placeholders('To stop: %(url)s <a href="%(u)s">x</a>') != placeholders("Stop: %(link)s")
-    assert placeholders("Hello%(name)s,") == placeholders("Здравствуйте%(name)s!")
+    assert placeholders("Hello %(name)s,") == placeholders("Здравствуйте, %(name)s!")
     assert placeholders("<strong>%(address)s</strong>") != placeholders("<b>%(address)s</b>")
 
 

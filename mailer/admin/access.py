@@ -17,6 +17,7 @@ import logging
 
 from flask import Flask, abort, flash, g, redirect, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 from flask_login import current_user, logout_user
 
 from mailer.models import Role
@@ -157,7 +158,7 @@ def check_access() -> ResponseReturnValue | None:
     if current_user.is_authenticated and not current_user.is_active:
         logger.info("disabled editor %s: session ended", current_user.get_id())
         logout_user()
-        flash("This account is disabled. Ask an owner if you need access again.")
+        flash(_("This account is disabled. Ask an owner if you need access again."))
         return redirect(url_for("admin.login"), 303 if request.method != "GET" else 302)
     role = editor_role()
     if role is None or not role.allows(needed):

@@ -6,6 +6,7 @@ import logging
 
 from flask import flash, redirect, render_template, session, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 from flask_login import current_user, logout_user
 
 from mailer import audit
@@ -40,7 +41,7 @@ def account() -> ResponseReturnValue:
 def account_enrol() -> ResponseReturnValue:
     editor = _editor()
     if editor.has_second_factor:
-        flash("Two-factor authentication is already set up.")
+        flash(_("Two-factor authentication is already set up."))
         return redirect(url_for("admin.account"), 303)
 
     def done(codes: list[str]) -> ResponseReturnValue:
@@ -57,7 +58,7 @@ def account_enrol() -> ResponseReturnValue:
 def account_recovery_codes() -> ResponseReturnValue:
     editor = _editor()
     if not editor.has_second_factor:
-        flash("Set up two-factor authentication first.")
+        flash(_("Set up two-factor authentication first."))
         return redirect(url_for("admin.account"), 303)
     codes = totp.replace_recovery_codes(editor)
     audit.record("recovery_codes", editor_id=editor.id)  # a 200 page: the hook skips it
@@ -74,5 +75,5 @@ def logout_everywhere() -> ResponseReturnValue:
     logout_user()
     session.clear()
     logger.info("editor %s logged out everywhere", editor_id)
-    flash(f"Logged out everywhere: {count} session(s) ended. Log in again.")
+    flash(_("Logged out everywhere: %(count)s session(s) ended. Log in again.", count=count))
     return redirect(url_for("admin.login"), 303)

@@ -6,6 +6,7 @@ import logging
 
 from flask import flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from mailer import audit
@@ -45,7 +46,7 @@ def account_password() -> ResponseReturnValue:
             sessions.log_in(current_user._get_current_object())
             db.session.commit()
             logger.info("editor %s changed their password", current_user.id)
-            flash("Your password is changed; your other sessions have ended.")
+            flash(_("Your password is changed; your other sessions have ended."))
             return redirect(url_for("admin.dashboard"), 303)
     status = 422 if form.errors else 200
     return render_template("admin/account_password.html", form=form, min_length=MIN_LENGTH), status

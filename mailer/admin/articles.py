@@ -148,8 +148,9 @@ def import_articles() -> ResponseReturnValue:
     form = FeedImportForm()
     if not form.validate():
         flash(
-            "Give a feed URL or a file. "
-            + " ".join(e for errs in form.errors.values() for e in errs)
+            _("Give a feed URL or a file.")
+            + " "
+            + " ".join(str(e) for errs in form.errors.values() for e in errs)
         )
         return redirect(url_for("admin.articles"), 303)
     try:
@@ -164,11 +165,15 @@ def import_articles() -> ResponseReturnValue:
             return redirect(url_for("admin.articles"), 303)
     except FeedError as exc:
         db.session.rollback()
-        flash(f"Nothing imported: {exc}")
+        flash(_("Nothing imported: %(error)s", error=exc))
         return redirect(url_for("admin.articles"), 303)
     db.session.commit()
     flash(
-        f"Feed imported: {report.added} added, {report.updated} updated, "
-        f"{len(report.skipped)} skipped."
+        _(
+            "Feed imported: %(added)s added, %(updated)s updated, %(skipped)s skipped.",
+            added=report.added,
+            updated=report.updated,
+            skipped=len(report.skipped),
+        )
     )
     return redirect(url_for("admin.articles"), 303)

@@ -12,6 +12,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import Flask, flash, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 from flask_login import LoginManager, current_user
 from sqlalchemy import func, select
 
@@ -121,7 +122,7 @@ def require_login() -> ResponseReturnValue | None:
     if not current_user.is_authenticated:
         if session.get("_user_id") is not None:
             session.clear()
-            flash("Your session has ended. Log in again.")
+            flash(_("Your session has ended. Log in again."))
         return redirect(
             url_for("admin.login", next=request.full_path if request.method == "GET" else None)
         )

@@ -50,7 +50,7 @@ def add_suppression() -> ResponseReturnValue:
     try:
         added = suppressions.add(request.form.get("email", ""), SuppressionReason.manual)
     except InvalidAddress as exc:
-        flash(f"Not a valid address: {exc}")
+        flash(_("Not a valid address: %(error)s", error=exc))
         return redirect(url_for("admin.suppression_list"), 303)
     db.session.commit()
     flash(_("Address suppressed.") if added else _("That address was already suppressed."))

@@ -18,6 +18,7 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from mailer import clock
@@ -155,7 +156,7 @@ def _times(digest: Digest) -> dict[str, Any]:
 def preview_digest(digest_id: int) -> ResponseReturnValue:
     digest = _digest(digest_id)
     language, rendered = _rendered(digest)
-    _html, text = fill_slots(rendered, sample_slots())
+    _html, text = fill_slots(rendered, sample_slots(language))
     return render_template(
         "admin/digest_preview.html",
         digest=digest,
@@ -168,7 +169,8 @@ def preview_digest(digest_id: int) -> ResponseReturnValue:
 
 @bp.get("/digests/<int:digest_id>/preview.html")
 def preview_digest_html(digest_id: int) -> ResponseReturnValue:
-    html, _text = fill_slots(_rendered(_digest(digest_id))[1], sample_slots())
+    language, rendered = _rendered(_digest(digest_id))
+    html, _text = fill_slots(rendered, sample_slots(language))
     return html, 200, {"Content-Security-Policy": PREVIEW_CSP, "X-Frame-Options": "SAMEORIGIN"}
 
 
@@ -222,7 +224,13 @@ def schedule_digest(digest_id: int) -> ResponseReturnValue:
     except lifecycle.PastTime as exc:
         flash(str(exc))
     else:
-        flash(f"Scheduled for {weekly.local_label(when, tz)}, {when:%Y-%m-%d %H:%M} UTC.")
+        flash(
+            _(
+                "Scheduled for %(local)s, %(utc)s UTC.",
+                local=weekly.local_label(when, tz),
+                utc=f"{when:%Y-%m-%d %H:%M}",
+            )
+        )
     return redirect(url_for("admin.edit_digest", digest_id=digest.id), 303)
 
 
@@ -238,19 +246,19 @@ def approve_digest(digest_id: int) -> ResponseReturnValue:
         tz = digest.mailing_list.schedule_timezone
         slot = digest.schedule_slot
         flash(
-            f"Approved: it goes out at {weekly.local_label(slot, tz)}."
+            _("Approved: it goes out at %(time)s.", time=weekly.local_label(slot, tz))
             if later and slot
-            else "Approved: its time has passed, so sending is starting now."
+            else _("Approved: its time has passed, so sending is starting now.")
         )
     return redirect(url_for("admin.edit_digest", digest_id=digest.id), 303)
 
 
 CONTROLS = {
-    "pause": (lifecycle.pause, "Paused."),
-    "resume": (lifecycle.resume, "Resumed."),
-    "cancel": (lifecycle.cancel, "Cancelled."),
-    "unschedule": (lifecycle.unschedule, "Unscheduled: the digest is a draft again."),
-    "hold": (lifecycle.hold, "Held: it does not go out until an editor approves it."),
+    "pause": (lifecycle.pause, _l("Paused.")),
+    "resume": (lifecycle.resume, _l("Resumed.")),
+    "cancel": (lifecycle.cancel, _l("Cancelled.")),
+    "unschedule": (lifecycle.unschedule, _l("Unscheduled: the digest is a draft again.")),
+    "hold": (lifecycle.hold, _l("Held: it does not go out until an editor approves it.")),
 }
 
 
@@ -259,7 +267,7 @@ def control_digest(digest_id: int, action: str) -> ResponseReturnValue:
     digest = _digest(digest_id)
     change, done = CONTROLS[action]
     change(digest.id)
-    flash(done)
+    flash(str(done))
     return redirect(url_for("admin.edit_digest", digest_id=digest.id), 303)
 
 

@@ -6,6 +6,7 @@ import logging
 
 from flask import abort, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -62,9 +63,11 @@ def invite_editor() -> ResponseReturnValue:
         detail={"role": invitation.role.value},
     )
     if enqueue_after_commit(send_editor_invite, invitation.id):
-        flash(f"Invitation sent to {invitation.email}.")
+        flash(_("Invitation sent to %(email)s.", email=invitation.email))
     else:
-        flash("The invitation is saved but its mail could not be queued: revoke it and try again.")
+        flash(
+            _("The invitation is saved but its mail could not be queued: revoke it and try again.")
+        )
     logger.info("editor %s invited editor (invitation %s)", current_user.id, invitation.id)
     return redirect(url_for("admin.editors"), 303)
 
@@ -76,7 +79,7 @@ def revoke_invite(invite_id: int) -> ResponseReturnValue:
     service.revoke(invitation)
     audit.record("revoke_invite", editor_id=current_user.id, objects=("editor_invite", invite_id))
     db.session.commit()
-    flash("Invitation revoked: its link no longer works.")
+    flash(_("Invitation revoked: its link no longer works."))
     return redirect(url_for("admin.editors"), 303)
 
 
@@ -103,7 +106,7 @@ def change_role(editor_id: int) -> ResponseReturnValue:
         detail={"from": old.value, "to": editor.role.value},
     )
     db.session.commit()
-    flash(f"{editor.email} is now {editor.role.value}.")
+    flash(_("%(email)s is now %(role)s.", email=editor.email, role=editor.role.value))
     return redirect(url_for("admin.editors"), 303)
 
 
@@ -119,7 +122,12 @@ def disable_editor(editor_id: int) -> ResponseReturnValue:
     sessions.revoke_all(editor.id)
     audit.record("disable_editor", editor_id=current_user.id, objects=("editor", editor_id))
     db.session.commit()
-    flash(f"{editor.email} is disabled: no login, and every open session has ended.")
+    flash(
+        _(
+            "%(email)s is disabled: no login, and every open session has ended.",
+            email=editor.email,
+        )
+    )
     return redirect(url_for("admin.editors"), 303)
 
 
@@ -130,7 +138,7 @@ def enable_editor(editor_id: int) -> ResponseReturnValue:
     service.enable(editor)
     audit.record("enable_editor", editor_id=current_user.id, objects=("editor", editor_id))
     db.session.commit()
-    flash(f"{editor.email} can log in again.")
+    flash(_("%(email)s can log in again.", email=editor.email))
     return redirect(url_for("admin.editors"), 303)
 
 
@@ -144,5 +152,10 @@ def reset_second_factor(editor_id: int) -> ResponseReturnValue:
     audit.record("reset_2fa", editor_id=current_user.id, objects=("editor", editor_id))
     db.session.commit()
     logger.info("editor %s reset the second factor of editor %s", current_user.id, editor_id)
-    flash(f"{editor.email}: two-factor authentication removed and every session ended.")
+    flash(
+        _(
+            "%(email)s: two-factor authentication removed and every session ended.",
+            email=editor.email,
+        )
+    )
     return redirect(url_for("admin.editors"), 303)

@@ -10,6 +10,7 @@ import logging
 
 from flask import Blueprint, current_app, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 
 from mailer import audit
 from mailer.accounts import service
@@ -48,7 +49,7 @@ def accept(token: str) -> ResponseReturnValue:
             )
             db.session.commit()
             logger.info("invitation %s accepted: editor %s", invitation.id, editor.id)
-            flash("Your account is ready: log in with your address and new password.")
+            flash(_("Your account is ready: log in with your address and new password."))
             return redirect(url_for("admin.login"), 303)
     status = 422 if form.errors else 200
     return render_template(

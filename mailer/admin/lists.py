@@ -6,6 +6,7 @@ import logging
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from mailer.admin import bp
@@ -65,7 +66,7 @@ def delete_list(list_id: int) -> ResponseReturnValue:
         return _confirm_page(mailing_list, summary, exc.message), exc.status
     db.session.commit()
     logger.info("list %s deleted", list_id)
-    flash(f"List “{name}” deleted.")
+    flash(_("List “%(name)s” deleted.", name=name))
     return redirect(url_for("admin.lists"), 303)
 
 
@@ -114,7 +115,7 @@ def _submit(form: ListForm, mailing_list: MailingList | None) -> int:
         return exc.status
     db.session.commit()
     logger.info("list %s saved", saved.id)
-    flash(f"List “{saved.name}” saved.")
+    flash(_("List “%(name)s” saved.", name=saved.name))
     return 303
 
 

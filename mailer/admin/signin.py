@@ -10,6 +10,7 @@ import logging
 
 from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 from flask_login import current_user, logout_user
 
 from mailer import audit
@@ -74,7 +75,7 @@ def _start_again() -> ResponseReturnValue:
     if current_user.is_authenticated:  # signed in already: a stale or bookmarked step
         return redirect(url_for("admin.dashboard"), 303)
     session.clear()
-    flash("Log in again: that sign-in took too long.")
+    flash(_("Log in again: that sign-in took too long."))
     return redirect(url_for("admin.login"), 303)
 
 
@@ -166,5 +167,5 @@ def logout() -> ResponseReturnValue:
     logout_user()
     session.clear()
     logger.info("editor %s logged out", editor_id)
-    flash("You are logged out.")
+    flash(_("You are logged out."))
     return redirect(url_for("admin.login"), 303)

@@ -85,5 +85,10 @@ def erase_subscriber(subscriber_id: int) -> ResponseReturnValue:
     erase(found)
     db.session.commit()
     logger.info("editor %s erased subscriber %s", current_user.id, subscriber_id)
-    flash(f"Subscriber {subscriber_id} erased; only a suppression hash of the address is kept.")
+    flash(
+        _(
+            "Subscriber %(id)s erased; only a suppression hash of the address is kept.",
+            id=subscriber_id,
+        )
+    )
     return redirect(url_for("admin.subscribers"), 303)

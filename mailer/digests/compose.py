@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 
 from flask import current_app
 
+from mailer import i18n
 from mailer.delivery.dkim import DkimSigner
 from mailer.delivery.dkim import configured_signer as dkim_signer
 from mailer.delivery.message import sender_domain
 from mailer.delivery.template import MessageTemplate
 from mailer.digests import variants
-from mailer.digests.content import Reader, build_template, recipient_slots
+from mailer.digests.content import Greeting, Reader, build_template, greeting, recipient_slots
 from mailer.models import Digest
 from mailer.verp import unsubscribe_mailto
 
@@ -53,6 +54,14 @@ class Composer:
     signer: DkimSigner | None
     domain: str
     by_language: dict[str, MessageTemplate] = field(default_factory=dict)  # else `template`
+    language: str = ""  # of `template`; default: the language in force
+    greetings: dict[str, Greeting] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # The greeting's two forms, translated once per language, never per reader.
+        self.language = self.language or i18n.current()
+        for code in {self.language, *self.by_language}:
+            self.greetings.setdefault(code, greeting(code))
 
     @classmethod
     def of(cls, digest: Digest, languages: set[str] | None = None) -> Composer:
@@ -62,11 +71,14 @@ class Composer:
         by_language = variants.templates(digest, (languages or set()) | {default})
         # A digest started before renderings per language were stored has its own only.
         template = by_language.get(default) or message_template(digest)
-        return cls(digest.id, digest.list_id, template, dkim_signer(), domain, by_language)
+        return cls(digest.id, digest.list_id, template, dkim_signer(), domain, by_language, default)
 
     def message(self, delivery_id: int, reader: Reader) -> bytes:
-        slots = recipient_slots(reader, self.list_id)
-        template = self.by_language.get(getattr(reader, "language", ""), self.template)
+        language = getattr(reader, "language", "")
+        template = self.by_language.get(language)
+        if template is None:
+            template, language = self.template, self.language
+        slots = recipient_slots(reader, self.list_id, self.greetings[language])
         # Signed messages are signed as they are, then stuffed by the transport; the rest
         # come out of the template in the form SMTP DATA carries.
         render = template.render if self.signer is not None else template.render_data

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import css_inline
 from flask import current_app
+from flask_babel import gettext
 from markupsafe import Markup
 
 from mailer import i18n
@@ -31,9 +32,10 @@ from mailer.subscriptions.links import Addressee, link_tokens
 from mailer.urls import external_url
 
 SLOT = re.compile(r"%%mailer:(\w+)%%")
-# `name` is "" or the reader's name with a leading space, so "Hello{name}," reads
-# "Hello Sam," or "Hello," alike.
-SLOTS = ("unsubscribe_url", "preferences_url", "name")
+# `greeting` is the language's "Hello Sam," or "Hello," (a Greeting, translated once per
+# variant), so a language can say "Здравствуйте, Сэм!" and "Здравствуйте!".
+SLOTS = ("unsubscribe_url", "preferences_url", "greeting")
+_NAME_SPOT = "\ue000"  # a private-use character: where the name goes in the named form
 
 _inliner = css_inline.CSSInliner(keep_style_tags=True, load_remote_stylesheets=False)
 # A marker typed into an article would be filled (or fail the send): break it up, invisibly.
@@ -114,6 +116,33 @@ def fill_slots(rendered: RenderedDigest, values: Mapping[str, str]) -> tuple[str
     return html, text
 
 
+@dataclass(frozen=True)
+class Greeting:
+    """A digest's greeting in one language: "Hello Sam," with a name, "Hello," without."""
+
+    before: str  # the named form, up to the name
+    after: str
+    plain: str
+
+    def to(self, name: str) -> str:
+        """The greeting of a reader with this `name` ("" for none); plain text, unescaped."""
+        return f"{self.before}{name}{self.after}" if name else self.plain
+
+
+def greeting(language: str) -> Greeting:
+    """The greeting's two forms in `language`: translated once per variant, never per reader.
+
+    In a right-to-left language the name is set apart (mailer.i18n.isolate) as elsewhere.
+    """
+    with i18n.language(language):
+        # Translators: the greeting of a digest (and other mails) to a reader with a name.
+        named = gettext("Hello %(name)s,", name=i18n.isolate(_NAME_SPOT))
+        # Translators: the same greeting to a reader whose name we do not know.
+        plain = gettext("Hello,")
+    before, _spot, after = named.partition(_NAME_SPOT)
+    return Greeting(before, after, plain)
+
+
 class Reader(Addressee, Protocol):
     """What a digest's slots need of a subscriber (a Subscriber, or a row of its values)."""
 
@@ -121,14 +150,20 @@ class Reader(Addressee, Protocol):
     def name(self) -> str | None: ...
 
 
-def recipient_slots(reader: Reader, mailing_list: MailingList | int) -> dict[str, str]:
-    """A subscriber's slot values: their unsubscribe (from this list) and preferences links."""
+def recipient_slots(
+    reader: Reader, mailing_list: MailingList | int, greets: Greeting | None = None
+) -> dict[str, str]:
+    """A subscriber's slot values: their unsubscribe (from this list) and preferences links,
+    and `greets` (default: the greeting in the language in force) with their name."""
     list_id = mailing_list if isinstance(mailing_list, int) else mailing_list.id
     name = " ".join((reader.name or "").split())
     unsubscribe, preferences = link_tokens(reader, list_id)
+    greets = greets or greeting(i18n.current())
     return {
         "unsubscribe_url": _token_url("subscriptions.unsubscribe", unsubscribe),
         "preferences_url": _token_url("subscriptions.preferences", preferences),
+        "greeting": greets.to(name),
+        # A digest rendered before the greeting slot (mid-send across an upgrade) has "name".
         "name": f" {name}" if name else "",
     }
 
@@ -153,11 +188,13 @@ def _token_url(endpoint: str, token: str) -> str:
     return f"{before}{token}{after}"
 
 
-def sample_slots() -> dict[str, str]:
-    """Slot values of a made-up reader, for previews and test sends (the links do nothing)."""
+def sample_slots(language: str | None = None) -> dict[str, str]:
+    """Slot values of a made-up reader of `language` (default: the language in force), for
+    previews and test sends (the links do nothing)."""
     return {
         "unsubscribe_url": external_url("subscriptions.unsubscribe", token="sample"),
         "preferences_url": external_url("subscriptions.preferences", token="sample"),
+        "greeting": greeting(language or i18n.current()).to("Sam"),
         "name": " Sam",
     }
 

@@ -82,6 +82,8 @@ def build(digest: Digest, to: str, language: str | None = None) -> bytes:
         digest.mailing_list, SUBJECT.format(rendered.subject), rendered.text, rendered.html
     )
     domain = sender_domain(current_app.config["MAIL_FROM"])
-    composer = Composer(digest.id, digest.list_id, template, configured_signer(), domain)
+    composer = Composer(
+        digest.id, digest.list_id, template, configured_signer(), domain, language=language
+    )
     # Delivery id 0: no delivery has it, so the mailto unsubscribe of a test does nothing.
     return composer.message(0, SampleReader(email=to))  # SMTP DATA already, unless signed

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from sqlalchemy import Select, func, select, update
 
+from mailer import i18n
 from mailer.delivery import Email
 from mailer.emails import render_email
 from mailer.extensions import db
@@ -131,6 +132,7 @@ def review_email(digest_id: int, editor_id: int) -> Email | None:
     return render_email(
         "digest_review",
         to=editor.email,
+        language=i18n.SOURCE_LANGUAGE,  # editors' mails: the admin's language
         list_name=mailing_list.name,
         subject=digest.subject,
         articles=len(digest.items),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celery import Task, shared_task
 
+from mailer import i18n
 from mailer.accounts import service
 from mailer.emails import render_email
 from mailer.extensions import db
@@ -22,6 +23,7 @@ def send_editor_invite(self: Task, invite_id: int) -> None:
     email = render_email(
         "editor_invite",
         to=invitation.email,
+        language=i18n.SOURCE_LANGUAGE,  # editors' mails: the admin's language
         role=invitation.role.value,
         url=external_url("admin_invite.accept", token=service.invite_token(invitation)),
         max_age_hours=hours,

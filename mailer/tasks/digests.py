@@ -11,6 +11,7 @@ import redis
 from celery import Task, shared_task
 from flask import current_app
 
+from mailer import i18n
 from mailer.digests import control, outbox, sending, testsend, weekly
 from mailer.emails import render_email
 from mailer.extensions import db
@@ -136,6 +137,7 @@ def send_pause_notice(self: Task, digest_id: int, editor_id: int) -> None:
     email = render_email(
         "digest_paused",
         to=editor.email,
+        language=i18n.SOURCE_LANGUAGE,  # editors' mails: the admin's language
         subject=digest.subject,
         list_name=digest.mailing_list.name,
         reason=digest.pause_reason,

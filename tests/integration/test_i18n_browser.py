@@ -223,7 +223,7 @@ def digest_html(app: Flask, language: str) -> str:
             intro="A short week, and good news for once.",
         )
         db.session.flush()
-        html, _text = fill_slots(render_digest(digest, language=language), sample_slots())
+        html, _text = fill_slots(render_digest(digest, language=language), sample_slots(language))
         db.session.rollback()
         return html
 
