@@ -21,8 +21,8 @@ install: $(VENV)/.installed
 	@$(BIN)/python -m compileall -q mailer worker.py wsgi.py >/dev/null
 
 run: install
-	$(DEV) $(BIN)/flask --app wsgi db upgrade
-	$(DEV) $(BIN)/flask --app wsgi demo
+	$(DEV) $(BIN)/mailer db upgrade
+	$(DEV) $(BIN)/mailer demo
 	$(DEV) $(BIN)/mailer dev
 
 browser:
