@@ -82,6 +82,28 @@ def test_send_now_lands_on_a_page_that_shows_the_digest_on_its_way(
     assert digest_status(app, digest_id) == DigestStatus.sending
 
 
+def test_send_now_asks_once_more_and_a_get_sends_nothing(
+    app: Flask,
+    admin: FlaskClient,  # noqa: F811
+) -> None:
+    add_subscribers(app, 3)
+    digest_id = make_digest(app)
+    page = admin.get(f"/admin/digests/{digest_id}").get_data(as_text=True)
+    assert "Send now to 3 subscribers…" in page
+    asked = admin.get(f"/admin/digests/{digest_id}/send")
+    assert asked.status_code == 200
+    html = asked.get_data(as_text=True)
+    assert "Send this digest now?" in html and "3 confirmed subscribers" in html
+    assert f'<form method="post" action="/admin/digests/{digest_id}/send">' in html
+    assert queued_tasks(app, "celery") == []
+    assert digest_status(app, digest_id) == DigestStatus.draft
+    press(admin, digest_id, "send")
+    # Once it is on its way, the question leads back to the digest's page.
+    again = admin.get(f"/admin/digests/{digest_id}/send")
+    assert again.status_code == 303 and again.headers["Location"].endswith(f"/{digest_id}")
+    assert admin.get("/admin/digests/999999/send").status_code == 404
+
+
 def test_resuming_a_digest_with_nothing_left_open_finishes_it(
     app: Flask,
     admin: FlaskClient,  # noqa: F811

@@ -56,6 +56,7 @@ ENDPOINT_ROLES: dict[str, Role | None | dict[str, Role]] = {
     "admin.digest_progress": VIEWER,
     "admin.test_digest": EDITOR,
     "admin.send_digest": EDITOR,
+    "admin.confirm_send_digest": EDITOR,
     "admin.schedule_digest": EDITOR,
     "admin.control_digest": EDITOR,
     "admin.approve_digest": EDITOR,

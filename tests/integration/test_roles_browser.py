@@ -102,6 +102,12 @@ def test_an_editor_sends_a_digest_but_cannot_export(app: Flask, desk: str, tab: 
     tab.get_by_role("navigation", name="Admin").get_by_role("link", name="Digests").click()
     tab.get_by_role("link", name="This week").click()
     tab.get_by_role("button", name=re.compile(r"Send now to 2 subscribers")).click()
+    tab.get_by_role("button", name="Not now").click()  # asked once more: nothing is sent
+    expect(tab.get_by_role("button", name="Save digest")).to_be_visible(timeout=20_000)
+    assert queued_tasks(app, "celery") == []
+    tab.get_by_role("button", name=re.compile(r"Send now to 2 subscribers")).click()
+    expect(tab.get_by_role("heading", name="Send this digest now?")).to_be_visible()
+    tab.get_by_role("button", name="Send now to 2 subscribers", exact=True).click()
     expect(tab.get_by_text("Sending is starting")).to_be_visible(timeout=20_000)
     assert [name for name, _ in queued_tasks(app, "celery")] == ["mailer.start_digest"]
     tab.get_by_role("navigation", name="Admin").get_by_role("link", name="Subscribers").click()

@@ -98,7 +98,11 @@ def new_digest(tab: Page) -> None:
 
 def send_now_and_watch(tab: Page) -> None:
     """Press Send now; wait for the controls of a sending digest and for the count to move."""
-    tab.get_by_role("button", name=f"Send now to {READERS} subscribers").click()
+    tab.get_by_role("button", name=f"Send now to {READERS} subscribers…").click()
+    # Asked once more, with what is about to happen; the answer sends it.
+    expect(tab.get_by_role("heading", name="Send this digest now?")).to_be_visible(timeout=WAIT)
+    expect(tab.get_by_text(f"{READERS} confirmed subscribers")).to_be_visible()
+    tab.get_by_role("button", name=f"Send now to {READERS} subscribers", exact=True).click()
     # The page shows it starting, and reloads itself once a worker claimed it (a flash
     # message of the first load may be gone by then: not looked for).
     expect(tab.get_by_role("button", name="Pause")).to_be_visible(timeout=WAIT)
