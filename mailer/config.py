@@ -173,7 +173,8 @@ WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session cookie
 # same-origin check (mailer/same_origin.py) takes its place. The token stays required.
 WTF_CSRF_SSL_STRICT = False
 
-# Settings read from the environment, with how to parse them.
+# Settings read from the environment, with how to parse them. A number kind may carry its
+# least value, checked at start whoever sets it: "int>=0" (0 or more), "float>0" (above 0).
 ENV_SETTINGS: dict[str, str] = {
     "MAILER_ENV": "str",
     "SECRET_KEY": "str",
@@ -217,7 +218,7 @@ ENV_SETTINGS: dict[str, str] = {
     "RETENTION_LOGIN_EVENT_DAYS": "int",
     "SUBSCRIBER_IMPORT_MAX_BYTES": "int",
     "EMBED_FRAME_ANCESTORS": "str",
-    "TRUSTED_PROXIES": "int",
+    "TRUSTED_PROXIES": "int>=0",
     "SEND_RATE": "float",
     "DELIVERY_BATCH_SIZE": "int",
     "DELIVERY_RETRY_BASE": "float",

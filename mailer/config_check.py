@@ -8,6 +8,7 @@ in a request or the worker.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -31,26 +32,62 @@ def parse_setting(key: str, kind: str, value: str) -> Any:
         raise ConfigError(
             f"{key}={value!r} is not a yes/no value: use on/off, true/false, yes/no or 1/0."
         )
-    if kind in ("int", "float"):
+    number = _BOUNDED.fullmatch(kind)
+    if number:
         try:
-            return int(text) if kind == "int" else float(text)
+            parsed = int(text) if number["type"] == "int" else float(text)
         except ValueError:
-            what = "a whole number" if kind == "int" else "a number"
-            raise ConfigError(f"{key}={value!r} is not {what}.") from None
+            parsed = math.nan
+        if not math.isfinite(parsed):  # float() takes "nan" and "inf"
+            what = "a whole number" if number["type"] == "int" else "a number"
+            raise ConfigError(f"{key}={value!r} is not {what}.")
+        return parsed
     if kind == "list":
         return [item for item in re.split(r"[\s,]+", value) if item]
     return value
+
+
+# A number kind of ENV_SETTINGS, with the least value it may take: "int>=0", "float>0".
+_BOUNDED = re.compile(r"(?P<type>int|float)(?:(?P<op>>=?)(?P<least>\d+))?")
+# What the least value means, where it means something else than "nothing".
+_ZERO_MEANS = {
+    "TRUSTED_PROXIES": "0: no proxy in front, X-Forwarded-* ignored",
+    "DATABASE_POOL_SIZE": "0: SQLAlchemy's default",
+    "SEND_RATE": "0: unlimited",
+}
 
 
 def check_settings(cfg: Mapping[str, Any]) -> None:
     """Parse what the app would otherwise parse late: rate limits, SMTP_URL, BOUNCE_IMAP_URL."""
     from mailer.accounts import policy
 
+    _check_bounds(cfg)
     _check_rate_limits(cfg)
     policy.check(cfg)
     _check_smtp_url(cfg)
     _check_imap_url(cfg)
     _check_review_lead(cfg)
+
+
+def _check_bounds(cfg: Mapping[str, Any]) -> None:
+    """Numbers below their kind's least value ("int>=0": no negative count or rate)."""
+    from mailer import config
+
+    for key, kind in (cfg.get("ENV_SETTINGS") or config.ENV_SETTINGS).items():
+        bounded = _BOUNDED.fullmatch(kind)
+        if not bounded or not bounded["op"] or cfg.get(key) is None:
+            continue
+        try:
+            value = float(cfg[key])
+        except (TypeError, ValueError):
+            raise ConfigError(f"{key}={cfg[key]!r} is not a number.") from None
+        least = int(bounded["least"])
+        if value >= least if bounded["op"] == ">=" else value > least:
+            continue
+        whole = "a whole number" if bounded["type"] == "int" else "a number"
+        more = f"of {least} or more" if bounded["op"] == ">=" else f"above {least}"
+        note = f" ({_ZERO_MEANS[key]})" if key in _ZERO_MEANS else ""
+        raise ConfigError(f"{key}={cfg[key]!r} is out of range: use {whole} {more}{note}.")
 
 
 def _check_review_lead(cfg: Mapping[str, Any]) -> None:
