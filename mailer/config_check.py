@@ -64,6 +64,7 @@ def check_settings(cfg: Mapping[str, Any]) -> None:
     _check_bounds(cfg)
     _check_rate_limits(cfg)
     policy.check(cfg)
+    _check_redis_url(cfg)
     _check_smtp_url(cfg)
     _check_imap_url(cfg)
     _check_review_lead(cfg)
@@ -133,6 +134,27 @@ RATE_LIMIT_SETTINGS = frozenset(
         "RATELIMIT_LOGIN",
     }
 )
+
+
+def _check_redis_url(cfg: Mapping[str, Any]) -> None:
+    # Three readers: redis-py (redis, rediss, unix), Celery's broker (redis, rediss) and the
+    # rate limits' storage (redis, rediss, redis+unix): only what all three take. The URL may
+    # hold a password, so it is never echoed.
+    from redis.connection import parse_url
+
+    url = str(cfg.get("REDIS_URL") or "")
+    if not url.startswith(("redis://", "rediss://")):
+        raise ConfigError(
+            "REDIS_URL is not a Redis URL: write redis://[:password@]host[:port][/db], or"
+            " rediss://... for TLS, e.g. redis://127.0.0.1:6379/0 (unix:// sockets are not"
+            " supported)."
+        )
+    try:
+        parse_url(url)
+    except ValueError:  # urllib's port, or redis-py's ?query arguments
+        raise ConfigError(
+            "REDIS_URL has a port that is not a number or a query argument redis-py refuses."
+        ) from None
 
 
 def _check_smtp_url(cfg: Mapping[str, Any]) -> None:

@@ -59,6 +59,8 @@ BAD = [
     ("BOUNCE_IMAP_URL", "imap://user:pw@imap.example.org/INBOX?starttls=off"),
     ("BOUNCE_IMAP_URL", "imaps://user:pw@imap.example.org:port/INBOX"),
     ("TRUSTED_PROXIES", "-1"),
+    ("REDIS_URL", "redis//127.0.0.1"),
+    ("REDIS_URL", "rediss://:pw@127.0.0.1:port/0"),
 ]
 
 
@@ -75,6 +77,12 @@ def assert_one_line_error(done: subprocess.CompletedProcess[str], named: str) ->
 REFUSED = [
     # ProxyFix(x_for=-1): a 500 on one X-Forwarded-For value, a client-chosen address otherwise.
     ("TRUSTED_PROXIES", "-1", "TRUSTED_PROXIES"),
+    # A 12-frame traceback from the `limits` package; Celery and redis-py refuse them too.
+    ("REDIS_URL", "notaurl", "REDIS_URL"),
+    ("REDIS_URL", "redis//127.0.0.1", "REDIS_URL"),
+    ("REDIS_URL", "unix:///run/redis.sock", "REDIS_URL"),  # redis-py's, not limits' or Celery's
+    ("REDIS_URL", "memory://", "REDIS_URL"),
+    ("REDIS_URL", "redis://:pw@127.0.0.1:port/0", "REDIS_URL"),
 ]
 
 
@@ -122,6 +130,7 @@ def test_good_settings_from_the_environment_start(monkeypatch: pytest.MonkeyPatc
         "RATELIMIT_TOKEN_PAGES": "30/minute",
         "SMTP_URL": "smtp://a.example.org:587, smtps://user:pw@b.example.org",
         "BOUNCE_IMAP_URL": "imaps://user:pw@imap.example.org/INBOX",
+        "REDIS_URL": "rediss://:pw@redis.example.org:6380/2",
     }
     for name, setting in operator_env(**good).items():
         monkeypatch.setenv(name, setting)
