@@ -1,9 +1,10 @@
 """Settings are checked when the app is built: a bad one stops the start with one message.
 
-Parsing only (no network, no database): yes/no, numbers, the RATELIMIT_* strings, SMTP_URL
-and BOUNCE_IMAP_URL. A setting that cannot be read must never silently weaken a protection
-(an unknown yes/no read as "off" turned off rate limits and the proof of work) nor fail late
-in a request or the worker.
+Parsing only (no network, no database): yes/no, numbers and their ranges, the RATELIMIT_*
+strings, REDIS_URL, SMTP_URL, BOUNCE_IMAP_URL and the DKIM key (read and tried once). A
+setting that cannot be read must never silently weaken a protection (an unknown yes/no read
+as "off" turned off rate limits and the proof of work) nor fail late in a request or the
+worker.
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ def check_settings(cfg: Mapping[str, Any]) -> None:
     _check_redis_url(cfg)
     _check_smtp_url(cfg)
     _check_imap_url(cfg)
+    _check_dkim(cfg)
     _check_review_lead(cfg)
 
 
@@ -179,6 +181,44 @@ def _check_imap_url(cfg: Mapping[str, Any]) -> None:
     except ValueError:  # urllib: a port that is not a number; the URL may hold a password
         raise ConfigError(
             "BOUNCE_IMAP_URL has a port that is not a number from 0 to 65535."
+        ) from None
+
+
+DKIM_SETTINGS = ("DKIM_SELECTOR", "DKIM_DOMAIN", "DKIM_PRIVATE_KEY_PATH")
+
+
+def _check_dkim(cfg: Mapping[str, Any]) -> None:
+    """All three DKIM_* or none (delivery.dkim signs only with all three); a key that signs."""
+    unset = [key for key in DKIM_SETTINGS if not cfg.get(key)]
+    if len(unset) == len(DKIM_SETTINGS):
+        return
+    if unset:
+        given = [key for key in DKIM_SETTINGS if key not in unset]
+        raise ConfigError(
+            f"{' and '.join(given)} {'is' if len(given) == 1 else 'are'} set but"
+            f" {' and '.join(unset)} {'is' if len(unset) == 1 else 'are'} not: DKIM signing"
+            " needs all three of DKIM_SELECTOR, DKIM_DOMAIN and DKIM_PRIVATE_KEY_PATH (or"
+            " none, and mail leaves unsigned)."
+        )
+    from pathlib import Path
+
+    from mailer.delivery.dkim import DkimKeyError, DkimSigner
+
+    path = str(cfg["DKIM_PRIVATE_KEY_PATH"])
+    try:
+        key = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(
+            f"DKIM_PRIVATE_KEY_PATH={path!r} cannot be read ({exc.strerror or exc}): give the"
+            " path of the private key file, readable by the user the app and worker run as."
+        ) from None
+    try:
+        DkimSigner.from_key(key, str(cfg["DKIM_SELECTOR"]), str(cfg["DKIM_DOMAIN"]))
+    except DkimKeyError as exc:
+        reason = " ".join(str(exc).split()).rstrip(".")  # dkimpy's run over several lines
+        raise ConfigError(
+            f"DKIM_PRIVATE_KEY_PATH={path!r}: {reason}. Give an unencrypted PEM key (RSA or"
+            " Ed25519)."
         ) from None
 
 

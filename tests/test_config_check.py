@@ -19,6 +19,7 @@ from mailer.config_check import ConfigError
 from mailer.dev.guard import DevelopmentExposed
 from mailer.keys import KeyConfigError
 from tests.conftest import dispose
+from tests.test_dkim import rsa_key
 
 MAILER = Path(sys.executable).with_name("mailer")
 SECRET = "s" * 48
@@ -179,6 +180,48 @@ def test_a_config_error_is_one_line_and_exit_status_2(
     assert "Traceback" not in done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: ") and named in lines[0]
+
+
+DKIM_ON = {"DKIM_SELECTOR": "mail2026", "DKIM_DOMAIN": "example.org"}
+
+
+@pytest.mark.parametrize(
+    ("settings", "named"),
+    [
+        # Accepted, then every send in the worker failed on the missing file.
+        ({**DKIM_ON, "DKIM_PRIVATE_KEY_PATH": "/nope"}, "DKIM_PRIVATE_KEY_PATH='/nope' cannot"),
+        ({**DKIM_ON, "DKIM_PRIVATE_KEY_PATH": "/"}, "DKIM_PRIVATE_KEY_PATH='/' cannot be read"),
+        ({**DKIM_ON, "DKIM_PRIVATE_KEY_PATH": "{garbage}"}, "DKIM_PRIVATE_KEY_PATH="),
+        ({**DKIM_ON, "DKIM_PRIVATE_KEY_PATH": "{truncated}"}, "DKIM_PRIVATE_KEY_PATH="),
+        # Some of the three set: mail went out unsigned, silently.
+        ({"DKIM_PRIVATE_KEY_PATH": "{key}"}, "DKIM_SELECTOR and DKIM_DOMAIN are not"),
+        ({**DKIM_ON}, "DKIM_PRIVATE_KEY_PATH is not"),
+        ({"DKIM_DOMAIN": "example.org", "DKIM_PRIVATE_KEY_PATH": "{key}"}, "DKIM_SELECTOR is not"),
+    ],
+)
+def test_a_dkim_setting_that_cannot_sign_is_refused_at_start(
+    tmp_path: Path, settings: dict[str, str], named: str
+) -> None:
+    files = {
+        "key": rsa_key(1024)[0],
+        "garbage": b"not a key",
+        "truncated": b"-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n",
+    }
+    for name, content in files.items():
+        (tmp_path / f"{name}.pem").write_bytes(content)
+    paths = {name: str(tmp_path / f"{name}.pem") for name in files}
+    given = {key: value.format(**paths) for key, value in settings.items()}
+    assert_one_line_error(run_mailer("keys", "address-hash-key", **given), named)
+
+
+def test_a_dkim_key_that_signs_starts(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    key_file = tmp_path / "dkim.pem"
+    key_file.write_bytes(rsa_key(1024)[0])
+    for name, setting in operator_env(**DKIM_ON, DKIM_PRIVATE_KEY_PATH=str(key_file)).items():
+        monkeypatch.setenv(name, setting)
+    app = create_app()
+    assert app.config["DKIM_PRIVATE_KEY_PATH"] == str(key_file)
+    dispose(app)
 
 
 PINNED = "hex:" + "ab" * 32
