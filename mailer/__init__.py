@@ -120,8 +120,8 @@ def _from_environment(settings: Mapping[str, str]) -> dict[str, Any]:
     parsed: dict[str, Any] = {}
     for key, kind in settings.items():
         value = raw.get(key)
-        if value is None or value == "":
-            continue
+        if value is None or (value == "" and kind != "nonempty"):
+            continue  # empty is unset, but where an empty value can only be a slip
         parsed[key] = parse_setting(key, kind, value)
     return parsed
 

@@ -43,6 +43,10 @@ def parse_setting(key: str, kind: str, value: str) -> Any:
             what = "a whole number" if number["type"] == "int" else "a number"
             raise ConfigError(f"{key}={value!r} is not {what}.")
         return parsed
+    if kind == "nonempty":
+        if not text:
+            raise ConfigError(f"{key} is set but empty: give a value, or unset it for the default.")
+        return text
     if kind == "list":
         return [item for item in re.split(r"[\s,]+", value) if item]
     return value
@@ -70,6 +74,7 @@ def check_settings(cfg: Mapping[str, Any]) -> None:
     _check_imap_url(cfg)
     _check_dkim(cfg)
     _check_review_lead(cfg)
+    _check_texts(cfg)
 
 
 def _check_bounds(cfg: Mapping[str, Any]) -> None:
@@ -109,6 +114,24 @@ def _check_auto_pause(cfg: Mapping[str, Any]) -> None:
             raise ConfigError(f"{key}={cfg[key]!r}: give a percentage from 0 (off) to 100.")
     if "AUTO_PAUSE_MIN_SENT" in cfg and int(cfg["AUTO_PAUSE_MIN_SENT"]) < 1:
         raise ConfigError(f"AUTO_PAUSE_MIN_SENT={cfg['AUTO_PAUSE_MIN_SENT']!r}: at least 1.")
+
+
+def _check_texts(cfg: Mapping[str, Any]) -> None:
+    version = str(cfg.get("CONSENT_VERSION") or "").strip()
+    # Stored with every consent record, in a column of 32 characters; imports write "external".
+    if not version or len(version) > 32 or version == "external":
+        raise ConfigError(
+            f"CONSENT_VERSION={cfg.get('CONSENT_VERSION')!r}: give the version of the consent"
+            " sentence, 1 to 32 characters and not 'external' (it marks imported consent),"
+            " e.g. 2026-11-1."
+        )
+    pattern = str(cfg.get("SES_SNS_CERT_HOST_PATTERN") or "")
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ConfigError(
+            f"SES_SNS_CERT_HOST_PATTERN={pattern!r} is not a regular expression ({exc})."
+        ) from None
 
 
 def _check_rate_limits(cfg: Mapping[str, Any]) -> None:

@@ -8,13 +8,14 @@ sign-up 500, and a refused SMTP_URL or BOUNCE_IMAP_URL failed only in the worker
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from mailer import create_app
+from mailer import config, create_app
 from mailer.config_check import ConfigError
 from mailer.dev.guard import DevelopmentExposed
 from mailer.keys import KeyConfigError
@@ -62,6 +63,8 @@ BAD = [
     ("TRUSTED_PROXIES", "-1"),
     ("REDIS_URL", "redis//127.0.0.1"),
     ("REDIS_URL", "rediss://:pw@127.0.0.1:port/0"),
+    ("SES_SNS_CERT_HOST_PATTERN", "sns.[a-z"),
+    ("CONSENT_VERSION", "  "),
 ]
 
 
@@ -84,6 +87,18 @@ REFUSED = [
     ("REDIS_URL", "unix:///run/redis.sock", "REDIS_URL"),  # redis-py's, not limits' or Celery's
     ("REDIS_URL", "memory://", "REDIS_URL"),
     ("REDIS_URL", "redis://:pw@127.0.0.1:port/0", "REDIS_URL"),
+    # re.error in the SES webhook, at the first notification.
+    ("SES_SNS_CERT_HOST_PATTERN", "(", "SES_SNS_CERT_HOST_PATTERN"),
+    ("DATABASE_POOL_SIZE", "-5", "DATABASE_POOL_SIZE"),
+    ("SEND_RATE", "-1", "SEND_RATE"),
+    ("SEND_RATE", "nan", "SEND_RATE"),
+    ("SMTP_TIMEOUT", "0", "SMTP_TIMEOUT"),  # a non-blocking socket: every connection fails
+    ("SMTP_TIMEOUT", "inf", "SMTP_TIMEOUT"),
+    # Stored with every consent record: blank says nothing, and the column holds 32 characters.
+    ("CONSENT_VERSION", "", "CONSENT_VERSION"),
+    ("CONSENT_VERSION", "  ", "CONSENT_VERSION"),
+    ("CONSENT_VERSION", "v" * 33, "CONSENT_VERSION"),
+    ("CONSENT_VERSION", "external", "CONSENT_VERSION"),  # the mark of imported consent
 ]
 
 
@@ -180,6 +195,42 @@ def test_a_config_error_is_one_line_and_exit_status_2(
     assert "Traceback" not in done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: ") and named in lines[0]
+
+
+def bounded_settings() -> dict[str, tuple[str, int]]:
+    """The number settings with their least value: {key: (">=" or ">", least)}."""
+    found = {}
+    for key, kind in config.ENV_SETTINGS.items():
+        match = re.fullmatch(r"(?:int|float)(>=?)(\d+)", kind)
+        if match:
+            found[key] = (match[1], int(match[2]))
+    return found
+
+
+def test_every_number_setting_has_a_least_value() -> None:
+    numbers = [key for key, kind in config.ENV_SETTINGS.items() if kind.startswith(("int", "f"))]
+    assert sorted(numbers) == sorted(bounded_settings())
+
+
+@pytest.mark.parametrize("key", sorted(bounded_settings()))
+def test_a_number_below_its_least_value_is_refused(
+    monkeypatch: pytest.MonkeyPatch, key: str
+) -> None:
+    op, least = bounded_settings()[key]
+    below = least - 1 if op == ">=" else least
+    for name, setting in operator_env(**{key: str(below)}).items():
+        monkeypatch.setenv(name, setting)
+    with pytest.raises(ConfigError, match=f"^{key}={below}(\\.0)? is out of range"):
+        create_app()
+
+
+def test_every_number_setting_at_its_least_value_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    least = {key: str(n if op == ">=" else n + 0.5) for key, (op, n) in bounded_settings().items()}
+    for name, setting in operator_env(**least).items():
+        monkeypatch.setenv(name, setting)
+    app = create_app()
+    assert app.config["TRUSTED_PROXIES"] == 0 and app.config["SEND_RATE"] == 0
+    dispose(app)
 
 
 DKIM_ON = {"DKIM_SELECTOR": "mail2026", "DKIM_DOMAIN": "example.org"}
