@@ -127,12 +127,13 @@ def _from_environment(settings: Mapping[str, str]) -> dict[str, Any]:
 
 
 def _derive_settings(app: Flask) -> None:
-    from mailer.config_check import ConfigError, check_settings
+    from mailer.config_check import ConfigError, check_environment, check_settings
     from mailer.dev.guard import check_development
     from mailer.i18n import catalogue_languages
     from mailer.keys import check_keys
 
     cfg = app.config
+    check_environment(cfg)
     if cfg.get("LANGUAGES") is None:
         cfg["LANGUAGES"] = catalogue_languages(ROOT / "translations")
     if not cfg.get("SECRET_KEY"):

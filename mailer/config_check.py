@@ -62,6 +62,19 @@ _ZERO_MEANS = {
 }
 
 
+ENVIRONMENTS = ("production", "development")
+
+
+def check_environment(cfg: Mapping[str, Any]) -> None:
+    """MAILER_ENV first: anything else read as production asked for a SECRET_KEY instead."""
+    if cfg.get("MAILER_ENV") not in ENVIRONMENTS:
+        raise ConfigError(
+            f"MAILER_ENV={cfg.get('MAILER_ENV')!r} is neither production nor development:"
+            " use MAILER_ENV=production (the default) or MAILER_ENV=development (as `make run`"
+            " sets it)."
+        )
+
+
 def check_settings(cfg: Mapping[str, Any]) -> None:
     """Parse what the app would otherwise parse late: rate limits, SMTP_URL, BOUNCE_IMAP_URL."""
     from mailer.accounts import policy

@@ -99,6 +99,9 @@ REFUSED = [
     ("CONSENT_VERSION", "  ", "CONSENT_VERSION"),
     ("CONSENT_VERSION", "v" * 33, "CONSENT_VERSION"),
     ("CONSENT_VERSION", "external", "CONSENT_VERSION"),  # the mark of imported consent
+    # Read as production: "SECRET_KEY is not set" sent the operator the wrong way.
+    ("MAILER_ENV", "dev", "MAILER_ENV='dev' is neither production nor development"),
+    ("MAILER_ENV", "Development", "use MAILER_ENV=production (the default) or MAILER_ENV=dev"),
 ]
 
 
@@ -341,7 +344,11 @@ SERVERS = {
 @pytest.mark.parametrize("server", sorted(SERVERS))
 @pytest.mark.parametrize(
     ("settings", "named"),
-    [({"SECRET_KEY": ""}, "SECRET_KEY"), ({"SMTP_TIMEOUT": "abc"}, "SMTP_TIMEOUT")],
+    [
+        ({"SECRET_KEY": ""}, "SECRET_KEY"),
+        ({"SMTP_TIMEOUT": "abc"}, "SMTP_TIMEOUT"),
+        ({"MAILER_ENV": "dev", "SECRET_KEY": ""}, "MAILER_ENV"),
+    ],
 )
 def test_the_servers_refuse_a_bad_setting_in_one_line(
     server: str, settings: dict[str, str], named: str
