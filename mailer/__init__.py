@@ -140,7 +140,9 @@ def _derive_settings(app: Flask) -> None:
         if cfg["MAILER_ENV"] != "development" and not cfg.get("TESTING"):
             raise ConfigError(
                 "SECRET_KEY is not set. Set it in the environment or .env "
-                "(for example: python -c 'import secrets; print(secrets.token_urlsafe(48))')."
+                "(for example: python -c 'import secrets; print(secrets.token_urlsafe(48))'). "
+                "For the development setup of `make run`, prefix commands with "
+                "MAILER_ENV=development."
             )
         cfg["SECRET_KEY"] = _development_secret(Path(app.instance_path))
     check_keys(cfg)

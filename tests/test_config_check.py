@@ -278,6 +278,17 @@ def test_a_dkim_key_that_signs_starts(monkeypatch: pytest.MonkeyPatch, tmp_path:
     dispose(app)
 
 
+def test_a_missing_secret_key_points_a_developer_to_mailer_env() -> None:
+    """After `make run`, `mailer lists list` without MAILER_ENV asked for a SECRET_KEY; one
+    put in .env made commands run in production mode against the development database."""
+    done = run_mailer("lists", "list", SECRET_KEY="")
+    assert_one_line_error(done, "SECRET_KEY is not set")
+    assert (
+        "For the development setup of `make run`, prefix commands with MAILER_ENV=development."
+        in done.stderr
+    )
+
+
 PINNED = "hex:" + "ab" * 32
 
 
