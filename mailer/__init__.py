@@ -107,7 +107,7 @@ def create_app_or_exit() -> Flask:
 
 
 def _from_environment(settings: Mapping[str, str]) -> dict[str, Any]:
-    """The settings SPEC.md names, from an optional .env and then the environment."""
+    """The settings of ENV_SETTINGS, from an optional .env and then the environment."""
     from dotenv import dotenv_values
 
     from mailer.config_check import parse_setting

@@ -52,9 +52,9 @@ RATELIMIT_LOGIN = "5 per minute;30 per hour"  # editor login attempts per IP
 
 # Editors' second factor (TOTP): "required" (every editor enrols at first login), "optional"
 # (editors who enrolled are asked for a code) or "off". Unset: required in production,
-# optional in development (mailer/admin/accounts/policy.py).
+# optional in development (mailer/accounts/policy.py).
 ADMIN_2FA: str | None = None
-# Server-side admin sessions (mailer/admin/accounts/sessions.py): a session ends after this
+# Server-side admin sessions (mailer/accounts/sessions.py): a session ends after this
 # long without a request, and this long after the sign-in whatever happens.
 ADMIN_SESSION_IDLE_MINUTES = 30
 ADMIN_SESSION_MAX_HOURS = 12
