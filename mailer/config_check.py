@@ -76,7 +76,7 @@ def check_environment(cfg: Mapping[str, Any]) -> None:
 
 
 def check_settings(cfg: Mapping[str, Any]) -> None:
-    """Parse what the app would otherwise parse late: rate limits, SMTP_URL, BOUNCE_IMAP_URL."""
+    """Refuse now what the app would trip over late: ranges, URLs, rate limits, the DKIM key."""
     from mailer.accounts import policy
 
     _check_bounds(cfg)
