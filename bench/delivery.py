@@ -398,7 +398,8 @@ def naive_baseline(app: Flask, digest_id: int, sink: Sink, count: int) -> float:
 
 
 def start_worker(opts: Options, settings: dict[str, Any], workdir: Path) -> Worker:
-    # Only the settings the benchmark chooses: none of the caller's MAILER_*/SPEC variables.
+    # Only the settings the benchmark chooses: none of the caller's MAILER_*, FLASK_* or
+    # ENV_SETTINGS variables.
     env = {
         k: v
         for k, v in os.environ.items()

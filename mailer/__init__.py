@@ -107,7 +107,7 @@ def create_app_or_exit() -> Flask:
 
 
 def _from_environment(settings: Mapping[str, str]) -> dict[str, Any]:
-    """The settings SPEC.md names, from an optional .env and then the environment."""
+    """The settings of ENV_SETTINGS, from an optional .env and then the environment."""
     from dotenv import dotenv_values
 
     from mailer.config_check import parse_setting
@@ -120,26 +120,29 @@ def _from_environment(settings: Mapping[str, str]) -> dict[str, Any]:
     parsed: dict[str, Any] = {}
     for key, kind in settings.items():
         value = raw.get(key)
-        if value is None or value == "":
-            continue
+        if value is None or (value == "" and kind != "nonempty"):
+            continue  # empty is unset, but where an empty value can only be a slip
         parsed[key] = parse_setting(key, kind, value)
     return parsed
 
 
 def _derive_settings(app: Flask) -> None:
-    from mailer.config_check import ConfigError, check_settings
+    from mailer.config_check import ConfigError, check_environment, check_settings
     from mailer.dev.guard import check_development
     from mailer.i18n import catalogue_languages
     from mailer.keys import check_keys
 
     cfg = app.config
+    check_environment(cfg)
     if cfg.get("LANGUAGES") is None:
         cfg["LANGUAGES"] = catalogue_languages(ROOT / "translations")
     if not cfg.get("SECRET_KEY"):
         if cfg["MAILER_ENV"] != "development" and not cfg.get("TESTING"):
             raise ConfigError(
                 "SECRET_KEY is not set. Set it in the environment or .env "
-                "(for example: python -c 'import secrets; print(secrets.token_urlsafe(48))')."
+                "(for example: python -c 'import secrets; print(secrets.token_urlsafe(48))'). "
+                "For the development setup of `make run`, prefix commands with "
+                "MAILER_ENV=development."
             )
         cfg["SECRET_KEY"] = _development_secret(Path(app.instance_path))
     check_keys(cfg)

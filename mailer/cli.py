@@ -1,4 +1,4 @@
-"""The `mailer` console script and `flask --app wsgi` commands of SPEC.md.
+"""The `mailer` console script and `flask --app wsgi` commands of the product contract.
 
 Every command module is imported by `register` (called by `create_app`), so `flask --app
 wsgi` and `mailer` run the same commands on the same app. `mailer --help` lists them from

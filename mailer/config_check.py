@@ -1,13 +1,15 @@
 """Settings are checked when the app is built: a bad one stops the start with one message.
 
-Parsing only (no network, no database): yes/no, numbers, the RATELIMIT_* strings, SMTP_URL
-and BOUNCE_IMAP_URL. A setting that cannot be read must never silently weaken a protection
-(an unknown yes/no read as "off" turned off rate limits and the proof of work) nor fail late
-in a request or the worker.
+Parsing only (no network, no database): yes/no, numbers and their ranges, the RATELIMIT_*
+strings, REDIS_URL, SMTP_URL, BOUNCE_IMAP_URL and the DKIM key (read and tried once). A
+setting that cannot be read must never silently weaken a protection (an unknown yes/no read
+as "off" turned off rate limits and the proof of work) nor fail late in a request or the
+worker.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -31,26 +33,82 @@ def parse_setting(key: str, kind: str, value: str) -> Any:
         raise ConfigError(
             f"{key}={value!r} is not a yes/no value: use on/off, true/false, yes/no or 1/0."
         )
-    if kind in ("int", "float"):
+    number = _BOUNDED.fullmatch(kind)
+    if number:
         try:
-            return int(text) if kind == "int" else float(text)
+            parsed = int(text) if number["type"] == "int" else float(text)
         except ValueError:
-            what = "a whole number" if kind == "int" else "a number"
-            raise ConfigError(f"{key}={value!r} is not {what}.") from None
+            parsed = math.nan
+        if not math.isfinite(parsed):  # float() takes "nan" and "inf"
+            what = "a whole number" if number["type"] == "int" else "a number"
+            raise ConfigError(f"{key}={value!r} is not {what}.")
+        return parsed
+    if kind == "nonempty":
+        if not text:
+            raise ConfigError(f"{key} is set but empty: give a value, or unset it for the default.")
+        return text
     if kind == "list":
         return [item for item in re.split(r"[\s,]+", value) if item]
     return value
 
 
+# A number kind of ENV_SETTINGS, with the least value it may take: "int>=0", "float>0".
+_BOUNDED = re.compile(r"(?P<type>int|float)(?:(?P<op>>=?)(?P<least>\d+))?")
+# What the least value means, where it means something else than "nothing".
+_ZERO_MEANS = {
+    "TRUSTED_PROXIES": "0: no proxy in front, X-Forwarded-* ignored",
+    "DATABASE_POOL_SIZE": "0: SQLAlchemy's default",
+    "SEND_RATE": "0: unlimited",
+}
+
+
+ENVIRONMENTS = ("production", "development")
+
+
+def check_environment(cfg: Mapping[str, Any]) -> None:
+    """MAILER_ENV first: anything else read as production asked for a SECRET_KEY instead."""
+    if cfg.get("MAILER_ENV") not in ENVIRONMENTS:
+        raise ConfigError(
+            f"MAILER_ENV={cfg.get('MAILER_ENV')!r} is neither production nor development:"
+            " use MAILER_ENV=production (the default) or MAILER_ENV=development (as `make run`"
+            " sets it)."
+        )
+
+
 def check_settings(cfg: Mapping[str, Any]) -> None:
-    """Parse what the app would otherwise parse late: rate limits, SMTP_URL, BOUNCE_IMAP_URL."""
+    """Refuse now what the app would trip over late: ranges, URLs, rate limits, the DKIM key."""
     from mailer.accounts import policy
 
+    _check_bounds(cfg)
     _check_rate_limits(cfg)
     policy.check(cfg)
+    _check_redis_url(cfg)
     _check_smtp_url(cfg)
     _check_imap_url(cfg)
+    _check_dkim(cfg)
     _check_review_lead(cfg)
+    _check_texts(cfg)
+
+
+def _check_bounds(cfg: Mapping[str, Any]) -> None:
+    """Numbers below their kind's least value ("int>=0": no negative count or rate)."""
+    from mailer import config
+
+    for key, kind in (cfg.get("ENV_SETTINGS") or config.ENV_SETTINGS).items():
+        bounded = _BOUNDED.fullmatch(kind)
+        if not bounded or not bounded["op"] or cfg.get(key) is None:
+            continue
+        try:
+            value = float(cfg[key])
+        except (TypeError, ValueError):
+            raise ConfigError(f"{key}={cfg[key]!r} is not a number.") from None
+        least = int(bounded["least"])
+        if value >= least if bounded["op"] == ">=" else value > least:
+            continue
+        whole = "a whole number" if bounded["type"] == "int" else "a number"
+        more = f"of {least} or more" if bounded["op"] == ">=" else f"above {least}"
+        note = f" ({_ZERO_MEANS[key]})" if key in _ZERO_MEANS else ""
+        raise ConfigError(f"{key}={cfg[key]!r} is out of range: use {whole} {more}{note}.")
 
 
 def _check_review_lead(cfg: Mapping[str, Any]) -> None:
@@ -69,6 +127,24 @@ def _check_auto_pause(cfg: Mapping[str, Any]) -> None:
             raise ConfigError(f"{key}={cfg[key]!r}: give a percentage from 0 (off) to 100.")
     if "AUTO_PAUSE_MIN_SENT" in cfg and int(cfg["AUTO_PAUSE_MIN_SENT"]) < 1:
         raise ConfigError(f"AUTO_PAUSE_MIN_SENT={cfg['AUTO_PAUSE_MIN_SENT']!r}: at least 1.")
+
+
+def _check_texts(cfg: Mapping[str, Any]) -> None:
+    version = str(cfg.get("CONSENT_VERSION") or "").strip()
+    # Stored with every consent record, in a column of 32 characters; imports write "external".
+    if not version or len(version) > 32 or version == "external":
+        raise ConfigError(
+            f"CONSENT_VERSION={cfg.get('CONSENT_VERSION')!r}: give the version of the consent"
+            " sentence, 1 to 32 characters and not 'external' (it marks imported consent),"
+            " e.g. 2026-11-1."
+        )
+    pattern = str(cfg.get("SES_SNS_CERT_HOST_PATTERN") or "")
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ConfigError(
+            f"SES_SNS_CERT_HOST_PATTERN={pattern!r} is not a regular expression ({exc})."
+        ) from None
 
 
 def _check_rate_limits(cfg: Mapping[str, Any]) -> None:
@@ -98,6 +174,27 @@ RATE_LIMIT_SETTINGS = frozenset(
 )
 
 
+def _check_redis_url(cfg: Mapping[str, Any]) -> None:
+    # Three readers: redis-py (redis, rediss, unix), Celery's broker (redis, rediss) and the
+    # rate limits' storage (redis, rediss, redis+unix): only what all three take. The URL may
+    # hold a password, so it is never echoed.
+    from redis.connection import parse_url
+
+    url = str(cfg.get("REDIS_URL") or "")
+    if not url.startswith(("redis://", "rediss://")):
+        raise ConfigError(
+            "REDIS_URL is not a Redis URL: write redis://[:password@]host[:port][/db], or"
+            " rediss://... for TLS, e.g. redis://127.0.0.1:6379/0 (unix:// sockets are not"
+            " supported)."
+        )
+    try:
+        parse_url(url)
+    except ValueError:  # urllib's port, or redis-py's ?query arguments
+        raise ConfigError(
+            "REDIS_URL has a port that is not a number or a query argument redis-py refuses."
+        ) from None
+
+
 def _check_smtp_url(cfg: Mapping[str, Any]) -> None:
     from mailer.delivery.smtp_url import SmtpUrlError, parse_smtp_urls
 
@@ -120,6 +217,44 @@ def _check_imap_url(cfg: Mapping[str, Any]) -> None:
     except ValueError:  # urllib: a port that is not a number; the URL may hold a password
         raise ConfigError(
             "BOUNCE_IMAP_URL has a port that is not a number from 0 to 65535."
+        ) from None
+
+
+DKIM_SETTINGS = ("DKIM_SELECTOR", "DKIM_DOMAIN", "DKIM_PRIVATE_KEY_PATH")
+
+
+def _check_dkim(cfg: Mapping[str, Any]) -> None:
+    """All three DKIM_* or none (delivery.dkim signs only with all three); a key that signs."""
+    unset = [key for key in DKIM_SETTINGS if not cfg.get(key)]
+    if len(unset) == len(DKIM_SETTINGS):
+        return
+    if unset:
+        given = [key for key in DKIM_SETTINGS if key not in unset]
+        raise ConfigError(
+            f"{' and '.join(given)} {'is' if len(given) == 1 else 'are'} set but"
+            f" {' and '.join(unset)} {'is' if len(unset) == 1 else 'are'} not: DKIM signing"
+            " needs all three of DKIM_SELECTOR, DKIM_DOMAIN and DKIM_PRIVATE_KEY_PATH (or"
+            " none, and mail leaves unsigned)."
+        )
+    from pathlib import Path
+
+    from mailer.delivery.dkim import DkimKeyError, DkimSigner
+
+    path = str(cfg["DKIM_PRIVATE_KEY_PATH"])
+    try:
+        key = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(
+            f"DKIM_PRIVATE_KEY_PATH={path!r} cannot be read ({exc.strerror or exc}): give the"
+            " path of the private key file, readable by the user the app and worker run as."
+        ) from None
+    try:
+        DkimSigner.from_key(key, str(cfg["DKIM_SELECTOR"]), str(cfg["DKIM_DOMAIN"]))
+    except DkimKeyError as exc:
+        reason = " ".join(str(exc).split()).rstrip(".")  # dkimpy's run over several lines
+        raise ConfigError(
+            f"DKIM_PRIVATE_KEY_PATH={path!r}: {reason}. Give an unencrypted PEM key (RSA or"
+            " Ed25519)."
         ) from None
 
 

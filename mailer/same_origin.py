@@ -13,8 +13,8 @@ check takes its place, on what browsers send whatever the referrer policy:
 Neither header usable (scripts and curl, browsers from before 2023 on our no-referrer pages):
 the request goes on to the CSRF token check, which is still required and needs the
 SameSite=Lax session cookie that a cross-site form post does not carry. Refusing those would
-lock out the scripts that drive the sign-up form (SPEC) and old phones, for no gain against a
-cross-site page, which a current browser always labels.
+lock out the scripts that drive the sign-up form (the product contract) and old phones, for
+no gain against a cross-site page, which a current browser always labels.
 
 Exempt, because their credential is not a session: the RFC 8058 one-click unsubscribe (mailbox
 providers post it from their servers, with no cookie and no Origin; the signed token in the URL

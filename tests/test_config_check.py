@@ -58,7 +58,21 @@ BAD = [
     ("SMTP_URL", "http://mail.example.org"),
     ("BOUNCE_IMAP_URL", "imap://user:pw@imap.example.org/INBOX?starttls=off"),
     ("BOUNCE_IMAP_URL", "imaps://user:pw@imap.example.org:port/INBOX"),
+    ("TRUSTED_PROXIES", "-1"),
+    ("REDIS_URL", "redis//127.0.0.1"),
+    ("REDIS_URL", "rediss://:pw@127.0.0.1:port/0"),
+    ("SES_SNS_CERT_HOST_PATTERN", "sns.[a-z"),
+    ("CONSENT_VERSION", "  "),
 ]
+
+
+def assert_one_line_error(done: subprocess.CompletedProcess[str], named: str) -> None:
+    """Refused at start: exit status 2, stderr one line "Error: ..." naming the setting."""
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr and done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and named in lines[0], lines
+    assert "pw" not in done.stderr  # a URL's password is never echoed
 
 
 @pytest.mark.parametrize(
@@ -100,6 +114,7 @@ def test_good_settings_from_the_environment_start(monkeypatch: pytest.MonkeyPatc
         "RATELIMIT_TOKEN_PAGES": "30/minute",
         "SMTP_URL": "smtp://a.example.org:587, smtps://user:pw@b.example.org",
         "BOUNCE_IMAP_URL": "imaps://user:pw@imap.example.org/INBOX",
+        "REDIS_URL": "rediss://:pw@redis.example.org:6380/2",
     }
     for name, setting in operator_env(**good).items():
         monkeypatch.setenv(name, setting)
@@ -208,7 +223,11 @@ SERVERS = {
 @pytest.mark.parametrize("server", sorted(SERVERS))
 @pytest.mark.parametrize(
     ("settings", "named"),
-    [({"SECRET_KEY": ""}, "SECRET_KEY"), ({"SMTP_TIMEOUT": "abc"}, "SMTP_TIMEOUT")],
+    [
+        ({"SECRET_KEY": ""}, "SECRET_KEY"),
+        ({"SMTP_TIMEOUT": "abc"}, "SMTP_TIMEOUT"),
+        ({"MAILER_ENV": "dev", "SECRET_KEY": ""}, "MAILER_ENV"),
+    ],
 )
 def test_the_servers_refuse_a_bad_setting_in_one_line(
     server: str, settings: dict[str, str], named: str

@@ -106,7 +106,7 @@ def test_language_switcher_links_every_language_and_keeps_the_page(client: Flask
     assert "/subscribe?embed=0&amp;lang=ar" in hrefs
     assert 'lang="es" hreflang="es" aria-current="true">Español' in switcher.group(0)
     assert 'aria-label="Leer esta página en"' in switcher.group(0)
-    # The form's field names are fixed (SPEC.md): the language changes none of them.
+    # The form's field names are fixed (the product contract): the language changes none of them.
     for name in ("email", "name", "lists", "language", "consent", "website", "csrf_token"):
         assert f'name="{name}"' in page
 

@@ -79,6 +79,21 @@ def test_the_address_hash_key_recipe_makes_a_key_production_accepts() -> None:
     check_keys(cfg)  # raises if the key is malformed or short
 
 
+def test_the_paths_the_settings_comments_name_exist() -> None:
+    """mailer/config.py pointed to mailer/admin/accounts/, which does not exist."""
+    root = README.parent
+    named = re.findall(r"mailer/[\w/]+\.py", (root / "mailer" / "config.py").read_text())
+    assert named and [path for path in named if not (root / path).is_file()] == []
+
+
+def test_no_code_comment_points_to_a_file_the_repository_lacks() -> None:
+    """The contract's file is not in the repository: comments say "the product contract"."""
+    root = README.parent
+    sources = [*root.glob("mailer/**/*.py"), *root.glob("tests/**/*.py"), *root.glob("*.py")]
+    mentions = [path for path in sources if "SPEC" + ".md" in path.read_text()]
+    assert mentions == []
+
+
 def test_build_output_is_ignored() -> None:
     ignored = (README.parent / ".gitignore").read_text().split()
     assert "build/" in ignored

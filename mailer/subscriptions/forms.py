@@ -1,4 +1,4 @@
-"""Forms of the public pages. Field names are fixed by SPEC.md: scripts post to them."""
+"""Forms of the public pages. The product contract fixes the field names: scripts post them."""
 
 from __future__ import annotations
 

@@ -7,7 +7,8 @@ Tokens mailed before versions existed carry no "v" and read as version 0, the ve
 subscriber starts with: they keep working until their subscriber revokes them.
 
 Unsubscribe tokens carry no version, on purpose: a reader must always be able to leave from
-any mail we ever sent (SPEC: unsubscribe tokens never expire), and leaving grants nothing else.
+any mail we ever sent (the product contract: unsubscribe tokens never expire), and leaving
+grants nothing else.
 """
 
 from __future__ import annotations

@@ -101,7 +101,7 @@ def test_a_killed_worker_loses_no_one_and_repeats_at_most_the_message_in_flight(
 
     def kill_at_halfway(envelope: object) -> None:
         # In the sink, before it answers 250 to the message that makes half: the worker
-        # dies with that message accepted and not recorded, the window SPEC.md allows.
+        # dies with that message accepted and not recorded, the window the product contract allows.
         if not killed.is_set() and len(smtp_server.received) >= TOTAL // 2:
             assert first.proc is not None
             kill_and_wait(descendants(first.proc.pid))
