@@ -224,7 +224,7 @@ DKIM_SETTINGS = ("DKIM_SELECTOR", "DKIM_DOMAIN", "DKIM_PRIVATE_KEY_PATH")
 
 
 def _check_dkim(cfg: Mapping[str, Any]) -> None:
-    """All three DKIM_* or none (delivery.dkim signs only with all three); a key that signs."""
+    """All three DKIM_* or none (delivery.dkim signs only with all three); a key that reads."""
     unset = [key for key in DKIM_SETTINGS if not cfg.get(key)]
     if len(unset) == len(DKIM_SETTINGS):
         return
@@ -238,7 +238,7 @@ def _check_dkim(cfg: Mapping[str, Any]) -> None:
         )
     from pathlib import Path
 
-    from mailer.delivery.dkim import DkimKeyError, DkimSigner
+    from mailer.delivery.dkim import DkimKeyError, check_key
 
     path = str(cfg["DKIM_PRIVATE_KEY_PATH"])
     try:
@@ -249,7 +249,7 @@ def _check_dkim(cfg: Mapping[str, Any]) -> None:
             " path of the private key file, readable by the user the app and worker run as."
         ) from None
     try:
-        DkimSigner.from_key(key, str(cfg["DKIM_SELECTOR"]), str(cfg["DKIM_DOMAIN"]))
+        check_key(key)
     except DkimKeyError as exc:
         reason = " ".join(str(exc).split()).rstrip(".")  # dkimpy's run over several lines
         raise ConfigError(

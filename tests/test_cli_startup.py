@@ -145,3 +145,22 @@ def test_migrations_bind_when_first_used(app: Flask) -> None:
     assert not isinstance(app.extensions["migrate"], LazyMigrate)
     result = app.test_cli_runner().invoke(args=["db", "current"])
     assert result.exit_code == 0, result.output
+
+
+def test_a_dkim_key_is_checked_at_start_without_dkimpy(tmp_path: Path) -> None:
+    """The key is read and parsed at every start (a bad one is refused there), without
+    importing dkimpy and dnspython: a worker loads them at its first signature."""
+    from tests.test_dkim import rsa_key
+
+    key = tmp_path / "dkim.pem"
+    key.write_bytes(rsa_key(1024)[0])
+    code = (
+        "import sys\n"
+        "from mailer import create_app\n"
+        "create_app()\n"
+        "print(*sorted(m for m in ('dkim', 'dns.resolver') if m in sys.modules))\n"
+    )
+    dkim = {"DKIM_SELECTOR": "s1", "DKIM_DOMAIN": "example.org", "DKIM_PRIVATE_KEY_PATH": str(key)}
+    sqlite = "sqlite:////nonexistent/mailer.db"
+    out = run_python(code, SECRET_KEY="k" * 40, DATABASE_URL=sqlite, **dkim).splitlines()
+    assert out[-1] == ""
