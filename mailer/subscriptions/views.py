@@ -65,7 +65,12 @@ def _render_signup(
 ) -> ResponseReturnValue:
     data = challenge.new_challenge() if current_app.config["SIGNUP_CHALLENGE"] else None
     html = render_template(
-        "subscriptions/subscribe.html", form=form, embed=_embed(), challenge=data, error=error
+        "subscriptions/subscribe.html",
+        form=form,
+        embed=_embed(),
+        challenge=data,
+        error=error,
+        list_languages={lst.slug: lst.language for lst in list_cache.offered_lists()},
     )
     return html, status
 
