@@ -332,3 +332,34 @@ def test_list_names_and_descriptions_keep_their_own_direction(
         ["هشدارهای آزادی مطبوعات", "fa", "rtl", "rtl"],
     ]
     page.context.close()
+
+
+def test_archive_index_opens_each_issue_in_the_chosen_language(
+    live_app: Flask, live_server: str, browser: Browser
+) -> None:
+    """/archive?lang=fr shows the French subject and opens the French version; in Russian
+    (no Russian subject) the English one, marked English, opens the Russian stories."""
+    from mailer.models import Digest, DigestStatus, utcnow
+    from tests.variant_helpers import make_story_digest
+
+    made = make_story_digest(live_app, {})
+    with live_app.app_context():
+        digest = db.session.get(Digest, made.digest_id)
+        assert digest is not None
+        digest.status, digest.sent_at = DigestStatus.sent, utcnow()
+        db.session.commit()
+    page = new_page(browser)
+    page.goto(f"{live_server}/archive?lang=fr")
+    page.get_by_role("link", name="Cette semaine").click()
+    expect(page).to_have_url(re.compile(r"/archive/[\w-]+\?lang=fr$"))
+    expect(page.get_by_role("heading", name="Cette semaine")).to_be_visible()
+
+    page.goto(f"{live_server}/archive?lang=ru")
+    issue = page.locator("ul.archive a").first
+    expect(issue).to_have_text("This week")
+    assert issue.evaluate("a => [a.lang, getComputedStyle(a).direction]") == ["en", "ltr"]
+    issue.click()
+    expect(page).to_have_url(re.compile(r"/archive/[\w-]+\?lang=ru$"))
+    frame = page.frame_locator("iframe.preview")
+    expect(frame.get_by_role("link", name="Мост через реку снова открыт")).to_be_visible()
+    page.context.close()
