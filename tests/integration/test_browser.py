@@ -133,6 +133,26 @@ def test_challenge_never_holds_the_page_back(
     assert statuses(live_app) == {"weekly": "pending"}
 
 
+def test_pages_have_an_icon_and_no_failed_request(
+    live_app: Flask, live_server: str, page: Page
+) -> None:
+    """Every page names its icon (served here, no outside service), and a browser that asks
+    for /favicon.ico anyway gets one: no 404 for it on every page. (Chromium fetches icons
+    outside the page's own requests, so the test follows the link itself.)"""
+    failed: list[str] = []
+    page.on("response", lambda r: failed.append(r.url) if r.status >= 400 else None)
+    page.on("console", lambda m: failed.append(m.text) if m.type == "error" else None)
+    for path in ("/subscribe", "/archive", "/admin/login"):
+        page.goto(live_server + path)
+        href = page.evaluate("document.querySelector('link[rel=icon]')?.href ?? null")
+        assert href and href.startswith(live_server), path
+        icon = page.request.get(href)
+        assert icon.status == 200 and icon.headers["content-type"].startswith("image/svg+xml")
+    assert failed == []
+    fallback = page.request.get(f"{live_server}/favicon.ico")
+    assert fallback.status == 200 and fallback.headers["content-type"].startswith("image/")
+
+
 def test_browser_sees_field_errors_by_label(live_app: Flask, live_server: str, page: Page) -> None:
     page.goto(f"{live_server}/subscribe")
     page.get_by_label("Email address").fill("not an address")
