@@ -56,6 +56,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.context_processor(i18n.template_globals)
     app.jinja_env.filters["day"] = i18n.format_day
     app.jinja_env.filters["isolate"] = i18n.isolate
+    app.jinja_env.filters["in_language"] = i18n.in_language
+    app.jinja_env.globals["text_attrs"] = i18n.text_attrs
     app.jinja_env.filters["digits"] = i18n.digits
     app.jinja_env.filters["number"] = i18n.number
     limiter.init_app(app)

@@ -42,10 +42,16 @@ def demo_command() -> None:
 
     added = load_demo()
     db.session.commit()
-    click.echo(
-        f"demo content: {added['lists']} lists, {added['articles']} articles, "
-        f"{added['digests']} draft digests, {added['readers']} demo readers added"
+    counts = ", ".join(
+        f"{n} {thing if n == 1 else thing + 's'}"
+        for n, thing in (
+            (added["lists"], "list"),
+            (added["articles"], "article"),
+            (added["digests"], "draft digest"),
+            (added["readers"], "demo reader"),
+        )
     )
+    click.echo(f"demo content: {counts} added")
 
 
 @click.command("create-editor")

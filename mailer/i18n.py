@@ -184,6 +184,25 @@ def isolate(text: Any) -> Any:
     return f"\u2068{text}\u2069"
 
 
+def text_attrs(code: str | None) -> dict[str, str]:
+    """`lang` and `dir` of text written in `code` (a list's name or description, from the
+    database), or only dir="auto" where its language is unknown: on a Persian page an English
+    description keeps its full stop at its end. For `xmlattr` or a WTForms label's attributes.
+    """
+    if not code:
+        return {"dir": "auto"}
+    return {"lang": code, "dir": "rtl" if code.split("-")[0].lower() in RTL else "ltr"}
+
+
+def in_language(text: Any, code: str | None) -> Markup:
+    """`text` (escaped) in a span marked with its language and direction (`text_attrs`): set
+    apart from the sentence around it, in pages and HTML mail alike. In a right-to-left page
+    the text is also isolated with Unicode marks (`isolate`), for mail clients that drop `dir`.
+    """
+    attrs = "".join(Markup(' {}="{}"').format(k, v) for k, v in text_attrs(code).items())
+    return Markup("<span{}>{}</span>").format(Markup(attrs), isolate(text))
+
+
 def mail_globals() -> dict[str, object]:
     """`page_lang` and `page_dir` of the language in force, for a mail's templates."""
     code = current()

@@ -340,3 +340,19 @@ def test_list_schedule_edit(app: Flask, admin: FlaskClient) -> None:
     # A slug another list has: 409 (tests/test_admin_lists.py)
     assert post(admin, "/admin/lists/1", {**data, "slug": "alerts"}).status_code == 409
     assert admin.get("/admin/lists/99").status_code == 404
+
+
+def test_login_redirect_names_the_page_without_a_stray_question_mark(client: FlaskClient) -> None:
+    """/admin/ asks for a login with next=/admin/, not /admin/? (Werkzeug's full_path adds a
+    bare "?"); a query string is kept whole."""
+    from urllib.parse import parse_qs, urlsplit
+
+    def next_of(path: str) -> str:
+        location = urlsplit(client.get(path).headers["Location"])
+        assert location.path == "/admin/login"
+        return parse_qs(location.query)["next"][0]
+
+    assert next_of("/admin/") == "/admin/"
+    assert next_of("/admin/subscribers?q=a%26b&status=confirmed") == (
+        "/admin/subscribers?q=a%26b&status=confirmed"
+    )

@@ -86,7 +86,8 @@ def test_issue_page_has_no_scripts_and_no_third_party_page_assets(
     page = response.get_data(as_text=True)
     parsed = Parsed(page)
     assert parsed.all("script") == []
-    assert [link["href"] for link in parsed.all("link")] == ["/static/mailer.css"]
+    hrefs = [link["href"] for link in parsed.all("link")]
+    assert hrefs == ["/static/mailer.css", "/static/favicon.svg"]  # both from this site
     csp = response.headers["Content-Security-Policy"]
     assert "default-src 'none'" in csp and "script-src" not in csp
     # Article images load from their own origin only (here the news site), never anything else.

@@ -53,7 +53,8 @@ def test_each_language_has_its_url_and_they_link_each_other(
     assert "Hello" not in page  # no per-reader parts in the archive
 
     russian = client.get(f"/archive/{slug}", query_string={"lang": "ru"}).get_data(as_text=True)
-    assert "Мост через реку снова открыт" in russian and "<h1>This week</h1>" in russian
+    assert "Мост через реку снова открыт" in russian
+    assert '<h1 lang="en" dir="ltr">This week</h1>' in russian  # the English subject, marked
 
     # A language the issue has nothing in: the originals, marked, in a Turkish page (what a
     # Turkish reader got by mail, and where its "view in browser" link leads); not listed
@@ -76,3 +77,34 @@ def test_a_draft_has_no_version_in_any_language(app: Flask, client: FlaskClient)
         assert digest is not None
         slug = digest.slug
     assert client.get(f"/archive/{slug}", query_string={"lang": "fr"}).status_code == 404
+
+
+def test_the_index_shows_each_issue_in_the_chosen_language(app: Flask, client: FlaskClient) -> None:
+    """/archive?lang=fr lists the French subject, linked to the French version; where the issue
+    has no subject in the language (Russian), the list's, marked as English, still linked to
+    the Russian version (its Russian stories); the list's own language links to the plain URL.
+    """
+    slug = _sent_story_digest(app)
+
+    def item(page: str) -> tuple[str, str]:
+        found = re.search(r'<ul class="archive">\s*<li><a href="([^"]+)"([^>]*)>([^<]+)</a>', page)
+        assert found, page
+        return html_lib.unescape(found.group(1)), found.group(2) + ">" + found.group(3)
+
+    french = client.get("/archive", query_string={"lang": "fr"}).get_data(as_text=True)
+    assert item(french) == (f"/archive/{slug}?lang=fr", ">Cette semaine")
+    opened = client.get(item(french)[0]).get_data(as_text=True)
+    assert "<h1>Cette semaine</h1>" in opened
+
+    russian = client.get("/archive", query_string={"lang": "ru"}).get_data(as_text=True)
+    assert item(russian) == (f"/archive/{slug}?lang=ru", ' lang="en" dir="ltr">This week')
+    assert "Мост через реку снова открыт" in client.get(item(russian)[0]).get_data(as_text=True)
+
+    # The browser's language chooses as well as ?lang= does.
+    browser_fr = client.get("/archive", headers={"Accept-Language": "fr"}).get_data(as_text=True)
+    assert item(browser_fr) == (f"/archive/{slug}?lang=fr", ">Cette semaine")
+
+    english = client.get("/archive", query_string={"lang": "en"}).get_data(as_text=True)
+    assert item(english) == (f"/archive/{slug}", ">This week")
+    # The list's name, from the database, carries its own language in every page.
+    assert '<span lang="en" dir="ltr">Weekly updates</span>' in russian

@@ -33,8 +33,9 @@ def test_create_editor_reads_the_password_from_stdin(app: Flask, runner: Any) ->
 def test_demo_loads_articles_and_a_draft_digest_once(app: Flask, runner: Any) -> None:
     first = runner.invoke(args=["demo"])
     assert first.exit_code == 0, first.output
+    assert ", 1 draft digest, " in first.output, first.output  # not "1 draft digests"
     second = runner.invoke(args=["demo"])
-    assert "0 lists, 0 articles, 0 draft digests" in second.output
+    assert "0 lists, 0 articles, 0 draft digests, 0 demo readers added" in second.output
     with app.app_context():
         assert db.session.scalar(select(func.count(Article.id))) >= 3
         digest = db.session.scalar(select(Digest))
@@ -45,7 +46,15 @@ def test_demo_loads_articles_and_a_draft_digest_once(app: Flask, runner: Any) ->
 def test_digest_control_of_a_draft_is_refused_clearly(app: Flask, runner: Any) -> None:
     runner.invoke(args=["demo"])
     result = runner.invoke(args=["digest", "pause", "1"])
-    assert result.exit_code == 1 and "This digest is draft" in result.output
+    assert result.exit_code == 1
+    assert "This digest is a draft: only a sending digest can be paused." in result.output
+    resumed = runner.invoke(args=["digest", "resume", "1"])
+    assert "This digest is a draft: only a paused digest can be resumed." in resumed.output
+    cancelled = runner.invoke(args=["digest", "cancel", "1"])
+    assert (
+        "This digest is a draft: only a scheduled, sending or paused digest can be cancelled."
+        in cancelled.output
+    )
     assert runner.invoke(args=["digest", "status", "99"]).exit_code == 1
     missing = runner.invoke(args=["digest", "send", "--list", "nope"])
     assert missing.exit_code == 1 and "No list with the slug" in missing.output

@@ -191,7 +191,10 @@ def test_html_links_each_title_and_has_masthead_and_footer(app: Flask) -> None:
     assert NETWORK in cell(out.html, "masthead")
     assert ("http://localhost/archive/weekly-2026-05-11", "View in your browser") in links
     footer = cell(out.html, "footer")
-    assert "You receive this because you subscribed to Weekly updates" in footer
+    assert (
+        "You receive this because you subscribed to"
+        ' <span lang="en" dir="ltr">Weekly updates</span>' in footer
+    )
     assert CONTACT in footer
     assert out.subject == "This week: freed voices, banned books"
     assert "A short week, and good news for once.<br>Read on.</p>" in out.html

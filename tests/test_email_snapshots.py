@@ -25,7 +25,10 @@ STRANGER = SimpleNamespace(name="URGENT: verify at https://evil.example/login")
 MAILS: dict[str, dict[str, Any]] = {
     "confirm": {
         "subscriber": STRANGER,  # even if a caller passed it
-        "lists": [SimpleNamespace(name="Weekly updates"), SimpleNamespace(name="Alerts")],
+        "lists": [
+            SimpleNamespace(name="Weekly updates", language="en"),
+            SimpleNamespace(name="Alertes", language="fr"),
+        ],
         "confirm_url": f"{BASE}/confirm/CONFIRM-TOKEN",
         "max_age_days": 7,
     },

@@ -276,3 +276,32 @@ def test_anti_spam_status_messages_come_in_the_page_language(
     page = get(client, "/subscribe?lang=fr")
     assert 'data-done="Vérification anti-spam terminée."' in page
     assert 'data-finishing="Fin de la vérification anti-spam…"' in page
+
+
+def test_names_from_the_database_keep_their_own_direction_in_mail(app: Flask) -> None:
+    """A subscriber's name (language unknown: dir="auto") in an English mail, and a Persian
+    list's name in the archive's "web edition" line of an English issue, are set apart."""
+    from types import SimpleNamespace
+
+    from mailer.digests.content import render_digest
+    from mailer.digests.service import create_digest
+    from mailer.emails import render_email
+
+    with app.app_context():
+        mail = render_email(
+            "already_subscribed",
+            to="x@example.org",
+            language="en",
+            subscriber=SimpleNamespace(name="سارا"),
+            preferences_url="http://localhost/p",
+            unsubscribe_url="http://localhost/u",
+        )
+        assert '<span dir="auto">سارا</span>' in mail.html
+        weekly = db.session.scalar(select(MailingList).where(MailingList.slug == "weekly"))
+        assert weekly is not None
+        weekly.name, weekly.language = "خبرنامهٔ هفتگی", "fa"
+        digest = create_digest(weekly, [], subject="Issue", intro="")
+        html = render_digest(digest, archive=True, language="en").html
+        assert "web edition of" in html
+        assert 'web edition of <span lang="fa" dir="rtl">خبرنامهٔ هفتگی</span>' in html
+        db.session.rollback()

@@ -263,3 +263,26 @@ def test_a_language_note_for_a_language_added_later_comes_from_cldr() -> None:
     assert in_language("de", "fr") == "(allemand)"
     assert in_language("en", "zz") == "(in English)"
     assert in_language("xx", "en") == "(xx)"
+
+
+def _marked(tag: str, text: str, html: str) -> bool:
+    """Whether `html` has `tag` (with any class) marked English, left to right, around `text`."""
+    pattern = rf'<{tag}(?=[^>]*lang="en")(?=[^>]*dir="ltr")[^>]*>{re.escape(text)}'
+    return re.search(pattern, html) is not None
+
+
+def test_a_subject_and_intro_in_another_language_carry_theirs(app: Flask) -> None:
+    """A Persian reader of an issue with no Persian subject gets the English one, marked
+    English, left to right (its full stop stays at its end); the French one is French."""
+    made = make_story_digest(app)
+    with app.app_context():
+        digest = _digest(made.digest_id)
+        fa = content.render_digest(digest, variant=variants.variant(digest, "fa")).html
+        assert _marked("h1", "This week</h1>", fa)
+        assert _marked("p", "Two stories this week.", fa)
+        fr = content.render_digest(digest, variant=variants.variant(digest, "fr")).html
+        assert re.search(r"<h1( style=\"[^\"]*\")?>Cette semaine</h1>", fr)
+        assert not _marked("p", "Deux histoires", fr)
+        # Without a variant, in another language than the list's (an editor's preview).
+        preview = content.render_digest(digest, language="ar").html
+        assert _marked("h1", "This week</h1>", preview)

@@ -123,9 +123,10 @@ def require_login() -> ResponseReturnValue | None:
         if session.get("_user_id") is not None:
             session.clear()
             flash(_("Your session has ended. Log in again."))
-        return redirect(
-            url_for("admin.login", next=request.full_path if request.method == "GET" else None)
-        )
+        # Not request.full_path: it ends in a bare "?" when there is no query string.
+        query = request.query_string.decode("latin-1")
+        here = f"{request.path}?{query}" if query else request.path
+        return redirect(url_for("admin.login", next=here if request.method == "GET" else None))
     if (
         policy.second_factor_mode() == "required"
         and not current_user.has_second_factor

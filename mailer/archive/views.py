@@ -9,6 +9,7 @@ from flask import Blueprint, abort, current_app, redirect, render_template, requ
 from flask.typing import ResponseReturnValue
 from sqlalchemy import Select, select
 
+from mailer import i18n
 from mailer.digests import variants
 from mailer.digests.content import issue_date, render_digest
 from mailer.extensions import db
@@ -41,7 +42,17 @@ def index() -> ResponseReturnValue:
     """Sent issues of the public lists, newest first; 404 past the last page."""
     query = _published().order_by(Digest.sent_at.desc(), Digest.id.desc())
     page = db.paginate(query, per_page=PER_PAGE, max_per_page=PER_PAGE, error_out=True)
-    return render_template("archive/index.html", page=page, issue_date=issue_date)
+    language = i18n.current()  # ?lang=, else the browser's
+    return render_template(
+        "archive/index.html",
+        page=page,
+        issue_date=issue_date,
+        subjects=variants.subjects(page.items, language),
+        # Each issue opens in the language of this page; the list's own at its plain URL.
+        link_lang={
+            d.id: language if language != d.mailing_list.language else None for d in page.items
+        },
+    )
 
 
 @bp.get("/archive/<slug>")
@@ -69,6 +80,7 @@ def digest(slug: str) -> ResponseReturnValue:
         "archive/digest.html",
         digest=found,
         subject=rendered.subject,
+        subject_language=variants.subjects([found], language)[found.id][1],
         html=rendered.html,
         date=issue_date(found),
         language=language,

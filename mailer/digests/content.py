@@ -60,6 +60,9 @@ class Variant:
     subject: str
     intro: str
     articles: list[Article]
+    # The language of `subject` and `intro` where it is not `language`: the list's default,
+    # where the editor wrote none in `language`.
+    text_language: str | None = None
 
 
 @dataclass(frozen=True)
@@ -94,7 +97,10 @@ def render_digest(
     placeholders = {} if archive else {slot: f"%%{nonce}:{slot}%%" for slot in SLOTS}
     if variant is None:
         lang = language or digest.mailing_list.language
-        variant = Variant(lang, digest.subject, digest.intro, list(digest.articles))
+        own = digest.mailing_list.language
+        variant = Variant(
+            lang, digest.subject, digest.intro, list(digest.articles), own if lang != own else None
+        )
     env = current_app.jinja_env
     # The chrome (headings, buttons, footer) in the variant's language: once per language.
     with i18n.language(variant.language):
@@ -276,6 +282,8 @@ def _context(
         "lang": lang,
         "dir": direction(lang),
         "subject": variant.subject,
+        # lang and dir of the subject and intro where they are in another language than lang
+        "text_attrs": i18n.text_attrs(variant.text_language) if variant.text_language else {},
         "mailing_list": mailing_list,
         "issue_date": i18n.format_day(issue_date(digest)),
         "intro": _paragraphs(variant.intro),

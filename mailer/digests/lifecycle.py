@@ -88,8 +88,8 @@ def _move(
     if not moved:
         db.session.rollback()
         digest = db.session.get(Digest, digest_id)
-        shown = digest.shown_status if digest else "gone"
-        raise NotSendable(f"This digest is {shown}: it cannot be {verb}.")
+        shown = digest.shown_status if digest else None
+        raise NotSendable(f"{service.state_sentence(shown)}: it cannot be {verb}.")
     db.session.commit()
 
 
@@ -200,8 +200,11 @@ def start_due(now: datetime | None = None) -> list[int]:
     return started
 
 
-def _switch(digest_id: int, sources: tuple[DigestStatus, ...], target: DigestStatus) -> None:
-    """Move the digest from one of `sources` to `target` (flushed), or raise NotSendable."""
+def _switch(
+    digest_id: int, sources: tuple[DigestStatus, ...], target: DigestStatus, verb: str
+) -> None:
+    """Move the digest from one of `sources` to `target` (flushed), or raise NotSendable:
+    "This digest is a draft: only a sending digest can be paused." """
     moved = changed(
         update(Digest)
         .where(Digest.id == digest_id, Digest.status.in_(sources))
@@ -211,14 +214,17 @@ def _switch(digest_id: int, sources: tuple[DigestStatus, ...], target: DigestSta
     if not moved:
         db.session.rollback()
         status = digest_status(digest_id)
+        names = [s.value for s in sources]
+        which = " or ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
         raise NotSendable(
-            f"This digest is {status.value if status else 'gone'}: it cannot be {target.value}."
+            f"{service.state_sentence(status.value if status else None)}:"
+            f" only a {which} digest can be {verb}."
         )
 
 
 def pause(digest_id: int) -> None:
     """Stop a sending digest; batches in flight stop at their next check."""
-    _switch(digest_id, (DigestStatus.sending,), DigestStatus.paused)
+    _switch(digest_id, (DigestStatus.sending,), DigestStatus.paused, "paused")
     db.session.commit()
 
 
@@ -259,7 +265,7 @@ def resume(digest_id: int) -> None:
     After an auto-pause the rates start again from now (mailer.digests.autopause): the
     editor resumed knowing the reason, which the page showed.
     """
-    _switch(digest_id, (DigestStatus.paused,), DigestStatus.sending)
+    _switch(digest_id, (DigestStatus.paused,), DigestStatus.sending, "resumed")
     db.session.execute(
         update(Digest)
         .where(Digest.id == digest_id, Digest.pause_reason.is_not(None))
@@ -278,7 +284,7 @@ def cancel(digest_id: int) -> int:
     the reaper when their lease expires.
     """
     sources = (DigestStatus.scheduled, DigestStatus.sending, DigestStatus.paused)
-    _switch(digest_id, sources, DigestStatus.cancelled)
+    _switch(digest_id, sources, DigestStatus.cancelled, "cancelled")
     skipped = changed(
         update(Delivery)
         .where(Delivery.digest_id == digest_id, Delivery.status == DeliveryStatus.pending)

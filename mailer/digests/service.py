@@ -16,12 +16,21 @@ from mailer.extensions import db
 from mailer.models import Article, Digest, DigestItem, DigestStatus, MailingList, utcnow
 
 
+def state_sentence(shown_status: str | None) -> str:
+    """ "This digest is a draft", "... is already sent", "... no longer exists" (None), for
+    the messages editors get (the admin and the CLI alike)."""
+    if shown_status is None:
+        return "This digest no longer exists"
+    phrase = {"draft": "a draft", "sent": "already sent"}.get(shown_status, shown_status)
+    return f"This digest is {phrase}"
+
+
 class DigestLocked(Exception):
     """The digest is sending or done: it can no longer be edited."""
 
     def __init__(self, digest: Digest) -> None:
         super().__init__(
-            f"This digest is {digest.shown_status}: it can no longer be edited. "
+            f"{state_sentence(digest.shown_status)}: it can no longer be edited. "
             "Pause or cancel it first, or start a new digest."
         )
         self.digest = digest

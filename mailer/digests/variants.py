@@ -32,6 +32,28 @@ def texts(digest: Digest) -> dict[str, DigestText]:
     return {row.language: row for row in rows}
 
 
+def subjects(digests: Iterable[Digest], language: str) -> dict[int, tuple[str, str]]:
+    """Each digest's subject for readers of `language`, by id, with the language it is in:
+    the editor's in that language where there is one, else the list's default (one query)."""
+    digests = list(digests)
+    written: dict[int, str] = {}
+    if digests:
+        rows = db.session.execute(
+            select(DigestText.digest_id, DigestText.subject).where(
+                DigestText.digest_id.in_([d.id for d in digests]), DigestText.language == language
+            )
+        )
+        written = {digest_id: subject for digest_id, subject in rows}
+    found = {}
+    for digest in digests:
+        default = digest.mailing_list.language
+        if language != default and digest.id in written:
+            found[digest.id] = (written[digest.id], language)
+        else:
+            found[digest.id] = (digest.subject, default)
+    return found
+
+
 def save_texts(digest: Digest, given: dict[str, tuple[str, str]]) -> None:
     """Set the subject and intro per language; an empty subject drops the language's text.
 
@@ -79,6 +101,7 @@ def variant(digest: Digest, language: str) -> Variant:
         subject=text.subject if text is not None else digest.subject,
         intro=text.intro if text is not None else digest.intro,
         articles=[versions[a.id].get(language, a) for a in articles],
+        text_language=default if text is None and language != default else None,
     )
 
 

@@ -65,7 +65,12 @@ def _render_signup(
 ) -> ResponseReturnValue:
     data = challenge.new_challenge() if current_app.config["SIGNUP_CHALLENGE"] else None
     html = render_template(
-        "subscriptions/subscribe.html", form=form, embed=_embed(), challenge=data, error=error
+        "subscriptions/subscribe.html",
+        form=form,
+        embed=_embed(),
+        challenge=data,
+        error=error,
+        list_languages={lst.slug: lst.language for lst in list_cache.offered_lists()},
     )
     return html, status
 
@@ -205,6 +210,13 @@ def unsubscribe(token: str) -> ResponseReturnValue:
     if request.form.get("List-Unsubscribe") == "One-Click":
         return Response("Unsubscribed.\n", 200, mimetype="text/plain")
     return render_template("subscriptions/unsubscribed.html")
+
+
+@bp.get("/favicon.ico")
+def favicon() -> ResponseReturnValue:
+    """The site's icon, for browsers and feed readers that ask here rather than read the
+    pages' <link rel="icon">: no 404 on every page."""
+    return current_app.send_static_file("favicon.svg")
 
 
 @bp.get("/healthz")

@@ -280,3 +280,86 @@ def test_right_to_left_pages_and_digest(
     page.context.close()
     for name in ("signup", "preferences", "digest"):
         assert (screenshots / f"{language}-{name}.png").stat().st_size > 1000
+
+
+# For each list on the page: its label's text, lang, dir attribute and computed direction; the
+# same for its description (if any); and whether the description's last character (its full
+# stop) is drawn right of its first one, as left-to-right text has it.
+LIST_TEXTS = """
+Array.from(document.querySelectorAll("fieldset .check")).map(check => {
+  const label = check.querySelector("label"), hint = check.querySelector(".hint");
+  const info = el => el && [el.textContent.trim(), el.lang, el.dir, getComputedStyle(el).direction];
+  let stopRight = null;
+  if (hint) {
+    const text = hint.firstChild, range = document.createRange();
+    range.setStart(text, 0); range.setEnd(text, 1);
+    const first = range.getBoundingClientRect();
+    range.setStart(text, text.length - 1); range.setEnd(text, text.length);
+    const last = range.getBoundingClientRect();
+    stopRight = last.x > first.x;
+  }
+  return {label: info(label), hint: info(hint), stopRight};
+})
+"""
+
+
+def test_list_names_and_descriptions_keep_their_own_direction(
+    live_app: Flask, live_server: str, browser: Browser
+) -> None:
+    """On a Persian page the English lists' names and descriptions stay English, left to right
+    (not ".The weekly digest"); a Persian list's stay right to left on an English page."""
+    with live_app.app_context():
+        alerts = db.session.scalar(select(MailingList).where(MailingList.slug == "alerts"))
+        assert alerts is not None
+        alerts.name, alerts.language = "هشدارهای آزادی مطبوعات", "fa"
+        alerts.description = "اقدام‌های فوری (۲ بار در ماه)."
+        db.session.commit()
+    page = new_page(browser)
+    page.goto(live_server + reader(live_app, "fa"))
+    assert page_direction(page) == ("fa", "rtl", "rtl")
+    weekly, alerts_seen = page.evaluate(LIST_TEXTS)
+    assert weekly["label"] == ["Weekly updates", "en", "ltr", "ltr"]
+    assert weekly["hint"] == ["The weekly digest.", "en", "ltr", "ltr"]
+    assert weekly["stopRight"] is True
+    assert alerts_seen["label"][1:] == ["fa", "rtl", "rtl"]
+    assert alerts_seen["stopRight"] is False
+
+    page.goto(f"{live_server}/subscribe?lang=en")  # the sign-up form: names, no descriptions
+    assert page_direction(page) == ("en", "ltr", "ltr")
+    labels = [seen["label"] for seen in page.evaluate(LIST_TEXTS)]
+    assert labels == [
+        ["Weekly updates", "en", "ltr", "ltr"],
+        ["هشدارهای آزادی مطبوعات", "fa", "rtl", "rtl"],
+    ]
+    page.context.close()
+
+
+def test_archive_index_opens_each_issue_in_the_chosen_language(
+    live_app: Flask, live_server: str, browser: Browser
+) -> None:
+    """/archive?lang=fr shows the French subject and opens the French version; in Russian
+    (no Russian subject) the English one, marked English, opens the Russian stories."""
+    from mailer.models import Digest, DigestStatus, utcnow
+    from tests.variant_helpers import make_story_digest
+
+    made = make_story_digest(live_app, {})
+    with live_app.app_context():
+        digest = db.session.get(Digest, made.digest_id)
+        assert digest is not None
+        digest.status, digest.sent_at = DigestStatus.sent, utcnow()
+        db.session.commit()
+    page = new_page(browser)
+    page.goto(f"{live_server}/archive?lang=fr")
+    page.get_by_role("link", name="Cette semaine").click()
+    expect(page).to_have_url(re.compile(r"/archive/[\w-]+\?lang=fr$"))
+    expect(page.get_by_role("heading", name="Cette semaine")).to_be_visible()
+
+    page.goto(f"{live_server}/archive?lang=ru")
+    issue = page.locator("ul.archive a").first
+    expect(issue).to_have_text("This week")
+    assert issue.evaluate("a => [a.lang, getComputedStyle(a).direction]") == ["en", "ltr"]
+    issue.click()
+    expect(page).to_have_url(re.compile(r"/archive/[\w-]+\?lang=ru$"))
+    frame = page.frame_locator("iframe.preview")
+    expect(frame.get_by_role("link", name="Мост через реку снова открыт")).to_be_visible()
+    page.context.close()
