@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 @sessions.reauth_required  # a stolen session cookie alone cannot reach it
 def account_password() -> ResponseReturnValue:
     form = ChangePasswordForm()
-    keys = throttle.keys_for(current_user.email)
+    keys = throttle.keys_for(current_user.email, current_user.id)
     if form.validate_on_submit():
         throttle.hold(keys)  # a wrong current password counts like a failed sign-in
         if throttle.wait_seconds(keys) > 0:
