@@ -21,6 +21,7 @@ from mailer.admin.enrolment import enrolment_page, recovery_codes_page
 from mailer.admin.forms import CodeForm, LoginForm, ReauthForm
 from mailer.extensions import db, limiter
 from mailer.models import Editor
+from mailer.tasks.accounts import notify_editor
 
 logger = logging.getLogger(__name__)
 
@@ -119,7 +120,7 @@ def login_enrol() -> ResponseReturnValue:
         devices.remember(editor.id)
         audit.login_attempt(editor)
         audit.record("enrol_2fa", editor_id=editor.id)
-        db.session.commit()
+        notify_editor(editor.id, "second_factor")  # commits
         logger.info("editor %s enrolled a second factor and logged in", editor.id)
         return recovery_codes_page(codes, target)
 
