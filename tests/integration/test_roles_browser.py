@@ -315,3 +315,25 @@ def test_an_owner_resets_an_editors_second_factor(app: Flask, desk: str, tab: Pa
             db.session.scalar(select(AuditEvent).where(AuditEvent.action == "reset_2fa"))
             is not None
         )
+
+
+def test_an_editors_test_sends_are_capped_with_a_clear_refusal(
+    app: Flask, desk: str, tab: Page
+) -> None:
+    app.config.update(RATELIMIT_ENABLED=True, RATELIMIT_TEST_SEND="2 per hour")
+    log_in(tab, desk, ROLES["editor"])
+    tab.get_by_role("navigation", name="Admin").get_by_role("link", name="Digests").click()
+    tab.get_by_role("link", name="This week").click()
+    digest_page = tab.url
+    for _ in range(2):
+        tab.get_by_label("Send a test to").fill("me@example.org")
+        tab.get_by_role("button", name="Send test").click()
+        expect(tab.get_by_text("Test sent")).to_be_visible()
+    tab.get_by_label("Send a test to").fill("me@example.org")
+    with tab.expect_response(lambda r: r.url.endswith("/test")) as answer:
+        tab.get_by_role("button", name="Send test").click()
+    assert answer.value.status == 429
+    expect(tab.get_by_text("You have sent as many tests as allowed (2 per hour")).to_be_visible()
+    assert [n for n, _ in queued_tasks(app)].count("mailer.send_test_digest") == 2
+    tab.goto(digest_page)  # the digest itself is untouched
+    expect(tab.get_by_role("button", name="Send test")).to_be_visible()
