@@ -75,6 +75,7 @@ def logout_everywhere() -> ResponseReturnValue:
     db.session.commit()
     logout_user()
     session.clear()
+    sessions.forget_cookie()
     logger.info("editor %s logged out everywhere", editor_id)
     flash(_("Logged out everywhere: %(count)s session(s) ended. Log in again.", count=count))
     return redirect(url_for("admin.login"), 303)

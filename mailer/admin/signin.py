@@ -170,6 +170,7 @@ def logout() -> ResponseReturnValue:
     db.session.commit()
     logout_user()
     session.clear()
+    sessions.forget_cookie()
     logger.info("editor %s logged out", editor_id)
     flash(_("You are logged out."))
     return redirect(url_for("admin.login"), 303)
