@@ -173,6 +173,18 @@ def test_a_device_locked_by_its_own_failures_is_an_untrusted_client_again(
     assert password_step(device).status_code == 429
 
 
+def test_a_locked_device_that_signs_in_fully_is_trusted_again(
+    app: Flask, client: FlaskClient, clock: FakeClock, editor: int
+) -> None:
+    device = signed_in_device(app)
+    for i in range(6):
+        assert password_step(device, password=f"typo {i}").status_code == 422
+        clock.advance(minutes=2)
+    assert password_step(device).status_code == 303  # untrusted now, the account unlocked
+    lock_the_account(client, clock)
+    assert password_step(device).status_code == 303  # its failures were forgotten
+
+
 def test_a_device_cookie_of_one_editor_does_not_help_another(
     app: Flask, client: FlaskClient, clock: FakeClock, editor: int
 ) -> None:

@@ -50,6 +50,7 @@ class Keys:
     network: str
     network_hash: str  # what login_event and the log show
     device: str | None = None  # a trusted device's key: then the only one counted
+    device_seen: str | None = None  # the key of a genuine device cookie, trusted or locked
 
     def counted(self) -> tuple[tuple[str, str], ...]:
         """(key, name) of each key this attempt is checked and counted against."""
@@ -73,6 +74,7 @@ def keys_for(email: str, editor_id: int | None = None) -> Keys:
     network = rate_limit_key()
     nonce = devices.presented_nonce(editor_id)
     device = devices.throttle_key(nonce) if nonce is not None else None
+    seen = device
     if device is not None and _device_locked(device):
         device = None  # locked by its own failures: an untrusted client again
     return Keys(
@@ -80,6 +82,7 @@ def keys_for(email: str, editor_id: int | None = None) -> Keys:
         network="n:" + network,
         network_hash=network,
         device=device,
+        device_seen=seen,
     )
 
 
@@ -216,10 +219,13 @@ def succeeded(keys: Keys) -> None:
     """A full sign-in (password and second factor): the failures counted for it are forgotten.
 
     From a trusted device only the device's: the account's count stays for the untrusted
-    clients still guessing.
+    clients still guessing. A device locked by its own failures that signs in fully (as an
+    untrusted client) is trusted again.
     """
-    forget = keys.device if keys.device is not None else keys.account
-    db.session.execute(delete(LoginThrottle).where(LoginThrottle.key == forget))
+    forget = [keys.device_seen] if keys.device_seen is not None else []
+    if keys.device is None:
+        forget.append(keys.account)
+    db.session.execute(delete(LoginThrottle).where(LoginThrottle.key.in_(forget)))
 
 
 def recent_failures(limit: int = 10) -> list[LoginEvent]:
