@@ -49,6 +49,9 @@ RATELIMIT_LINK_ADDRESS = "3 per hour;10 per day"
 RATELIMIT_TOKEN_PAGES = "60 per minute"  # per IP: confirm, unsubscribe, preferences pages
 
 RATELIMIT_LOGIN = "5 per minute;30 per hour"  # editor login attempts per IP
+# Test sends of a digest per editor (any address, in the network's name): counted in the
+# database from the audit log, moving windows (mailer/admin/test_send_limit.py).
+RATELIMIT_TEST_SEND = "10 per hour;30 per day"
 
 # Editors' second factor (TOTP): "required" (every editor enrols at first login), "optional"
 # (editors who enrolled are asked for a code) or "off". Unset: required in production,
@@ -200,6 +203,7 @@ ENV_SETTINGS: dict[str, str] = {
     "RATELIMIT_LINK_ADDRESS": "str",
     "RATELIMIT_TOKEN_PAGES": "str",
     "RATELIMIT_LOGIN": "str",
+    "RATELIMIT_TEST_SEND": "str",
     "ADMIN_2FA": "str",
     "ADMIN_SESSION_IDLE_MINUTES": "int>=1",
     "ADMIN_SESSION_MAX_HOURS": "int>=1",

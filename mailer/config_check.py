@@ -170,6 +170,7 @@ RATE_LIMIT_SETTINGS = frozenset(
         "RATELIMIT_LINK_ADDRESS",
         "RATELIMIT_TOKEN_PAGES",
         "RATELIMIT_LOGIN",
+        "RATELIMIT_TEST_SEND",
     }
 )
 

@@ -95,6 +95,7 @@ def celery_init_app(app: Flask) -> Celery:
                 "mailer.send_already_subscribed": {"queue": "mail"},
                 "mailer.send_link_mail": {"queue": "mail"},
                 "mailer.send_editor_invite": {"queue": "mail"},
+                "mailer.send_editor_notice": {"queue": "mail"},
                 "mailer.send_test_digest": {"queue": "mail"},
                 "mailer.send_review_mail": {"queue": "mail"},
                 "mailer.send_pause_notice": {"queue": "mail"},

@@ -11,6 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
+from mailer.accounts import sessions
 from mailer.admin.auth import create_editor
 from mailer.extensions import db
 from mailer.models import Editor, EditorSession, RecoveryCode, Subscriber
@@ -56,7 +57,14 @@ def test_no_remember_me_cookie_and_the_cookie_holds_only_a_random_id(
     response = password_step(client)
     assert "remember_token" not in " ".join(response.headers.getlist("Set-Cookie"))
     with client.session_transaction() as session:
-        sid = session["sid"]
+        assert "sid" not in session  # Flask's (Lax) session holds no credential of the admin
+    (header,) = [
+        h for h in response.headers.getlist("Set-Cookie") if h.startswith("admin_session=")
+    ]
+    assert "SameSite=Strict" in header and "HttpOnly" in header and "Path=/" in header
+    cookie = client.get_cookie(sessions.ADMIN_COOKIE_HTTP)
+    assert cookie is not None
+    sid = cookie.value
     with app.app_context():
         (row,) = db.session.scalars(select(EditorSession)).all()
         assert row.editor_id == editor and sid not in row.id_hash and len(row.id_hash) == 64
@@ -98,9 +106,10 @@ class TestShorterLifetimes:
 
 
 def copy_cookie(source: FlaskClient, target: FlaskClient) -> None:
-    cookie = source.get_cookie("session")
-    assert cookie is not None
-    target.set_cookie("session", cookie.value)
+    for name in ("session", sessions.ADMIN_COOKIE_HTTP):
+        cookie = source.get_cookie(name)
+        assert cookie is not None
+        target.set_cookie(name, cookie.value)
 
 
 def test_a_cookie_copied_before_logout_is_dead_after_it_from_any_address(

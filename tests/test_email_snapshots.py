@@ -62,6 +62,12 @@ MAILS: dict[str, dict[str, Any]] = {
         " this list's limit of 5 % (checked once 500 messages are out).",
         "url": f"{BASE}/admin/digests/7",
     },
+    "editor_notice": {"event": "password", "when": "30 November 2026, 12:00 UTC"},
+    "editor_notice_reset": {  # the same template, another event
+        "_template": "editor_notice",
+        "event": "second_factor_reset",
+        "when": "30 November 2026, 12:00 UTC",
+    },
     "link_preferences": {
         "url": f"{BASE}/preferences/PREFERENCES-TOKEN",
         "max_age_minutes": 60,
@@ -94,7 +100,7 @@ def check_snapshots(parts: dict[str, str], folder: Path) -> None:
 
 
 # Mails to editors, not readers: in English, like the admin (until it has catalogues).
-EDITOR_MAILS = ("digest_paused", "digest_review")
+EDITOR_MAILS = ("digest_paused", "digest_review", "editor_notice", "editor_notice_reset")
 READER_MAILS = sorted(set(MAILS) - set(EDITOR_MAILS))
 
 
@@ -104,8 +110,10 @@ READER_MAILS = sorted(set(MAILS) - set(EDITOR_MAILS))
     + [(name, "en") for name in EDITOR_MAILS],
 )
 def test_transactional_mail_matches_snapshot(app: Flask, name: str, language: str) -> None:
+    context = dict(MAILS[name])
+    template = context.pop("_template", name)
     with app.app_context():
-        email = render_email(name, to="reader@example.org", language=language, **MAILS[name])
+        email = render_email(template, to="reader@example.org", language=language, **context)
     parts = {
         f"{name}.subject.txt": email.subject + "\n",
         f"{name}.txt": email.text,

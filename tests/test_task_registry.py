@@ -19,6 +19,7 @@ NAMES = {
     "mailer.send_confirmation",
     "mailer.send_digest_batch",
     "mailer.send_editor_invite",
+    "mailer.send_editor_notice",
     "mailer.send_link_mail",
     "mailer.send_review_mail",
     "mailer.send_pause_notice",

@@ -18,6 +18,7 @@ def reset_2fa_command(email: str) -> None:
     from mailer.accounts import totp
     from mailer.admin.auth import find_editor
     from mailer.extensions import db
+    from mailer.tasks.accounts import notify_editor
 
     editor = find_editor(email)
     if editor is None:
@@ -25,3 +26,5 @@ def reset_2fa_command(email: str) -> None:
     totp.reset(editor)
     db.session.commit()
     click.echo(f"editor {editor.id}: second factor and recovery codes removed, every session ended")
+    if not notify_editor(editor.id, "second_factor_reset"):
+        click.echo("The queue is unavailable: the editor was not told by mail.", err=True)

@@ -1,10 +1,15 @@
 """Server-side admin sessions: revocable, with idle and absolute timeouts, and re-auth.
 
-The session cookie holds a random id; editor_session holds its SHA-256 hash, checked on
-every admin request (Flask-Login's user loader): a revoked, idle or too old session is no
-session, whatever the cookie says or where it comes from. Flask-Login's remember-me cookie
-and its IP binding are not used. Between the password and the second factor the cookie
-holds only a "pending" mark (editor id, time, where to go next), valid PENDING_MAX_AGE.
+The admin's own cookie (`__Host-admin_session` over https, `admin_session` over http;
+HttpOnly, SameSite=Strict, audit M1) holds a random id; editor_session holds its SHA-256
+hash, checked on every admin request (Flask-Login's user loader): a revoked, idle or too
+old session is no session, whatever the cookie says or where it comes from. Being Strict,
+no other site can make the browser send it, not even with a link; an editor arriving from
+another site (a webmail) is reloaded once from our own page (auth.require_login). Flask's
+own session cookie (Lax: the public forms' CSRF token) holds no credential of the admin.
+Flask-Login's remember-me cookie and its IP binding are not used. Between the password
+and the second factor Flask's session holds only a "pending" mark (editor id, time, where
+to go next), valid PENDING_MAX_AGE.
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
-from flask import flash, redirect, request, session, url_for
+from flask import after_this_request, current_app, flash, g, redirect, request, session, url_for
+from flask.wrappers import Response
 from flask_login import login_user
 from sqlalchemy import select, update
 
@@ -28,7 +34,8 @@ from mailer.models import Editor, EditorSession
 
 logger = logging.getLogger(__name__)
 
-SESSION_KEY = "sid"
+ADMIN_COOKIE_HTTPS = "__Host-admin_session"  # __Host-: Secure, Path=/, no Domain
+ADMIN_COOKIE_HTTP = "admin_session"
 PENDING_KEY = "pending_sign_in"
 PENDING_MAX_AGE = timedelta(minutes=5)
 TOUCH_EVERY = timedelta(seconds=30)  # last_seen_at is written at most this often
@@ -52,9 +59,43 @@ def log_in(editor: Editor) -> None:
             authenticated_at=now,
         )
     )
-    session[SESSION_KEY] = sid
+    g.admin_sid = sid  # this request's own session from now on
+    _set_cookie(sid)
     login_user(editor)
     editor.last_login_at = now
+
+
+def _https() -> bool:
+    return str(current_app.config["BASE_URL"]).startswith("https://")
+
+
+def cookie_name() -> str:
+    return ADMIN_COOKIE_HTTPS if _https() else ADMIN_COOKIE_HTTP
+
+
+def has_cookie() -> bool:
+    return cookie_name() in request.cookies
+
+
+def _set_cookie(sid: str | None) -> None:
+    """Set (a sid) or delete (None) the admin's cookie on this request's response."""
+    name, secure = cookie_name(), _https()
+
+    @after_this_request
+    def write(response: Response) -> Response:
+        if sid is None:
+            response.delete_cookie(name, path="/", secure=secure, httponly=True, samesite="Strict")
+        else:
+            response.set_cookie(
+                name, sid, path="/", secure=secure, httponly=True, samesite="Strict"
+            )
+        return response
+
+
+def forget_cookie() -> None:
+    """Logging out: the browser drops the admin's cookie (the server has revoked it)."""
+    g.admin_sid = None
+    _set_cookie(None)
 
 
 def _valid(row: EditorSession | None, now: datetime) -> bool:
@@ -68,8 +109,8 @@ def _valid(row: EditorSession | None, now: datetime) -> bool:
 
 def current() -> EditorSession | None:
     """This request's valid session record, or None."""
-    sid = session.get(SESSION_KEY)
-    if not isinstance(sid, str):
+    sid = g.admin_sid if "admin_sid" in g else request.cookies.get(cookie_name())
+    if not isinstance(sid, str) or not sid or len(sid) > 128:
         return None
     row = db.session.get(EditorSession, _hash(sid))
     return row if _valid(row, clock.now()) else None

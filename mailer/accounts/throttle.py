@@ -10,6 +10,11 @@ LOGIN_NETWORK_LOCK_AFTER) the key is locked for LOGIN_LOCK_MINUTES, again at eac
 failure. An attempt refused while a key waits is not checked and not counted. Failures
 are forgotten after FORGET_AFTER without any, or when the account signs in fully.
 
+A browser presenting a valid device cookie of the editor (mailer/accounts/devices.py) is
+counted apart: its failures count on the device's key only, and neither the account's nor
+the network's lock refuses it, so strangers guessing cannot lock the editor out of the
+browser they signed in with before. A device locked by its own failures is untrusted again.
+
 Every failure and lock is logged (editor id or "unknown", never the address or password)
 and recorded in login_event for the owners' dashboard.
 """
@@ -27,6 +32,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from mailer import audit, clock
+from mailer.accounts import devices
 from mailer.accounts.prune import FORGET_AFTER
 from mailer.extensions import db
 from mailer.keys import derived_key, rate_limit_key
@@ -43,6 +49,17 @@ class Keys:
     account: str
     network: str
     network_hash: str  # what login_event and the log show
+    device: str | None = None  # a trusted device's key: then the only one counted
+    device_seen: str | None = None  # the key of a genuine device cookie, trusted or locked
+
+    def counted(self) -> tuple[tuple[str, str], ...]:
+        """(key, name) of each key this attempt is checked and counted against."""
+        if self.device is not None:
+            return ((self.device, "device"),)
+        return ((self.account, "account"), (self.network, "network"))
+
+    def all(self) -> tuple[str, ...]:
+        return tuple(key for key, _name in self.counted())
 
 
 def account_hash(email: str) -> str:
@@ -51,17 +68,38 @@ def account_hash(email: str) -> str:
     return mac.hexdigest()[:40]
 
 
-def keys_for(email: str) -> Keys:
+def keys_for(email: str, editor_id: int | None = None) -> Keys:
+    """The keys of an attempt on `email`; with the id of the editor it names, a device cookie
+    of that editor that is not locked makes it a trusted attempt."""
     network = rate_limit_key()
-    return Keys(account="a:" + account_hash(email), network="n:" + network, network_hash=network)
+    nonce = devices.presented_nonce(editor_id)
+    device = devices.throttle_key(nonce) if nonce is not None else None
+    seen = device
+    if device is not None and _device_locked(device):
+        device = None  # locked by its own failures: an untrusted client again
+    return Keys(
+        account="a:" + account_hash(email),
+        network="n:" + network,
+        network_hash=network,
+        device=device,
+        device_seen=seen,
+    )
+
+
+def _device_locked(key: str) -> bool:
+    now = clock.now()
+    row = db.session.get(LoginThrottle, key, populate_existing=True)
+    return (
+        row is not None
+        and row.failures >= int(current_app.config["LOGIN_LOCK_AFTER"])
+        and row.blocked_until is not None
+        and row.blocked_until > now
+        and row.last_failure_at > now - FORGET_AFTER
+    )
 
 
 def _rows(keys: Keys) -> list[LoginThrottle]:
-    return list(
-        db.session.scalars(
-            select(LoginThrottle).where(LoginThrottle.key.in_((keys.account, keys.network)))
-        )
-    )
+    return list(db.session.scalars(select(LoginThrottle).where(LoginThrottle.key.in_(keys.all()))))
 
 
 def hold(keys: Keys) -> None:
@@ -71,14 +109,14 @@ def hold(keys: Keys) -> None:
     holds it from its throttle check through its verdict)."""
     db.session.execute(
         update(LoginThrottle)
-        .where(LoginThrottle.key.in_((keys.account, keys.network)))
+        .where(LoginThrottle.key.in_(keys.all()))
         .values(failures=LoginThrottle.failures)
         .execution_options(synchronize_session=False)
     )
 
 
 def wait_seconds(keys: Keys) -> float:
-    """How long before this account may try again from this network (0: now)."""
+    """How long before this account may try again from this network or device (0: now)."""
     now = clock.now()
     waits = [
         (row.blocked_until - now).total_seconds()
@@ -91,9 +129,10 @@ def wait_seconds(keys: Keys) -> float:
 def refused(keys: Keys, editor_id: int | None) -> None:
     """An attempt refused unchecked while the key waits: logged, not counted."""
     logger.warning(
-        "sign-in refused while throttled: editor %s, network %s",
+        "sign-in refused while throttled: editor %s, network %s%s",
         editor_id or "unknown",
         keys.network_hash,
+        ", trusted device" if keys.device else "",
     )
 
 
@@ -139,24 +178,27 @@ def _count(row: LoginThrottle, now: datetime, lock_after: int) -> bool:
 
 
 def failed(keys: Keys, editor_id: int | None, what: str) -> None:
-    """Count a failure (what: password, second_factor or reauth) on both keys; commits."""
+    """Count a failure (what: password, second_factor or reauth) on the attempt's keys (the
+    account's and the network's, or a trusted device's); commits."""
     now = clock.now()
     cfg = current_app.config
     hold(keys)  # so that two failures at once both count: each reads what the other wrote
     locked = []
-    for key, lock_after, name in (
-        (keys.account, int(cfg["LOGIN_LOCK_AFTER"]), "account"),
-        (keys.network, int(cfg["LOGIN_NETWORK_LOCK_AFTER"]), "network"),
-    ):
-        if _count(_locked_row(key, now), now, lock_after):
+    for key, name in keys.counted():
+        setting = "LOGIN_NETWORK_LOCK_AFTER" if name == "network" else "LOGIN_LOCK_AFTER"
+        if _count(_locked_row(key, now), now, int(cfg[setting])):
             locked.append(name)
     who = editor_id or "unknown"
+    trusted = ", trusted device" if keys.device else ""
     db.session.add(
         LoginEvent(at=now, editor_id=editor_id, network_hash=keys.network_hash, outcome=what)
     )
-    logger.warning("sign-in failure (%s): editor %s, network %s", what, who, keys.network_hash)
+    logger.warning(
+        "sign-in failure (%s): editor %s, network %s%s", what, who, keys.network_hash, trusted
+    )
     # Names nobody (no typed address either): login_event holds the attacked account.
-    audit.record("login.failure", editor_id=None, detail={"step": what})
+    detail = {"step": what, "device": "trusted"} if keys.device else {"step": what}
+    audit.record("login.failure", editor_id=None, detail=detail)
     for name in locked:
         db.session.add(
             LoginEvent(
@@ -174,8 +216,16 @@ def failed(keys: Keys, editor_id: int | None, what: str) -> None:
 
 
 def succeeded(keys: Keys) -> None:
-    """A full sign-in (password and second factor): the account's failures are forgotten."""
-    db.session.execute(delete(LoginThrottle).where(LoginThrottle.key == keys.account))
+    """A full sign-in (password and second factor): the failures counted for it are forgotten.
+
+    From a trusted device only the device's: the account's count stays for the untrusted
+    clients still guessing. A device locked by its own failures that signs in fully (as an
+    untrusted client) is trusted again.
+    """
+    forget = [keys.device_seen] if keys.device_seen is not None else []
+    if keys.device is None:
+        forget.append(keys.account)
+    db.session.execute(delete(LoginThrottle).where(LoginThrottle.key.in_(forget)))
 
 
 def recent_failures(limit: int = 10) -> list[LoginEvent]:

@@ -15,6 +15,7 @@ from mailer.admin import bp
 from mailer.admin.enrolment import enrolment_page, recovery_codes_page
 from mailer.extensions import db
 from mailer.models import Editor
+from mailer.tasks.accounts import notify_editor
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ def account_enrol() -> ResponseReturnValue:
 
     def done(codes: list[str]) -> ResponseReturnValue:
         audit.record("enrol_2fa", editor_id=editor.id)  # a 200 page: the hook skips it
-        db.session.commit()
+        notify_editor(editor.id, "second_factor")  # commits
         logger.info("editor %s enrolled a second factor", editor.id)
         return recovery_codes_page(codes, url_for("admin.account"))
 
@@ -74,6 +75,7 @@ def logout_everywhere() -> ResponseReturnValue:
     db.session.commit()
     logout_user()
     session.clear()
+    sessions.forget_cookie()
     logger.info("editor %s logged out everywhere", editor_id)
     flash(_("Logged out everywhere: %(count)s session(s) ended. Log in again.", count=count))
     return redirect(url_for("admin.login"), 303)

@@ -14,7 +14,7 @@ from mailer.accounts import service, sessions, throttle
 from mailer.accounts.passwords import MIN_LENGTH, PasswordRefused
 from mailer.admin import bp
 from mailer.admin.account_forms import ChangePasswordForm
-from mailer.extensions import db
+from mailer.tasks.accounts import notify_editor
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 @sessions.reauth_required  # a stolen session cookie alone cannot reach it
 def account_password() -> ResponseReturnValue:
     form = ChangePasswordForm()
-    keys = throttle.keys_for(current_user.email)
+    keys = throttle.keys_for(current_user.email, current_user.id)
     if form.validate_on_submit():
         throttle.hold(keys)  # a wrong current password counts like a failed sign-in
         if throttle.wait_seconds(keys) > 0:
@@ -44,7 +44,7 @@ def account_password() -> ResponseReturnValue:
             # Every other session of this editor ends; this browser gets a fresh one.
             sessions.revoke_all(current_user.id)
             sessions.log_in(current_user._get_current_object())
-            db.session.commit()
+            notify_editor(current_user.id, "password")  # commits
             logger.info("editor %s changed their password", current_user.id)
             flash(_("Your password is changed; your other sessions have ended."))
             return redirect(url_for("admin.dashboard"), 303)

@@ -10,7 +10,7 @@ import functools
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import Flask, flash, redirect, request, session, url_for
+from flask import Flask, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import LoginManager, current_user
@@ -119,6 +119,13 @@ def require_login() -> ResponseReturnValue | None:
     2FA is required, the enrolment page."""
     if request.endpoint in OPEN_ENDPOINTS or request.endpoint is None:
         return None
+    if not current_user.is_authenticated and _arrived_from_another_site():
+        # The Strict admin cookie was not sent: reload from our own page, which sends it.
+        return (
+            render_template("admin/same_site.html", target=_same_path()),
+            200,
+            {"Cache-Control": "no-store"},
+        )
     if not current_user.is_authenticated:
         if session.get("_user_id") is not None:
             session.clear()
@@ -134,6 +141,20 @@ def require_login() -> ResponseReturnValue | None:
     ):
         return redirect(url_for("admin.account_enrol"))
     return None
+
+
+def _arrived_from_another_site() -> bool:
+    """A link followed from another site (a webmail): the browser withheld the admin's
+    SameSite=Strict cookie, which a navigation started from our own page will send."""
+    return (
+        request.method in ("GET", "HEAD")
+        and request.headers.get("Sec-Fetch-Site") == "cross-site"
+        and not sessions.has_cookie()
+    )
+
+
+def _same_path() -> str:
+    return safe_target(request.full_path.rstrip("?"))
 
 
 def init_app(app: Flask) -> None:

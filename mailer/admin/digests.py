@@ -19,10 +19,11 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_login import current_user
 from sqlalchemy import select
 
 from mailer import clock
-from mailer.admin import bp, digest_texts
+from mailer.admin import bp, digest_texts, test_send_limit
 from mailer.admin.forms import DigestForm, TestSendForm
 from mailer.bounces import reports
 from mailer.digests import control, lifecycle, outbox, service, variants, weekly
@@ -182,6 +183,14 @@ def test_digest(digest_id: int) -> ResponseReturnValue:
         flash(_("Enter a valid address for the test."))
         return redirect(url_for("admin.edit_digest", digest_id=digest.id), 303)
     language = digest_texts.language(digest, form.language.data)
+    if not test_send_limit.take(current_user.id, digest.id, language):
+        db.session.rollback()
+        message = _(
+            "You have sent as many tests as allowed (%(limit)s per editor). Wait a while,"
+            " then send the test again. Nothing was sent.",
+            limit=current_app.config["RATELIMIT_TEST_SEND"],
+        )
+        return render_template("error.html", code=429, message=message), 429
     if lifecycle.send_test(digest.id, (form.address.data or "").strip(), language):
         flash(_("Test sent: it is the message readers get, built and signed the same way."))
     else:

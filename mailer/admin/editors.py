@@ -18,7 +18,7 @@ from mailer.extensions import db
 from mailer.models import Editor, EditorInvite, Role
 from mailer.privacy import InvalidAddress
 from mailer.tasks import enqueue_after_commit
-from mailer.tasks.accounts import send_editor_invite
+from mailer.tasks.accounts import notify_editor, send_editor_invite
 
 logger = logging.getLogger(__name__)
 
@@ -150,7 +150,7 @@ def reset_second_factor(editor_id: int) -> ResponseReturnValue:
     editor = _editor(editor_id)
     totp.reset(editor)
     audit.record("reset_2fa", editor_id=current_user.id, objects=("editor", editor_id))
-    db.session.commit()
+    notify_editor(editor_id, "second_factor_reset")  # commits
     logger.info("editor %s reset the second factor of editor %s", current_user.id, editor_id)
     flash(
         _(

@@ -1,7 +1,8 @@
 """Admin sign-in: password, then the second factor (or enrolment), re-authentication, logout.
 
-Failures are throttled per account and per network (mailer/accounts/throttle.py); an unknown
-address is answered, timed and throttled exactly like a known one.
+Failures are throttled per account and per network, or per device for a browser holding the
+editor's device cookie (mailer/accounts/throttle.py, devices.py); an unknown address is
+answered, timed and throttled exactly like a known one.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ from flask_babel import gettext as _
 from flask_login import current_user, logout_user
 
 from mailer import audit
-from mailer.accounts import policy, sessions, throttle, totp
+from mailer.accounts import devices, policy, sessions, throttle, totp
 from mailer.admin import auth, bp
 from mailer.admin.enrolment import enrolment_page, recovery_codes_page
 from mailer.admin.forms import CodeForm, LoginForm, ReauthForm
 from mailer.extensions import db, limiter
 from mailer.models import Editor
+from mailer.tasks.accounts import notify_editor
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +37,7 @@ def _login_limit() -> str:
 def _signed_in(editor: Editor, keys: throttle.Keys, target: str) -> ResponseReturnValue:
     throttle.succeeded(keys)
     sessions.log_in(editor)
+    devices.remember(editor.id)
     audit.login_attempt(editor)
     db.session.commit()
     logger.info("editor %s logged in", editor.id)
@@ -48,9 +51,9 @@ def login() -> ResponseReturnValue:
     if not form.validate_on_submit():
         return render_template("admin/login.html", form=form), 422 if form.errors else 200
     email = form.email.data or ""
-    keys = throttle.keys_for(email)
     editor = auth.find_editor(email)
     editor_id = editor.id if editor else None
+    keys = throttle.keys_for(email, editor_id)  # this editor's device cookie: trusted
     throttle.hold(keys)  # until this attempt's verdict is committed
     if throttle.wait_seconds(keys) > 0:
         throttle.refused(keys, editor_id)
@@ -89,7 +92,7 @@ def login_code() -> ResponseReturnValue:
     form = CodeForm()
     if not form.validate_on_submit():
         return render_template("admin/login_code.html", form=form), 422 if form.errors else 200
-    keys = throttle.keys_for(editor.email)
+    keys = throttle.keys_for(editor.email, editor.id)
     throttle.hold(keys)  # until this attempt's verdict is committed
     if throttle.wait_seconds(keys) > 0:
         throttle.refused(keys, editor.id)
@@ -112,11 +115,12 @@ def login_enrol() -> ResponseReturnValue:
     target = auth.safe_target(str(mark.get("next") or ""))
 
     def done(codes: list[str]) -> ResponseReturnValue:
-        throttle.succeeded(throttle.keys_for(editor.email))
+        throttle.succeeded(throttle.keys_for(editor.email, editor.id))
         sessions.log_in(editor)
+        devices.remember(editor.id)
         audit.login_attempt(editor)
         audit.record("enrol_2fa", editor_id=editor.id)
-        db.session.commit()
+        notify_editor(editor.id, "second_factor")  # commits
         logger.info("editor %s enrolled a second factor and logged in", editor.id)
         return recovery_codes_page(codes, target)
 
@@ -133,7 +137,7 @@ def reauth() -> ResponseReturnValue:
     target = auth.safe_target(request.args.get("next"))
     status = 200
     if form.validate_on_submit():
-        keys = throttle.keys_for(editor.email)
+        keys = throttle.keys_for(editor.email, editor.id)
         throttle.hold(keys)  # until this attempt's verdict is committed
         if throttle.wait_seconds(keys) > 0:
             throttle.refused(keys, editor.id)
@@ -166,6 +170,7 @@ def logout() -> ResponseReturnValue:
     db.session.commit()
     logout_user()
     session.clear()
+    sessions.forget_cookie()
     logger.info("editor %s logged out", editor_id)
     flash(_("You are logged out."))
     return redirect(url_for("admin.login"), 303)

@@ -7,7 +7,7 @@ Queue a task with `enqueue_after_commit`.
 
 from __future__ import annotations
 
-from mailer.tasks.accounts import send_editor_invite
+from mailer.tasks.accounts import send_editor_invite, send_editor_notice
 from mailer.tasks.digests import (
     enqueue_batches,
     enqueue_review_mails,
@@ -49,6 +49,7 @@ __all__ = [
     "send_confirmation",
     "send_digest_batch",
     "send_editor_invite",
+    "send_editor_notice",
     "send_link_mail",
     "send_review_mail",
     "send_pause_notice",

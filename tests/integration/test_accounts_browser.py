@@ -184,6 +184,41 @@ class TestLockout:
         expect(panel.get_by_role("row")).to_have_count(7)  # header, 5 failures and the lock
         expect(panel.get_by_text("locked")).to_be_visible()
 
+    def test_strangers_locking_the_account_do_not_lock_out_the_editors_own_browser(
+        self, site: tuple[Flask, str, FakeClock], browser: Browser, page: Page
+    ) -> None:
+        app, base, clock = site
+        make_editor(app)
+        editor_context = browser.new_context()
+        attacker_context = browser.new_context()
+        fresh_context = browser.new_context()
+        try:
+            own = editor_context.new_page()
+            own.set_extra_http_headers({"X-Forwarded-For": "192.0.2.10"})
+            sign_in(own, base)  # the editor's browser, signed in before the attack
+            expect(own.get_by_role("heading", name="Dashboard")).to_be_visible()
+            log_out(own)
+
+            attacker = attacker_context.new_page()
+            for i in range(5):  # a botnet: each guess from another address
+                attacker.set_extra_http_headers({"X-Forwarded-For": f"198.51.100.{i + 1}"})
+                sign_in(attacker, base, password=f"guess number {i}")
+                expect(attacker.get_by_text(NO_MATCH)).to_be_visible()
+                clock.advance(minutes=2)
+            sign_in(attacker, base)  # even the right password: locked
+            expect(attacker.get_by_text(TOO_MANY)).to_be_visible()
+
+            fresh = fresh_context.new_page()  # the editor on a new browser, same address
+            fresh.set_extra_http_headers({"X-Forwarded-For": "192.0.2.10"})
+            sign_in(fresh, base)
+            expect(fresh.get_by_text(TOO_MANY)).to_be_visible()
+
+            sign_in(own, base)  # the browser that signed in before still gets in
+            expect(own.get_by_role("heading", name="Dashboard")).to_be_visible()
+        finally:
+            for context in (editor_context, attacker_context, fresh_context):
+                context.close()
+
 
 class TestSessions:
     @pytest.fixture

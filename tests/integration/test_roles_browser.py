@@ -19,7 +19,7 @@ from werkzeug.serving import make_server
 from mailer.accounts import totp
 from mailer.extensions import db
 from mailer.models import AuditEvent, Editor, EditorInvite, Role
-from mailer.tasks.accounts import send_editor_invite
+from mailer.tasks.accounts import send_editor_invite, send_editor_notice
 from tests.conftest import SmtpServer, queued_tasks
 from tests.integration.test_browser import CHROMIUM_FLAGS, chromium_path
 from tests.role_helpers import PASSWORD, ROLES, make_editors
@@ -225,7 +225,12 @@ def test_an_owner_changes_a_role_and_cannot_demote_the_last_owner(
 
 
 def test_an_editor_changes_their_password_and_a_common_one_is_refused(
-    desk: str, tab: Page, chromium: Browser
+    app: Flask,
+    desk: str,
+    tab: Page,
+    chromium: Browser,
+    smtp_server: SmtpServer,
+    dnsfunc: DnsFunc,
 ) -> None:
     before = new_tab(chromium)
     log_in(before, desk, ROLES["viewer"])
@@ -251,6 +256,19 @@ def test_an_editor_changes_their_password_and_a_common_one_is_refused(
     other = new_tab(chromium)
     log_in(other, desk, ROLES["viewer"], NEW_PASSWORD)
     other.context.close()
+    # The editor is told by mail, in case it was not them.
+    ((name, args),) = queued_tasks(app)
+    assert name == "mailer.send_editor_notice"
+    smtp_server.clear()
+    with app.app_context():
+        send_editor_notice(*args)  # what the worker does with it
+    (received,) = smtp_server.wait_for(1)
+    assert dkim.verify(received.raw, dnsfunc=dnsfunc)
+    assert received.rcpt_tos == [ROLES["viewer"]]
+    assert received.message["Subject"] == "Your editor password was changed"
+    body = received.message.get_body(("plain",))
+    assert body is not None and "If this was not you, tell an owner" in body.get_content()
+    assert NEW_PASSWORD not in received.raw.decode() and "127.0.0.1" not in received.raw.decode()
 
 
 def test_an_owner_filters_the_audit_log(app: Flask, desk: str, tab: Page) -> None:
@@ -297,3 +315,25 @@ def test_an_owner_resets_an_editors_second_factor(app: Flask, desk: str, tab: Pa
             db.session.scalar(select(AuditEvent).where(AuditEvent.action == "reset_2fa"))
             is not None
         )
+
+
+def test_an_editors_test_sends_are_capped_with_a_clear_refusal(
+    app: Flask, desk: str, tab: Page
+) -> None:
+    app.config.update(RATELIMIT_ENABLED=True, RATELIMIT_TEST_SEND="2 per hour")
+    log_in(tab, desk, ROLES["editor"])
+    tab.get_by_role("navigation", name="Admin").get_by_role("link", name="Digests").click()
+    tab.get_by_role("link", name="This week").click()
+    digest_page = tab.url
+    for _ in range(2):
+        tab.get_by_label("Send a test to").fill("me@example.org")
+        tab.get_by_role("button", name="Send test").click()
+        expect(tab.get_by_text("Test sent")).to_be_visible()
+    tab.get_by_label("Send a test to").fill("me@example.org")
+    with tab.expect_response(lambda r: r.url.endswith("/test")) as answer:
+        tab.get_by_role("button", name="Send test").click()
+    assert answer.value.status == 429
+    expect(tab.get_by_text("You have sent as many tests as allowed (2 per hour")).to_be_visible()
+    assert [n for n, _ in queued_tasks(app)].count("mailer.send_test_digest") == 2
+    tab.goto(digest_page)  # the digest itself is untouched
+    expect(tab.get_by_role("button", name="Send test")).to_be_visible()
