@@ -100,8 +100,8 @@ def test_a_command_run_through_mailer_gets_the_app(app: Flask) -> None:
 
 # Imported where first used, not by building the app: Flask-Migrate, the entry-point scan of
 # plugin commands, dkimpy (a worker's signer), and the parsers of feeds, odd bounces, addresses,
-# IMAP, SNS certificates and QR codes, and PostgreSQL's dialects on SQLite (together ~0.3 s
-# of CPU).
+# IMAP, SNS certificates and QR codes, OpenSSL's bindings, and PostgreSQL's dialects on
+# SQLite (together ~0.4 s of CPU).
 AT_FIRST_USE = (
     "alembic",
     "dkim",
@@ -114,6 +114,7 @@ AT_FIRST_USE = (
     "imapclient",
     "cryptography.x509",
     "cryptography.fernet",
+    "cryptography.hazmat.bindings._rust",
     "segno",
     "sqlalchemy.dialects.postgresql",
     "mailer.extensions",

@@ -15,9 +15,6 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 from urllib.request import HTTPRedirectHandler, build_opener
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from flask import current_app
 
 from mailer.models import utcnow
@@ -36,7 +33,7 @@ SNS_SIGNED_FIELDS = {
     "SubscriptionConfirmation": (*_CONFIRMATION_FIELDS, "TopicArn", "Type"),
     "UnsubscribeConfirmation": (*_CONFIRMATION_FIELDS, "TopicArn", "Type"),
 }
-_SNS_HASHES: dict[str, type[hashes.HashAlgorithm]] = {"1": hashes.SHA1, "2": hashes.SHA256}
+_SNS_HASHES = {"1": "SHA1", "2": "SHA256"}  # SignatureVersion -> cryptography's hash
 _certificates: dict[str, x509.Certificate] = {}
 _certificates_lock = threading.Lock()
 
@@ -76,9 +73,15 @@ def verify_sns(message: dict[str, Any]) -> str | None:
     url = message["SigningCertURL"]
     if not is_aws_url(url):
         return "certificate_host_refused"
-    algorithm = _SNS_HASHES.get(message["SignatureVersion"])
-    if algorithm is None:
+    hash_name = _SNS_HASHES.get(message["SignatureVersion"])
+    if hash_name is None:
         return "bad_signature"
+    # OpenSSL's bindings load in ~80 ms: paid by SNS webhooks, not by every process's start.
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    algorithm = getattr(hashes, hash_name)
     try:
         certificate = _certificate(url)
     except (OSError, ValueError) as exc:

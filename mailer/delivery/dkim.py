@@ -15,11 +15,12 @@ import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
 from flask import current_app
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import rsa
 
 # List-Unsubscribe and List-Unsubscribe-Post must be covered for RFC 8058 one-click. Each
 # name is listed twice so that a copy added above the signed one, or a header added where
@@ -49,11 +50,14 @@ _ED25519_PKCS8 = bytes.fromhex("302e020100300506032b657004220420")
 
 
 _rsa_keys: dict[int, rsa.RSAPrivateKey] = {}
-_HASHES = {"sha256": hashes.SHA256, "sha1": hashes.SHA1}
 
 
 def _openssl_rsa_sign(digest: Any, private_key: dict[str, int]) -> bytes:
     """dkimpy's RSASSA_PKCS1_v1_5_sign(hash, key dict), computed by OpenSSL."""
+    # OpenSSL's bindings load in ~80 ms: at a worker's first signature, not at every start.
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
+
     key = _rsa_keys.get(private_key["modulus"])
     if key is None:
         public = rsa.RSAPublicNumbers(private_key["publicExponent"], private_key["modulus"])
@@ -67,7 +71,7 @@ def _openssl_rsa_sign(digest: Any, private_key: dict[str, int]) -> bytes:
             public_numbers=public,
         ).private_key()
         _rsa_keys[private_key["modulus"]] = key
-    algorithm = _HASHES[digest.name]()
+    algorithm = {"sha256": hashes.SHA256, "sha1": hashes.SHA1}[digest.name]()
     return key.sign(digest.digest(), padding.PKCS1v15(), utils.Prehashed(algorithm))
 
 
@@ -128,6 +132,7 @@ def check_key(private_key: bytes) -> None:
     key, algorithm = _load_key(private_key)
     if algorithm != b"rsa-sha256":
         return  # an Ed25519 seed of the right length: nothing more to parse
+    from cryptography.hazmat.primitives.asymmetric import rsa
     from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
     try:
