@@ -21,8 +21,8 @@ from mailer.subscriptions import service
 from tests.conftest import csrf_token, links_in, queued_tasks
 
 
-def signup(client: FlaskClient, **fields: Any) -> Any:
-    page = client.get("/subscribe")
+def form_data(page: Any, **fields: Any) -> dict[str, Any]:
+    """The sign-up form as a reader fills it in on `page`, with `fields` changed (None drops)."""
     data = {
         "email": "reader@example.org",
         "lists": "weekly",
@@ -33,7 +33,11 @@ def signup(client: FlaskClient, **fields: Any) -> Any:
     data.update({k: v for k, v in fields.items() if v is not None})
     for key in [k for k, v in fields.items() if v is None]:
         data.pop(key, None)
-    return client.post("/subscribe", data=data)
+    return data
+
+
+def signup(client: FlaskClient, **fields: Any) -> Any:
+    return client.post("/subscribe", data=form_data(client.get("/subscribe"), **fields))
 
 
 def counts(app: Flask) -> tuple[int, int, int]:
@@ -481,14 +485,7 @@ def test_a_list_deleted_by_another_process_meanwhile_is_a_clear_refusal(
     page = client.get("/subscribe")  # this process now holds the public lists
     with app.app_context(), db.engine.begin() as conn:  # another process: no session event
         conn.execute(text("DELETE FROM mailing_list WHERE slug = 'weekly'"))
-    data = {
-        "email": "reader@example.org",
-        "lists": "weekly",
-        "language": "en",
-        "consent": "y",
-        "csrf_token": csrf_token(page.get_data(as_text=True)),
-    }
-    response = client.post("/subscribe", data=data)
+    response = client.post("/subscribe", data=form_data(page))
     assert response.status_code == 422
     html = response.get_data(as_text=True)
     assert "There is no public list called" in html and 'name="email"' in html
