@@ -12,9 +12,10 @@ from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import select
 
 from mailer.accounts import devices, throttle
+from mailer.admin import auth
 from mailer.extensions import db
 from mailer.keys import derive
-from mailer.models import AuditEvent, LoginEvent, LoginThrottle
+from mailer.models import AuditEvent, Editor, LoginEvent, LoginThrottle, utcnow
 from tests.accounts_helpers import (
     EMAIL,
     PASSWORD,
@@ -81,7 +82,7 @@ def test_a_full_sign_in_sets_a_long_lived_httponly_cookie_holding_no_address(
     assert value is not None and "editor" not in value.lower() and "example" not in value
     key = derive(TEST_SECRET, "editor-device")
     data = URLSafeTimedSerializer(key, salt="mailer.editor-device").loads(value)
-    assert set(data) == {"e", "n"} and data["e"] == editor and len(data["n"]) >= 20
+    assert set(data) == {"e", "n", "v"} and data["e"] == editor and len(data["n"]) >= 20
 
 
 def test_the_cookie_is_secure_when_the_site_is_https(
@@ -223,3 +224,46 @@ def test_re_authentication_from_the_device_works_while_the_account_is_locked(
     lock_the_account(client, clock)
     response = form_post(device, "/admin/reauth?next=/admin/", {"password": PASSWORD})
     assert response.status_code == 303 and response.headers["Location"] == "/admin/"
+
+
+@pytest.mark.parametrize("change", ["password", "second factor reset", "disabled"])
+def test_a_new_password_a_reset_or_disabling_makes_old_device_cookies_worthless(
+    app: Flask, client: FlaskClient, clock: FakeClock, editor: int, change: str
+) -> None:
+    """A cookie copied once (a stolen laptop, a synced profile) must not keep its own
+    guessing budget past the editor's new password, second factor or disabling."""
+    device = signed_in_device(app)
+    with app.app_context():
+        row = db.session.get(Editor, editor)
+        assert row is not None
+        if change == "password":
+            row.password_hash = auth.hash_password("a brand new passphrase 2026")
+        elif change == "second factor reset":
+            row.totp_secret = "enrolled-then-reset"
+        else:
+            row.disabled_at = utcnow()  # as service.disable does (this is the only owner)
+        db.session.commit()
+    lock_the_account(client, clock)
+    assert password_step(device, ip="10.0.0.7").status_code == 429  # a stranger again
+
+
+def test_a_trusted_attempt_gets_a_check_slot_when_strangers_hold_them_all(
+    app: Flask, monkeypatch: pytest.MonkeyPatch, clock: FakeClock, editor: int
+) -> None:
+    """A flood of sign-ins for made-up addresses keeps the password-check slots busy: the
+    editor's own browser still has the kept one."""
+    import threading
+
+    from mailer.accounts import gate
+
+    slots = threading.BoundedSemaphore(1)
+    monkeypatch.setattr(gate, "_slots", slots)
+    monkeypatch.setattr(gate, "WAIT_SECONDS", 0.05)
+    device = signed_in_device(app)
+    fresh = app.test_client()
+    assert slots.acquire(timeout=5)  # strangers' checks hold every ordinary slot
+    try:
+        assert password_step(fresh, ip="10.0.0.9").status_code == 503
+        assert password_step(device, ip="10.0.0.7").status_code == 303
+    finally:
+        slots.release()

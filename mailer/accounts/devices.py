@@ -9,6 +9,11 @@ stranger can set off by guessing, does not apply to it. After LOGIN_LOCK_AFTER f
 device is locked too, and while it is locked its cookie is ignored (the attempt is then an
 untrusted one, with the account's and the network's locks). A device cookie only decides
 which throttle counts: the password and the second factor are asked as always.
+
+A cookie is bound to the editor's credentials as they were when it was issued (a keyed hash
+of the password hash, the second factor's secret and the disabled mark): a new password, a
+reset or new second factor, or disabling the account makes every device cookie of that
+editor worthless, with no table to keep.
 """
 
 from __future__ import annotations
@@ -22,7 +27,9 @@ from flask import after_this_request, current_app, request
 from flask.wrappers import Response
 from itsdangerous import BadData, URLSafeTimedSerializer
 
+from mailer.extensions import db
 from mailer.keys import derived_key, derived_keys
+from mailer.models import Editor
 
 COOKIE = "editor_device"
 PATH = "/admin"
@@ -35,8 +42,20 @@ def _serializer(keys: list[bytes]) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(list(reversed(keys)), salt=_SALT)
 
 
+def _credentials(editor_id: int) -> str | None:
+    """A keyed hash of what a device cookie stays good for: the editor's password hash,
+    second factor and active state. None for no such editor."""
+    editor = db.session.get(Editor, editor_id)
+    if editor is None:
+        return None
+    state = f"{editor.id}|{editor.password_hash}|{editor.totp_secret or ''}|{editor.disabled_at}"
+    mac = hmac.new(derived_key("editor-device"), state.encode(), hashlib.sha256)
+    return mac.hexdigest()[:32]
+
+
 def make_cookie_value(editor_id: int, nonce: str) -> str:
-    return str(_serializer([derived_key("editor-device")]).dumps({"e": editor_id, "n": nonce}))
+    data = {"e": editor_id, "n": nonce, "v": _credentials(editor_id)}
+    return str(_serializer([derived_key("editor-device")]).dumps(data))
 
 
 def presented_nonce(editor_id: int | None) -> str | None:
@@ -54,6 +73,9 @@ def presented_nonce(editor_id: int | None) -> str | None:
         return None
     if data.get("e") != editor_id:
         return None  # a device cookie of editor A does nothing for editor B
+    current = _credentials(editor_id)
+    if current is None or not hmac.compare_digest(str(data.get("v", "")), current):
+        return None  # issued before a new password, second factor or disabling
     return str(data["n"])
 
 

@@ -4,7 +4,9 @@ Each argon2 check takes 64 MiB for its few tens of milliseconds. A web worker ru
 WEB_THREADS (128) requests at once, and a botnet posting sign-ins for made-up addresses
 meets no per-account throttle: 128 checks at once would want 8 GiB and bring the server
 down for readers too. Past the slots, a sign-in waits up to WAIT_SECONDS for one, then gets
-503 with Retry-After; the check itself never runs outside a slot.
+503 with Retry-After; the check itself never runs outside a slot. One more slot is kept for
+trusted attempts (a browser with its editor's device cookie, mailer.accounts.devices): a
+flood of strangers' sign-ins keeps the others busy, never the editor's own browser.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from contextlib import contextmanager
 from werkzeug.exceptions import ServiceUnavailable
 
 SLOTS = max(2, os.cpu_count() or 1)  # argon2 is CPU-bound: more at once is only slower
-WAIT_SECONDS = 10.0
+WAIT_SECONDS = 2.0  # short: a waiting sign-in holds its throttle rows and a connection
 RETRY_AFTER = 30
 _slots = threading.BoundedSemaphore(SLOTS)
+_trusted = threading.BoundedSemaphore(1)
 
 
 class Busy(ServiceUnavailable):
@@ -32,11 +35,15 @@ class Busy(ServiceUnavailable):
 
 
 @contextmanager
-def password_check() -> Iterator[None]:
-    """A slot for one argon2 hash or verification; Busy when none frees up in time."""
-    if not _slots.acquire(timeout=WAIT_SECONDS):
+def password_check(trusted: bool = False) -> Iterator[None]:
+    """A slot for one argon2 hash or verification; Busy when none frees up in time. A
+    trusted attempt takes the kept slot when it is free, else waits like any other."""
+    held = _trusted if trusted and _trusted.acquire(blocking=False) else None
+    if held is None and _slots.acquire(timeout=WAIT_SECONDS):
+        held = _slots
+    if held is None:
         raise Busy()
     try:
         yield
     finally:
-        _slots.release()
+        held.release()

@@ -67,9 +67,10 @@ def find_editor(email: str) -> Editor | None:
     )
 
 
-def check_password(editor: Editor | None, password: str) -> bool:
-    """The password is the editor's (same cost when the editor is None: always False)."""
-    with gate.password_check():
+def check_password(editor: Editor | None, password: str, trusted: bool = False) -> bool:
+    """The password is the editor's (same cost when the editor is None: always False).
+    `trusted`: the attempt comes with the editor's device cookie (a kept check slot)."""
+    with gate.password_check(trusted):
         try:
             _hasher.verify(editor.password_hash if editor else _dummy_hash(), password)
         except (VerificationError, InvalidHashError):

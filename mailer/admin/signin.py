@@ -59,7 +59,8 @@ def login() -> ResponseReturnValue:
         throttle.refused(keys, editor_id)
         form.password.errors = [TOO_MANY]
         return render_template("admin/login.html", form=form), 429
-    correct = auth.check_password(editor, form.password.data or "")  # same cost if unknown
+    # Same cost if unknown; a browser with this editor's device cookie has a kept slot.
+    correct = auth.check_password(editor, form.password.data or "", keys.device is not None)
     if editor is None or not correct:
         throttle.failed(keys, editor_id, "password")
         form.password.errors = [NO_MATCH]
@@ -143,7 +144,7 @@ def reauth() -> ResponseReturnValue:
             throttle.refused(keys, editor.id)
             form.password.errors = [TOO_MANY]
             status = 429
-        elif auth.check_password(editor, form.password.data or "") and (
+        elif auth.check_password(editor, form.password.data or "", keys.device is not None) and (
             not needs_code or totp.verify(editor, form.code.data or "")
         ):
             sessions.reauthenticated()
