@@ -56,7 +56,8 @@ from mailer import create_app
 from mailer.delivery import Email
 from mailer.dev.runner import free_port, start_redis
 from mailer.digests import compose, control, outbox
-from mailer.digests.content import fill_slots, list_headers, recipient_slots, render_digest
+from mailer.digests.content import list_headers, render_digest
+from mailer.digests.slots import fill_slots, recipient_slots
 from mailer.extensions import db
 from mailer.models import Delivery, Digest, DigestStatus, Subscriber
 from mailer.tasks import enqueue_batches

@@ -16,16 +16,8 @@ from flask import Flask
 from sqlalchemy import select
 
 from mailer.digests import service, testsend
-from mailer.digests.content import (
-    SLOT,
-    SLOTS,
-    RenderedDigest,
-    fill_slots,
-    greeting,
-    recipient_slots,
-    render_digest,
-    sample_slots,
-)
+from mailer.digests.content import RenderedDigest, render_digest
+from mailer.digests.slots import SLOT, SLOTS, fill_slots, greeting, recipient_slots, sample_slots
 from mailer.extensions import db
 from mailer.models import Article, Digest, DigestStatus, MailingList, Subscriber
 from mailer.privacy import address_hash

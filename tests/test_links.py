@@ -506,7 +506,7 @@ def test_revoking_also_revokes_confirmation_links(
 
 
 def test_digest_links_carry_the_current_version(app: Flask, client: FlaskClient) -> None:
-    from mailer.digests.content import recipient_slots
+    from mailer.digests.slots import recipient_slots
 
     tokens = confirmed(app)
     with app.app_context():

@@ -27,8 +27,9 @@ from mailer.admin import bp, digest_texts, test_send_limit
 from mailer.admin.forms import DigestForm, TestSendForm
 from mailer.bounces import reports
 from mailer.digests import control, lifecycle, outbox, service, variants, weekly
-from mailer.digests.content import RenderedDigest, fill_slots, render_digest, sample_slots
+from mailer.digests.content import RenderedDigest, render_digest
 from mailer.digests.schedule import NoSuchLocalTime, local_to_utc
+from mailer.digests.slots import fill_slots, sample_slots
 from mailer.extensions import db
 from mailer.models import Digest, DigestStatus, MailingList, utcnow
 from mailer.numbers import whole_number

@@ -20,7 +20,8 @@ from mailer.delivery.dkim import configured_signer as dkim_signer
 from mailer.delivery.message import sender_domain
 from mailer.delivery.template import MessageTemplate
 from mailer.digests import variants
-from mailer.digests.content import Greeting, Reader, build_template, greeting, recipient_slots
+from mailer.digests.content import build_template
+from mailer.digests.slots import Greeting, Reader, greeting, recipient_slots
 from mailer.models import Digest
 from mailer.verp import unsubscribe_mailto
 

@@ -19,8 +19,9 @@ from flask import Flask
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from sqlalchemy import select
 
-from mailer.digests.content import fill_slots, render_digest, sample_slots
+from mailer.digests.content import render_digest
 from mailer.digests.service import create_digest
+from mailer.digests.slots import fill_slots, sample_slots
 from mailer.extensions import db
 from mailer.models import (
     Article,
