@@ -27,17 +27,10 @@ from mailer.admin import bp, digest_texts, test_send_limit
 from mailer.admin.forms import DigestForm, TestSendForm
 from mailer.bounces import reports
 from mailer.digests import control, lifecycle, outbox, service, variants, weekly
-from mailer.digests.content import RenderedDigest, render_digest
 from mailer.digests.schedule import NoSuchLocalTime, local_to_utc
-from mailer.digests.slots import fill_slots, sample_slots
 from mailer.extensions import db
 from mailer.models import Digest, DigestStatus, MailingList, utcnow
 from mailer.numbers import whole_number
-
-PREVIEW_CSP = (
-    "default-src 'none'; img-src * data:; style-src 'unsafe-inline'; frame-ancestors 'self'; "
-    "base-uri 'none'; form-action 'none'"
-)
 
 
 def _digest(digest_id: int) -> Digest:
@@ -134,12 +127,6 @@ def _test_form(digest: Digest) -> TestSendForm:
     return form
 
 
-def _rendered(digest: Digest) -> tuple[str, RenderedDigest]:
-    """The digest in the preview's language (?lang=), as its readers of that language get it."""
-    language = digest_texts.language(digest, request.args.get("lang"))
-    return language, render_digest(digest, variant=variants.variant(digest, language))
-
-
 def _times(digest: Digest) -> dict[str, Any]:
     """The digest's times on its list's clock, as the page shows them."""
     tz = digest.mailing_list.schedule_timezone
@@ -152,28 +139,6 @@ def _times(digest: Digest) -> dict[str, Any]:
         if digest.schedule_slot
         else None,
     }
-
-
-@bp.get("/digests/<int:digest_id>/preview")
-def preview_digest(digest_id: int) -> ResponseReturnValue:
-    digest = _digest(digest_id)
-    language, rendered = _rendered(digest)
-    _html, text = fill_slots(rendered, sample_slots(language))
-    return render_template(
-        "admin/digest_preview.html",
-        digest=digest,
-        subject=rendered.subject,
-        text=text,
-        language=language,
-        languages=variants.languages(digest),
-    )
-
-
-@bp.get("/digests/<int:digest_id>/preview.html")
-def preview_digest_html(digest_id: int) -> ResponseReturnValue:
-    language, rendered = _rendered(_digest(digest_id))
-    html, _text = fill_slots(rendered, sample_slots(language))
-    return html, 200, {"Content-Security-Policy": PREVIEW_CSP, "X-Frame-Options": "SAMEORIGIN"}
 
 
 @bp.post("/digests/<int:digest_id>/test")
