@@ -239,6 +239,10 @@ def test_editor_logs_in_and_saves_an_article_over_https(site: Site, page: Page) 
     expect(page.get_by_role("heading", name="Your recovery codes")).to_be_visible()
     page.get_by_role("link", name="I have saved them, continue").click()
     expect(page.get_by_role("link", name="Articles")).to_be_visible()
+    icon = page.goto(f"{site.base}/favicon.ico")  # over TLS, with the site's headers
+    assert icon is not None and icon.ok
+    assert icon.headers["content-type"].startswith("image/svg+xml")
+    assert icon.headers["strict-transport-security"].startswith("max-age=")
 
     page.goto(f"{site.base}/admin/articles/new")
     page.get_by_label("Title").fill("A landmark ruling")

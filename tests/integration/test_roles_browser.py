@@ -90,8 +90,12 @@ def test_a_viewer_follows_dashboards_and_progress_but_changes_nothing(desk: str,
     nav.get_by_role("link", name="Digests").click()
     tab.get_by_role("link", name="This week").click()  # the preview, not the editor
     expect(tab).to_have_url(re.compile(r"/admin/digests/\d+/preview$"))
-    response = tab.goto(tab.url.replace("/preview", "/progress.json"))
+    preview = tab.url
+    frame = tab.goto(preview + ".html")  # the HTML the preview's frame shows
+    assert frame is not None and frame.status == 200
+    response = tab.goto(preview.replace("/preview", "/progress.json"))
     assert response is not None and response.status == 200 and "status" in response.json()
+    refused(tab, preview.replace("/preview", "/send"))  # "Send now" asks editors only
     refused(tab, f"{desk}/admin/subscribers/export")
     refused(tab, f"{desk}/admin/lists/new")
     refused(tab, f"{desk}/admin/subscribers")
