@@ -6,7 +6,7 @@ Nothing is sent by a GET, and a digest that can no longer be sent goes back to i
 
 from __future__ import annotations
 
-from flask import abort, redirect, render_template, url_for
+from flask import redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 
 from mailer.admin import bp
@@ -17,9 +17,7 @@ from mailer.models import Digest
 
 @bp.get("/digests/<int:digest_id>/send")
 def confirm_send_digest(digest_id: int) -> ResponseReturnValue:
-    digest = db.session.get(Digest, digest_id)
-    if digest is None:
-        abort(404)
+    digest = db.get_or_404(Digest, digest_id)
     if not digest.editable:
         return redirect(url_for("admin.edit_digest", digest_id=digest.id), 303)
     return render_template(
