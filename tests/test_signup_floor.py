@@ -80,4 +80,6 @@ def test_the_honeypot_is_not_counted(app: Flask, client: FlaskClient) -> None:
         post_signup(client, website="x")
     assert floor.seconds(0.05, 2.0) == 0.05  # still too little history: bots were not counted
     post_signup(client, email="new@example.org")
-    assert floor.seconds(0.05, 2.0) == pytest.approx(0.3 * MARGIN)
+    # The real sign-up was counted: the history is long enough and the floor rises. Its own
+    # work time is the 20th sample, the highest; on a busy machine it may exceed 0.3 s.
+    assert 0.3 * MARGIN <= floor.seconds(0.05, 2.0) <= 2.0
