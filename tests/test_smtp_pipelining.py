@@ -175,7 +175,7 @@ def test_an_announced_message_that_is_not_sent_is_abandoned_with_its_session(
     transport.send_raw("b@example.org", rcpt(9), message(9), then=("b@example.org", rcpt(3)))
     started = time.monotonic()
     transport.close()  # inside DATA: no QUIT, whose reply would never come
-    assert time.monotonic() - started < 1
+    assert time.monotonic() - started < 3  # a QUIT would wait out the 5 s timeout
     time.sleep(0.2)
     assert [r.rcpt_tos for r in handler.received] == [[rcpt(1)], [rcpt(9)]]
     assert handler.sessions == 2
