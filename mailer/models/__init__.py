@@ -22,6 +22,7 @@ from mailer.models.editors import (
     LoginThrottle,
     RecoveryCode,
     Role,
+    TrustedDevice,
 )
 from mailer.models.imports import ImportStatus, SubscriberImport
 from mailer.models.subscribers import (
@@ -67,6 +68,7 @@ __all__ = [
     "SubscriptionStatus",
     "Suppression",
     "SuppressionReason",
+    "TrustedDevice",
     "UTCDateTime",
     "enum_column",
     "new_uid",

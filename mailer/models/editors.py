@@ -112,6 +112,26 @@ class EditorSession(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class TrustedDevice(Base):
+    """A browser an editor signed in with fully: its device cookie counts only while this row
+    exists (mailer/accounts/devices.py). The cookie's nonce is kept as a keyed hash only."""
+
+    __tablename__ = "trusted_device"
+    # Ids are in the Account page's forms and the audit log: SQLite must not reuse them.
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    editor_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("editor.id", ondelete="CASCADE"), index=True
+    )
+    nonce_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Written at most once an hour (device_store.TOUCH_EVERY), not on every request.
+    last_used_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    # Coarse: browser family and system only, e.g. "firefox/windows" (accounts/user_agent.py).
+    label: Mapped[str] = mapped_column(sa.String(32))
+
+
 class LoginThrottle(Base):
     """Failed sign-ins per account or per network, keyed by a keyed hash (never the value).
 
