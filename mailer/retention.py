@@ -10,8 +10,9 @@
 - Inbound bounce mail whose processing failed keeps its raw text (the reader's address and
   the original mail) for RETENTION_FAILED_BOUNCE_DAYS, then only its size and dates.
 - Audit events (mailer.audit) are deleted AUDIT_RETENTION_DAYS after they happened.
-- Editors' ended sessions, forgotten sign-in failures and sign-in events older than
-  RETENTION_LOGIN_EVENT_DAYS (mailer/accounts/prune.py).
+- Editors' ended sessions, forgotten sign-in failures, sign-in events older than
+  RETENTION_LOGIN_EVENT_DAYS and trusted browsers unused for 180 days
+  (mailer/accounts/prune.py).
 - Deliveries of deleted people are unlinked and lose their error text
   (subscriptions.service.delete_subscriber).
 

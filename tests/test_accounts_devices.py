@@ -58,7 +58,7 @@ def lock_the_account(client: FlaskClient, clock: FakeClock, email: str = EMAIL) 
 
 
 def device_cookie(client: FlaskClient) -> str | None:
-    cookie = client.get_cookie(devices.COOKIE, path=devices.PATH)
+    cookie = client.get_cookie(devices.COOKIE_HTTP)
     return cookie.value if cookie else None
 
 
@@ -75,7 +75,7 @@ def test_a_full_sign_in_sets_a_long_lived_httponly_cookie_holding_no_address(
     response = password_step(client)
     assert response.status_code == 303
     (header,) = [h for h in response.headers.getlist("Set-Cookie") if h.startswith("editor_")]
-    assert "HttpOnly" in header and "Path=/admin" in header and "SameSite=Strict" in header
+    assert "HttpOnly" in header and "Path=/;" in header and "SameSite=Strict" in header
     assert "Max-Age=15552000" in header  # 180 days
     assert "Secure" not in header  # BASE_URL is http in the tests
     value = device_cookie(client)
@@ -97,8 +97,13 @@ def test_the_cookie_is_secure_when_the_site_is_https(
         environ_base={"REMOTE_ADDR": "10.0.0.1"},
     )
     assert response.status_code == 303
-    (header,) = [h for h in response.headers.getlist("Set-Cookie") if h.startswith("editor_")]
-    assert "Secure" in header
+    (header,) = [
+        h for h in response.headers.getlist("Set-Cookie") if h.startswith("__Host-editor_device=")
+    ]
+    for flag in ("Secure", "HttpOnly", "SameSite=Strict", "Path=/;", "Max-Age=15552000"):
+        assert flag in header
+    assert "Domain" not in header  # __Host-: this host only, never a parent domain's cookie
+    assert not [h for h in response.headers.getlist("Set-Cookie") if h.startswith("editor_")]
 
 
 def test_no_cookie_after_the_password_alone_only_after_the_second_factor(
@@ -198,23 +203,21 @@ def test_a_device_cookie_of_one_editor_does_not_help_another(
 def test_a_forged_or_altered_cookie_is_ignored(
     app: Flask, client: FlaskClient, clock: FakeClock, editor: int
 ) -> None:
+    genuine = device_cookie(signed_in_device(app))
+    assert genuine is not None
     lock_the_account(client, clock)
     forged = app.test_client()
     with app.app_context():
         other_key = URLSafeTimedSerializer(b"not our key" * 4, salt="mailer.editor-device")
-        forged.set_cookie(
-            devices.COOKIE, other_key.dumps({"e": editor, "n": "x" * 24}), path=devices.PATH
-        )
+        forged.set_cookie(devices.COOKIE_HTTP, other_key.dumps({"e": editor, "n": "x" * 24}))
     assert password_step(forged).status_code == 429
-    genuine = signed_in_device_value(app, editor)
     altered = app.test_client()
-    altered.set_cookie(devices.COOKIE, genuine[:-2] + "AA", path=devices.PATH)
+    tail = "BB" if genuine.endswith("AA") else "AA"
+    altered.set_cookie(devices.COOKIE_HTTP, genuine[:-2] + tail)
     assert password_step(altered).status_code == 429
-
-
-def signed_in_device_value(app: Flask, editor_id: int) -> str:
-    with app.test_request_context():
-        return devices.make_cookie_value(editor_id, "n" * 24)
+    untouched = app.test_client()
+    untouched.set_cookie(devices.COOKIE_HTTP, genuine)
+    assert password_step(untouched).status_code == 303  # the genuine one still counts
 
 
 def test_re_authentication_from_the_device_works_while_the_account_is_locked(

@@ -3,7 +3,8 @@
 - editor_session rows a day after they ended (revoked, or past the absolute timeout);
 - login_throttle rows once their failures are forgotten (a day without any) and no lock
   or wait is running;
-- login_event rows after RETENTION_LOGIN_EVENT_DAYS.
+- login_event rows after RETENTION_LOGIN_EVENT_DAYS;
+- trusted_device rows (trusted browsers) not used for 180 days: their cookies have expired.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import delete, or_
 
+from mailer.accounts import device_store
 from mailer.extensions import db
-from mailer.models import EditorSession, LoginEvent, LoginThrottle
+from mailer.models import EditorSession, LoginEvent, LoginThrottle, TrustedDevice
 
 FORGET_AFTER = timedelta(days=1)  # the throttle's (mailer/accounts/throttle.py)
 
@@ -37,6 +39,7 @@ def prune(now: datetime) -> int:
         delete(LoginEvent).where(
             LoginEvent.at < now - timedelta(days=int(cfg["RETENTION_LOGIN_EVENT_DAYS"]))
         ),
+        delete(TrustedDevice).where(TrustedDevice.last_used_at < device_store.unused_since(now)),
     ]
     deleted = 0
     for statement in statements:

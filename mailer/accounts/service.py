@@ -14,7 +14,7 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from mailer import clock
-from mailer.accounts import passwords
+from mailer.accounts import device_store, passwords
 from mailer.extensions import db
 from mailer.models import Editor, EditorInvite, Role
 from mailer.privacy import normalise_email
@@ -142,11 +142,13 @@ def set_role(editor: Editor, role: Role) -> Role:
     return old
 
 
-def disable(editor: Editor) -> None:
-    """No more logins, and every open session of the editor ends at its next request."""
+def disable(editor: Editor, by: int | None = None) -> None:
+    """No more logins, every open session of the editor ends at its next request, and no
+    browser of theirs stays trusted. `by`: the owner who disables."""
     _keep_an_owner(editor)
     if editor.disabled_at is None:
         editor.disabled_at = clock.now()
+    device_store.forget_all(editor.id, by=by, reason="disabled")
 
 
 def enable(editor: Editor) -> None:
@@ -154,9 +156,11 @@ def enable(editor: Editor) -> None:
 
 
 def change_password(editor: Editor, current: str, new: str) -> None:
-    """Raises AccountError (wrong current password) or passwords.PasswordRefused."""
+    """Raises AccountError (wrong current password) or passwords.PasswordRefused. Every
+    browser of the editor stops being trusted."""
     if not passwords.verify(editor.password_hash, current):
         raise AccountError("The current password is not right.")
     if new == current:
         raise passwords.PasswordRefused("Choose a password different from the current one.")
     editor.password_hash = passwords.hash_password(new)
+    device_store.forget_all(editor.id, by=editor.id, reason="password")

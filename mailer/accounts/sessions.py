@@ -65,12 +65,13 @@ def log_in(editor: Editor) -> None:
     editor.last_login_at = now
 
 
-def _https() -> bool:
+def over_https() -> bool:
+    """BASE_URL is https: the admin's cookies are then __Host- prefixed and Secure."""
     return str(current_app.config["BASE_URL"]).startswith("https://")
 
 
 def cookie_name() -> str:
-    return ADMIN_COOKIE_HTTPS if _https() else ADMIN_COOKIE_HTTP
+    return ADMIN_COOKIE_HTTPS if over_https() else ADMIN_COOKIE_HTTP
 
 
 def has_cookie() -> bool:
@@ -79,7 +80,7 @@ def has_cookie() -> bool:
 
 def _set_cookie(sid: str | None) -> None:
     """Set (a sid) or delete (None) the admin's cookie on this request's response."""
-    name, secure = cookie_name(), _https()
+    name, secure = cookie_name(), over_https()
 
     @after_this_request
     def write(response: Response) -> Response:

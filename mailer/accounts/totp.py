@@ -20,6 +20,7 @@ from flask import current_app
 from sqlalchemy import delete, or_, select, update
 
 from mailer import clock
+from mailer.accounts import device_store
 from mailer.extensions import db
 from mailer.keys import derived_keys
 from mailer.models import Editor, RecoveryCode
@@ -174,6 +175,7 @@ def enrol(editor: Editor, secret: str, code: str) -> list[str] | None:
     editor.totp_secret = encrypt(secret)
     editor.totp_last_step = step  # the code just typed cannot be used to sign in again
     editor.totp_enrolled_at = clock.now()
+    device_store.forget_all(editor.id, by=editor.id, reason="second_factor")
     return replace_recovery_codes(editor)
 
 
@@ -185,8 +187,9 @@ def remove(editor: Editor) -> None:
     db.session.execute(delete(RecoveryCode).where(RecoveryCode.editor_id == editor.id))
 
 
-def reset(editor: Editor) -> None:
-    """An operator's or owner's reset: no second factor, no recovery codes, no session.
+def reset(editor: Editor, by: int | None = None) -> None:
+    """An operator's or owner's reset: no second factor, no recovery codes, no session, no
+    trusted browser. `by`: the owner who resets (None: the operator's command line).
 
     With ADMIN_2FA=required the editor enrols again at the next sign-in.
     """
@@ -194,3 +197,4 @@ def reset(editor: Editor) -> None:
 
     remove(editor)
     sessions.revoke_all(editor.id)
+    device_store.forget_all(editor.id, by=by, reason="second_factor_reset")

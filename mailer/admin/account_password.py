@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from mailer import audit
-from mailer.accounts import service, sessions, throttle
+from mailer.accounts import devices, service, sessions, throttle
 from mailer.accounts.passwords import MIN_LENGTH, PasswordRefused
 from mailer.admin import bp
 from mailer.admin.account_forms import ChangePasswordForm
@@ -41,12 +41,19 @@ def account_password() -> ResponseReturnValue:
             form.current.errors = [str(exc)]
         else:
             audit.record("account_password", editor_id=current_user.id)
-            # Every other session of this editor ends; this browser gets a fresh one.
+            # Every other session of this editor ends and every browser is forgotten; this
+            # browser gets a fresh session and is trusted again (it just gave everything).
             sessions.revoke_all(current_user.id)
             sessions.log_in(current_user._get_current_object())
+            devices.remember(current_user.id)
             notify_editor(current_user.id, "password")  # commits
             logger.info("editor %s changed their password", current_user.id)
-            flash(_("Your password is changed; your other sessions have ended."))
+            flash(
+                _(
+                    "Your password is changed; your other sessions have ended and your other"
+                    " browsers are no longer trusted."
+                )
+            )
             return redirect(url_for("admin.dashboard"), 303)
     status = 422 if form.errors else 200
     return render_template("admin/account_password.html", form=form, min_length=MIN_LENGTH), status

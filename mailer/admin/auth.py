@@ -16,7 +16,7 @@ from flask_babel import gettext as _
 from flask_login import LoginManager, current_user
 from sqlalchemy import func, select
 
-from mailer.accounts import gate, policy, sessions
+from mailer.accounts import device_store, devices, gate, policy, sessions
 from mailer.extensions import db
 from mailer.models import Editor
 
@@ -89,7 +89,8 @@ def authenticate(email: str, password: str) -> Editor | None:
 
 
 def create_editor(email: str, password: str) -> Editor:
-    """Create an editor, or set the password of an existing one (ending their sessions)."""
+    """Create an editor, or set the password of an existing one (ending their sessions and
+    forgetting their trusted browsers)."""
     address = email.strip().lower()
     editor = db.session.scalar(select(Editor).where(Editor.email == address))
     if editor is None:
@@ -98,6 +99,7 @@ def create_editor(email: str, password: str) -> Editor:
     else:
         editor.password_hash = hash_password(password)
         sessions.revoke_all(editor.id)
+        device_store.forget_all(editor.id, by=None, reason="password")
     db.session.flush()
     return editor
 
@@ -142,6 +144,12 @@ def require_login() -> ResponseReturnValue | None:
     ):
         return redirect(url_for("admin.account_enrol"))
     return None
+
+
+def note_trusted_browser() -> None:
+    """After the access checks: a trusted browser in use is marked so (at most hourly)."""
+    if current_user.is_authenticated:
+        devices.seen(current_user.id)
 
 
 def _arrived_from_another_site() -> bool:

@@ -115,7 +115,7 @@ def change_role(editor_id: int) -> ResponseReturnValue:
 def disable_editor(editor_id: int) -> ResponseReturnValue:
     editor = _editor(editor_id)
     try:
-        service.disable(editor)
+        service.disable(editor, by=current_user.id)
     except service.LastOwner as exc:
         db.session.rollback()
         return _page(error=str(exc), status=409)
@@ -148,7 +148,7 @@ def reset_second_factor(editor_id: int) -> ResponseReturnValue:
     """An editor lost the phone and the recovery codes: no second factor, no session left;
     with ADMIN_2FA=required they enrol again at the next sign-in."""
     editor = _editor(editor_id)
-    totp.reset(editor)
+    totp.reset(editor, by=current_user.id)
     audit.record("reset_2fa", editor_id=current_user.id, objects=("editor", editor_id))
     notify_editor(editor_id, "second_factor_reset")  # commits
     logger.info("editor %s reset the second factor of editor %s", current_user.id, editor_id)
