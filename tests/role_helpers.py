@@ -18,6 +18,7 @@ from mailer.models import (
     Role,
     Subscriber,
     SubscriberImport,
+    TrustedDevice,
     utcnow,
 )
 from mailer.privacy import address_hash
@@ -64,6 +65,16 @@ def make_objects(app: Flask) -> dict[str, Any]:
             expires_at=utcnow() + timedelta(hours=1),
         )
         db.session.add_all([article, digest, reader, job, invitation])
+        db.session.flush()
+        # The target's trusted browser: no role may forget another editor's (404).
+        device = TrustedDevice(
+            editor_id=target.id,
+            nonce_hash="0" * 64,
+            created_at=utcnow(),
+            last_used_at=utcnow(),
+            label="firefox/linux",
+        )
+        db.session.add(device)
         db.session.commit()
         return {
             "article_id": article.id,
@@ -73,5 +84,6 @@ def make_objects(app: Flask) -> dict[str, Any]:
             "import_id": job.id,
             "editor_id": target.id,
             "invite_id": invitation.id,
+            "device_id": device.id,
             "action": "pause",
         }

@@ -14,10 +14,12 @@ from mailer.admin import access, auth
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 bp.before_request(auth.require_login)
 bp.before_request(access.check_access)  # roles: access.ENDPOINT_ROLES, fail closed
+bp.before_request(auth.note_trusted_browser)  # trusted_device.last_used_at
 bp.add_app_template_global(access.can, "can")
 
 from mailer.admin import (  # noqa: E402  (the page modules register their routes on bp)
     account,
+    account_devices,
     account_password,
     articles,
     audit_log,
@@ -39,6 +41,7 @@ bp.after_request(audit_log.record_successful_post)
 __all__ = [
     "access",
     "account",
+    "account_devices",
     "account_password",
     "articles",
     "audit_log",

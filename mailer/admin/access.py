@@ -37,6 +37,8 @@ ENDPOINT_ROLES: dict[str, Role | None | dict[str, Role]] = {
     "admin.account": VIEWER,
     "admin.account_enrol": VIEWER,
     "admin.account_recovery_codes": VIEWER,
+    "admin.account_forget_browser": VIEWER,  # only the editor's own (404 otherwise)
+    "admin.account_forget_other_browsers": VIEWER,
     "admin.logout_everywhere": VIEWER,
     "admin.logout": VIEWER,
     "admin.dashboard": VIEWER,

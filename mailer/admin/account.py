@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, logout_user
 
 from mailer import audit
-from mailer.accounts import policy, sessions, totp
+from mailer.accounts import device_store, devices, policy, sessions, totp
 from mailer.admin import bp
 from mailer.admin.enrolment import enrolment_page, recovery_codes_page
 from mailer.extensions import db
@@ -34,6 +34,8 @@ def account() -> ResponseReturnValue:
         mode=policy.second_factor_mode(),
         codes_left=totp.unused_recovery_codes(editor.id) if editor.has_second_factor else 0,
         active_sessions=sessions.active_count(editor.id),
+        trusted=device_store.for_editor(editor.id),
+        this_device=devices.current_device_id(editor.id),
     )
 
 
@@ -47,6 +49,7 @@ def account_enrol() -> ResponseReturnValue:
 
     def done(codes: list[str]) -> ResponseReturnValue:
         audit.record("enrol_2fa", editor_id=editor.id)  # a 200 page: the hook skips it
+        devices.remember(editor.id)  # enrolling forgot every browser: this one stays
         notify_editor(editor.id, "second_factor")  # commits
         logger.info("editor %s enrolled a second factor", editor.id)
         return recovery_codes_page(codes, url_for("admin.account"))

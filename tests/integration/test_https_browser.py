@@ -239,6 +239,16 @@ def test_editor_logs_in_and_saves_an_article_over_https(site: Site, page: Page) 
     expect(page.get_by_role("heading", name="Your recovery codes")).to_be_visible()
     page.get_by_role("link", name="I have saved them, continue").click()
     expect(page.get_by_role("link", name="Articles")).to_be_visible()
+    # The browser is trusted: its device cookie is __Host- (Secure, Path=/, this host only).
+    cookies = {c["name"]: c for c in page.context.cookies()}
+    device = cookies["__Host-editor_device"]
+    assert device["secure"] and device["httpOnly"] and device["path"] == "/"
+    assert device["sameSite"] == "Strict" and not device["domain"].startswith(".")
+    assert "editor_device" not in cookies
+    page.get_by_role("link", name="Account").click()
+    trusted = page.locator("#trusted-browsers tbody tr")
+    expect(trusted).to_have_count(1)
+    expect(trusted).to_contain_text("Chrome on Linux (this browser)")
     icon = page.goto(f"{site.base}/favicon.ico")  # over TLS, with the site's headers
     assert icon is not None and icon.ok
     assert icon.headers["content-type"].startswith("image/svg+xml")
