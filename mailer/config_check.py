@@ -2,7 +2,8 @@
 
 Parsing only (no network, no database): yes/no, numbers and their ranges, the RATELIMIT_*
 strings and texts here; the services the app talks to (REDIS_URL, SMTP_URL, BOUNCE_IMAP_URL,
-the DKIM key) in config_services; the keys in keys. A setting that cannot be read must
+the DKIM key) in config_services; what the site says of itself (BASE_URL, MAIL_FROM,
+EMBED_FRAME_ANCESTORS) in config_site; the keys in keys. A setting that cannot be read must
 never silently weaken a protection (an unknown yes/no read as "off" turned off rate limits
 and the proof of work) nor fail late in a request or the worker.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 TRUE = ("1", "on", "true", "yes")
@@ -75,15 +76,17 @@ def check_environment(cfg: Mapping[str, Any]) -> None:
         )
 
 
-def check_settings(cfg: Mapping[str, Any]) -> None:
-    """Refuse now what the app would trip over late: ranges, URLs, rate limits, the DKIM key."""
-    from mailer import config_services
+def check_settings(cfg: MutableMapping[str, Any]) -> None:
+    """Refuse now what the app would trip over late: ranges, URLs, rate limits, the DKIM key,
+    and what the site says of itself in links, mail headers and its framing policy."""
+    from mailer import config_services, config_site
     from mailer.accounts import policy
 
     _check_bounds(cfg)
     _check_rate_limits(cfg)
     policy.check(cfg)
     config_services.check(cfg)
+    config_site.check(cfg)
     _check_review_lead(cfg)
     _check_texts(cfg)
 

@@ -227,6 +227,7 @@ SERVERS = {
         ({"SECRET_KEY": ""}, "SECRET_KEY"),
         ({"SMTP_TIMEOUT": "abc"}, "SMTP_TIMEOUT"),
         ({"MAILER_ENV": "dev", "SECRET_KEY": ""}, "MAILER_ENV"),
+        ({"BASE_URL": "http://news.example.org"}, "BASE_URL"),
     ],
 )
 def test_the_servers_refuse_a_bad_setting_in_one_line(
