@@ -52,6 +52,9 @@ REFUSED = [
     # Went as written into the sign-up form's Content-Security-Policy.
     ("EMBED_FRAME_ANCESTORS", "https://a.example; script-src *", "EMBED_FRAME_ANCESTORS"),
     ("EMBED_FRAME_ANCESTORS", "https://a.example\nX-Injected: 1", "EMBED_FRAME_ANCESTORS"),
+    # 32 bytes that anyone can guess.
+    ("SECRET_KEY", "a" * 48, "SECRET_KEY"),
+    ("ADDRESS_HASH_KEY", "hex:" + "ab" * 32, "ADDRESS_HASH_KEY"),
 ]
 
 
