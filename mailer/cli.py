@@ -67,14 +67,16 @@ def demo_command() -> None:
 def create_editor_command(email: str, password_stdin: bool, role: str | None) -> None:
     """Create an editor (or set the password of an existing one)."""
     from mailer.accounts.passwords import PasswordRefused, check
-    from mailer.admin.auth import WeakPassword, create_editor
+    from mailer.admin.auth import WeakPassword, create_editor, find_editor
     from mailer.extensions import db
     from mailer.models import Role
+    from mailer.tasks.accounts import notify_editor
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    existed = find_editor(email) is not None
     try:
         check(password)
         editor = create_editor(email, password)
@@ -86,6 +88,9 @@ def create_editor_command(email: str, password_stdin: bool, role: str | None) ->
         editor.role = Role(role)
     db.session.commit()
     click.echo(f"editor {editor.id} ({editor.role.value}) saved; log in at /admin/login")
+    # The Account page's notice: a password set behind the editor's back does not go unseen.
+    if existed and not notify_editor(editor.id, "password"):
+        click.echo("The queue is unavailable: the editor was not told by mail.", err=True)
 
 
 @click.command("import-feed")

@@ -7,7 +7,7 @@ from datetime import timedelta
 # "production" or "development". Development enables /dev/outbox and a generated SECRET_KEY.
 MAILER_ENV = "production"
 
-SECRET_KEY: str | None = None  # at least 32 bytes in production
+SECRET_KEY: str | None = None  # at least 32 bytes in production, not guessable (keys.py)
 # Old keys, newest first: they still verify links, VERP addresses and sessions, never sign.
 # Env: separated by whitespace or commas. Needs ADDRESS_HASH_KEY (README, Keys and rotation).
 SECRET_KEY_FALLBACKS: list[str] = []

@@ -1,17 +1,18 @@
 """Settings are checked when the app is built: a bad one stops the start with one message.
 
 Parsing only (no network, no database): yes/no, numbers and their ranges, the RATELIMIT_*
-strings, REDIS_URL, SMTP_URL, BOUNCE_IMAP_URL and the DKIM key (read and tried once). A
-setting that cannot be read must never silently weaken a protection (an unknown yes/no read
-as "off" turned off rate limits and the proof of work) nor fail late in a request or the
-worker.
+strings and texts here; the services the app talks to (REDIS_URL, SMTP_URL, BOUNCE_IMAP_URL,
+the DKIM key) in config_services; what the site says of itself (BASE_URL, MAIL_FROM,
+EMBED_FRAME_ANCESTORS) in config_site; the keys in keys. A setting that cannot be read must
+never silently weaken a protection (an unknown yes/no read as "off" turned off rate limits
+and the proof of work) nor fail late in a request or the worker.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 TRUE = ("1", "on", "true", "yes")
@@ -75,17 +76,17 @@ def check_environment(cfg: Mapping[str, Any]) -> None:
         )
 
 
-def check_settings(cfg: Mapping[str, Any]) -> None:
-    """Refuse now what the app would trip over late: ranges, URLs, rate limits, the DKIM key."""
+def check_settings(cfg: MutableMapping[str, Any]) -> None:
+    """Refuse now what the app would trip over late: ranges, URLs, rate limits, the DKIM key,
+    and what the site says of itself in links, mail headers and its framing policy."""
+    from mailer import config_services, config_site
     from mailer.accounts import policy
 
     _check_bounds(cfg)
     _check_rate_limits(cfg)
     policy.check(cfg)
-    _check_redis_url(cfg)
-    _check_smtp_url(cfg)
-    _check_imap_url(cfg)
-    _check_dkim(cfg)
+    config_services.check(cfg)
+    config_site.check(cfg)
     _check_review_lead(cfg)
     _check_texts(cfg)
 
@@ -173,91 +174,3 @@ RATE_LIMIT_SETTINGS = frozenset(
         "RATELIMIT_TEST_SEND",
     }
 )
-
-
-def _check_redis_url(cfg: Mapping[str, Any]) -> None:
-    # Three readers: redis-py (redis, rediss, unix), Celery's broker (redis, rediss) and the
-    # rate limits' storage (redis, rediss, redis+unix): only what all three take. The URL may
-    # hold a password, so it is never echoed.
-    from redis.connection import parse_url
-
-    url = str(cfg.get("REDIS_URL") or "")
-    if not url.startswith(("redis://", "rediss://")):
-        raise ConfigError(
-            "REDIS_URL is not a Redis URL: write redis://[:password@]host[:port][/db], or"
-            " rediss://... for TLS, e.g. redis://127.0.0.1:6379/0 (unix:// sockets are not"
-            " supported)."
-        )
-    try:
-        parse_url(url)
-    except ValueError:  # urllib's port, or redis-py's ?query arguments
-        raise ConfigError(
-            "REDIS_URL has a port that is not a number or a query argument redis-py refuses."
-        ) from None
-
-
-def _check_smtp_url(cfg: Mapping[str, Any]) -> None:
-    from mailer.delivery.smtp_url import SmtpUrlError, parse_smtp_urls
-
-    try:
-        parse_smtp_urls(str(cfg.get("SMTP_URL") or ""))
-    except SmtpUrlError as exc:
-        raise ConfigError(_named("SMTP_URL", str(exc))) from None
-
-
-def _check_imap_url(cfg: Mapping[str, Any]) -> None:
-    url = cfg.get("BOUNCE_IMAP_URL")
-    if not url:
-        return
-    from mailer.bounces.imap import ImapUrlError, parse_url
-
-    try:
-        parse_url(str(url))
-    except ImapUrlError as exc:
-        raise ConfigError(_named("BOUNCE_IMAP_URL", str(exc))) from None
-    except ValueError:  # urllib: a port that is not a number; the URL may hold a password
-        raise ConfigError(
-            "BOUNCE_IMAP_URL has a port that is not a number from 0 to 65535."
-        ) from None
-
-
-DKIM_SETTINGS = ("DKIM_SELECTOR", "DKIM_DOMAIN", "DKIM_PRIVATE_KEY_PATH")
-
-
-def _check_dkim(cfg: Mapping[str, Any]) -> None:
-    """All three DKIM_* or none (delivery.dkim signs only with all three); a key that reads."""
-    unset = [key for key in DKIM_SETTINGS if not cfg.get(key)]
-    if len(unset) == len(DKIM_SETTINGS):
-        return
-    if unset:
-        given = [key for key in DKIM_SETTINGS if key not in unset]
-        raise ConfigError(
-            f"{' and '.join(given)} {'is' if len(given) == 1 else 'are'} set but"
-            f" {' and '.join(unset)} {'is' if len(unset) == 1 else 'are'} not: DKIM signing"
-            " needs all three of DKIM_SELECTOR, DKIM_DOMAIN and DKIM_PRIVATE_KEY_PATH (or"
-            " none, and mail leaves unsigned)."
-        )
-    from pathlib import Path
-
-    from mailer.delivery.dkim import DkimKeyError, check_key
-
-    path = str(cfg["DKIM_PRIVATE_KEY_PATH"])
-    try:
-        key = Path(path).read_bytes()
-    except OSError as exc:
-        raise ConfigError(
-            f"DKIM_PRIVATE_KEY_PATH={path!r} cannot be read ({exc.strerror or exc}): give the"
-            " path of the private key file, readable by the user the app and worker run as."
-        ) from None
-    try:
-        check_key(key)
-    except DkimKeyError as exc:
-        reason = " ".join(str(exc).split()).rstrip(".")  # dkimpy's run over several lines
-        raise ConfigError(
-            f"DKIM_PRIVATE_KEY_PATH={path!r}: {reason}. Give an unencrypted PEM key (RSA or"
-            " Ed25519)."
-        ) from None
-
-
-def _named(key: str, message: str) -> str:
-    return message if key in message else f"{key}: {message}"

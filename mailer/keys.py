@@ -1,4 +1,5 @@
-"""Key handling: SECRET_KEY's strength, the old keys that still verify, per-purpose keys.
+"""Key handling: the keys' strength (length, and not guessable: key_strength), the old keys
+that still verify, per-purpose keys.
 
 Rotation (audit L5): the new key goes in SECRET_KEY and the old ones in
 SECRET_KEY_FALLBACKS (newest first). Everything is signed with SECRET_KEY only, and verified
@@ -24,9 +25,15 @@ from typing import Any
 
 from flask import current_app, request
 
+from mailer import key_strength
 from mailer.config_check import ConfigError
 
 MIN_SECRET_KEY_BYTES = 32
+# The README's recipes (Keys and rotation; Serving).
+SECRET_KEY_RECIPE = "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+ADDRESS_HASH_KEY_RECIPE = """python -c 'import secrets; print("hex:" + secrets.token_hex(32))'"""
+# Prints the hash key a production key derives, where production refuses that key to start.
+PIN_COMMAND = "MAILER_ENV=development BASE_URL=http://127.0.0.1:5000 mailer keys address-hash-key"
 
 
 class KeyConfigError(ConfigError):
@@ -37,7 +44,7 @@ def check_keys(cfg: MutableMapping[str, Any]) -> None:
     """Refuse weak or inconsistent keys at start; normalise SECRET_KEY_FALLBACKS to a list.
 
     Every fallback still verifies session cookies, links and VERP addresses, so a weak old
-    key is as good as a weak SECRET_KEY to a forger: each one needs the same length.
+    key is as good as a weak SECRET_KEY to a forger: each one needs the same strength.
     """
     fallbacks = cfg.get("SECRET_KEY_FALLBACKS") or []
     if isinstance(fallbacks, str):
@@ -45,38 +52,51 @@ def check_keys(cfg: MutableMapping[str, Any]) -> None:
     cfg["SECRET_KEY_FALLBACKS"] = [str(key) for key in fallbacks if key]
     if cfg.get("MAILER_ENV") == "development":
         return
-    if len(str(cfg["SECRET_KEY"]).encode()) < MIN_SECRET_KEY_BYTES:
+    secret = str(cfg["SECRET_KEY"])
+    weakness = _weakness(secret.encode(), secret)
+    if weakness:
         raise KeyConfigError(
-            f"SECRET_KEY is shorter than {MIN_SECRET_KEY_BYTES} bytes: it signs every link in"
-            " mail and every session. Use a long random value, for example: python -c"
-            " 'import secrets; print(secrets.token_urlsafe(48))'. Never list a short or leaked"
+            f"SECRET_KEY {weakness}: it signs every link in mail and every session. Use a long"
+            f" random value, for example: {SECRET_KEY_RECIPE}. Never list a weak or leaked"
             " key in SECRET_KEY_FALLBACKS: it would still let anyone forge sessions and links."
-            " Only when replacing a key already in use: pin ADDRESS_HASH_KEY first (`mailer"
-            " keys address-hash-key`, with the old key) or the suppression list is forgotten"
-            " (see README, Keys and rotation)."
+            " Only when replacing a key already in use: pin ADDRESS_HASH_KEY first to what"
+            f" `{PIN_COMMAND}` prints with the old key still set, or the suppression list is"
+            " forgotten (see README, Keys and rotation)."
         )
     for position, key in enumerate(cfg["SECRET_KEY_FALLBACKS"], start=1):
-        if len(key.encode()) < MIN_SECRET_KEY_BYTES:
+        weakness = _weakness(key.encode(), key)
+        if weakness:
             raise KeyConfigError(
-                f"SECRET_KEY_FALLBACKS: key number {position} is shorter than"
-                f" {MIN_SECRET_KEY_BYTES} bytes. Fallbacks still verify sessions, links and"
-                " VERP addresses, so a weak one lets anyone forge them: remove it (links"
-                " signed with it stop working; see README, Keys and rotation)."
+                f"SECRET_KEY_FALLBACKS: key number {position} {weakness}. Fallbacks still"
+                " verify sessions, links and VERP addresses, so a weak one lets anyone forge"
+                " them: remove it (links signed with it stop working; see README, Keys and"
+                " rotation)."
             )
     _check_address_hash_key(cfg)
+
+
+def _weakness(key: bytes, text: str, counted: str = "") -> str | None:
+    """What is wrong with a key (its bytes, and the text they were written as), or None."""
+    if len(key) < MIN_SECRET_KEY_BYTES:
+        return f"is shorter than {MIN_SECRET_KEY_BYTES} bytes{counted}"
+    if key_strength.guessable(text):
+        return f"looks guessable ({key_strength.WHAT})"
+    return None
 
 
 def _check_address_hash_key(cfg: Mapping[str, Any]) -> None:
     explicit = str(cfg.get("ADDRESS_HASH_KEY") or "")
     if explicit.startswith("hex:") and not _is_hex(explicit[4:]):
         raise KeyConfigError("ADDRESS_HASH_KEY starts with hex: but is not hexadecimal after it.")
-    if explicit and len(_key_bytes(explicit)) < MIN_SECRET_KEY_BYTES:
+    counted = " (after hex: the decoded bytes count)"
+    weakness = _weakness(_key_bytes(explicit), explicit.removeprefix("hex:").lower(), counted)
+    if explicit and weakness:
         raise KeyConfigError(
-            f"ADDRESS_HASH_KEY is shorter than {MIN_SECRET_KEY_BYTES} bytes (after hex: the"
-            " decoded bytes count): a short key lets anyone who sees a hash guess the address."
-            " `mailer keys address-hash-key`, run without ADDRESS_HASH_KEY set, prints a"
-            " 32-byte key derived from SECRET_KEY. A new key forgets the suppression list"
-            " (see README, Keys and rotation)."
+            f"ADDRESS_HASH_KEY {weakness}: a weak key lets"
+            " anyone who sees a hash guess the address. Make one with"
+            f" {ADDRESS_HASH_KEY_RECIPE}, or `mailer keys address-hash-key`, run without"
+            " ADDRESS_HASH_KEY set, prints a 32-byte key derived from SECRET_KEY. A new key"
+            " forgets the suppression list (see README, Keys and rotation)."
         )
     if cfg["SECRET_KEY_FALLBACKS"] and not explicit:
         raise KeyConfigError(

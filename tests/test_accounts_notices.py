@@ -175,6 +175,44 @@ def test_the_operators_reset_is_mailed_too(
     assert mail.rcpt_tos == [EMAIL]
 
 
+def test_the_operator_setting_a_password_is_mailed_to_the_editor(
+    app: Flask, clock: FakeClock, smtp_server: SmtpServer, dnsfunc: DnsFunc
+) -> None:
+    """`mailer create-editor` for an existing editor sets a new password: the same notice as
+    the Account page's change, so a password set behind the editor's back does not go unseen."""
+    make_editor(app)
+    typed = app.test_cli_runner().invoke(
+        args=["create-editor", "Editor@Example.org", "--password-stdin"],
+        input=NEW_PASSWORD + "\n",
+    )
+    assert typed.exit_code == 0, typed.output
+    (mail,) = deliver_notices(app, smtp_server, dnsfunc)
+    assert mail.rcpt_tos == [EMAIL]
+    assert mail.message["Subject"] == "Your editor password was changed"
+    text = text_of(mail)
+    assert "30 November 2026, 12:00 UTC" in text
+    assert "If this was not you, tell an owner" in text
+    no_secrets(mail, PASSWORD, NEW_PASSWORD)
+
+
+def test_creating_a_new_editor_sends_no_notice(app: Flask) -> None:
+    typed = app.test_cli_runner().invoke(
+        args=["create-editor", "new.editor@example.org", "--password-stdin"],
+        input=NEW_PASSWORD + "\n",
+    )
+    assert typed.exit_code == 0, typed.output
+    assert queued_tasks(app) == []
+
+
+def test_a_password_the_policy_refuses_changes_nothing_and_sends_nothing(app: Flask) -> None:
+    make_editor(app)
+    typed = app.test_cli_runner().invoke(
+        args=["create-editor", EMAIL, "--password-stdin"], input="password2026!\n"
+    )
+    assert typed.exit_code == 1 and "common, breached passwords" in typed.output
+    assert queued_tasks(app) == []
+
+
 def test_a_notice_for_an_editor_gone_since_sends_nothing(
     app: Flask, smtp_server: SmtpServer
 ) -> None:

@@ -14,6 +14,7 @@ from flask import Flask
 from mailer.cli import COMMANDS, MailerGroup
 
 MAILER = Path(sys.executable).with_name("mailer")
+STARTUP_KEY = "a key for the start-up tests, 7f3e"  # 32 bytes and more, not guessable
 HEAVY = (
     "sqlalchemy",
     "celery",
@@ -75,7 +76,7 @@ def test_building_the_app_computes_no_password_hash() -> None:
         "real = argon2.PasswordHasher.hash\n"
         "argon2.PasswordHasher.hash = lambda self, p, **kw: calls.append(1) or real(self, p)\n"
         "from mailer import create_app\n"
-        "create_app({'SECRET_KEY': 'x' * 40, 'TESTING': True})\n"
+        "create_app({'SECRET_KEY': 'a key for the start-up tests, 7f3e', 'TESTING': True})\n"
         "print(len(calls))\n"
     )
     assert run_python(code).strip() == "0"
@@ -132,7 +133,7 @@ def test_an_app_command_imports_neither_alembic_nor_plugin_commands() -> None:
         f"print(*sorted(m for m in {AT_FIRST_USE!r} if m in sys.modules))\n"
     )
     sqlite = "sqlite:////nonexistent/mailer.db"  # the engine is made, never connected
-    out = run_python(code, SECRET_KEY="k" * 40, DATABASE_URL=sqlite).splitlines()
+    out = run_python(code, SECRET_KEY=STARTUP_KEY, DATABASE_URL=sqlite).splitlines()
     assert "Compose, send and control digests." in "\n".join(out)
     assert out[-1] == "mailer.extensions"  # the app was built, without those
 
@@ -163,5 +164,5 @@ def test_a_dkim_key_is_checked_at_start_without_dkimpy(tmp_path: Path) -> None:
     )
     dkim = {"DKIM_SELECTOR": "s1", "DKIM_DOMAIN": "example.org", "DKIM_PRIVATE_KEY_PATH": str(key)}
     sqlite = "sqlite:////nonexistent/mailer.db"
-    out = run_python(code, SECRET_KEY="k" * 40, DATABASE_URL=sqlite, **dkim).splitlines()
+    out = run_python(code, SECRET_KEY=STARTUP_KEY, DATABASE_URL=sqlite, **dkim).splitlines()
     assert out[-1] == ""

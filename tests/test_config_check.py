@@ -8,6 +8,7 @@ sign-up 500, and a refused SMTP_URL or BOUNCE_IMAP_URL failed only in the worker
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +22,7 @@ from mailer.keys import KeyConfigError
 from tests.conftest import dispose
 
 MAILER = Path(sys.executable).with_name("mailer")
-SECRET = "s" * 48
+SECRET = secrets.token_urlsafe(48)
 OWN = ("SECRET_KEY", "MAILER_DOTENV", "MAILER_ENV", "FLASK_APP", "FLASK_SKIP_DOTENV")
 
 
@@ -157,7 +158,7 @@ def test_a_config_error_is_one_line_and_exit_status_2(
     assert len(lines) == 1 and lines[0].startswith("Error: ") and named in lines[0]
 
 
-PINNED = "hex:" + "ab" * 32
+PINNED = "hex:" + secrets.token_hex(32)
 
 
 def test_mailer_ignores_a_dotenv_in_the_current_directory(tmp_path: Path) -> None:
@@ -227,6 +228,7 @@ SERVERS = {
         ({"SECRET_KEY": ""}, "SECRET_KEY"),
         ({"SMTP_TIMEOUT": "abc"}, "SMTP_TIMEOUT"),
         ({"MAILER_ENV": "dev", "SECRET_KEY": ""}, "MAILER_ENV"),
+        ({"BASE_URL": "http://news.example.org"}, "BASE_URL"),
     ],
 )
 def test_the_servers_refuse_a_bad_setting_in_one_line(

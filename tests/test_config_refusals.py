@@ -41,6 +41,20 @@ REFUSED = [
     # Read as production: "SECRET_KEY is not set" sent the operator the wrong way.
     ("MAILER_ENV", "dev", "MAILER_ENV='dev' is neither production nor development"),
     ("MAILER_ENV", "Development", "use MAILER_ENV=production (the default) or MAILER_ENV=dev"),
+    # Every link in mail is built from it: plain http to readers, or links that go nowhere.
+    ("BASE_URL", "http://news.example.org", "BASE_URL='http://news.example.org'"),
+    ("BASE_URL", "news.example.org", "BASE_URL"),
+    ("BASE_URL", "https://news.example.org/?utm_source=mail", "BASE_URL"),
+    ("BASE_URL", "https://editor:pw@news.example.org", "BASE_URL"),  # never echoed
+    # Failed at the first mail, or two From addresses.
+    ("MAIL_FROM", "Weekly <news@example.org>\nBcc: all@example.net", "MAIL_FROM"),
+    ("MAIL_FROM", "news@example.org, other@example.org", "MAIL_FROM"),
+    # Went as written into the sign-up form's Content-Security-Policy.
+    ("EMBED_FRAME_ANCESTORS", "https://a.example; script-src *", "EMBED_FRAME_ANCESTORS"),
+    ("EMBED_FRAME_ANCESTORS", "https://a.example\nX-Injected: 1", "EMBED_FRAME_ANCESTORS"),
+    # 32 bytes that anyone can guess.
+    ("SECRET_KEY", "a" * 48, "SECRET_KEY"),
+    ("ADDRESS_HASH_KEY", "hex:" + "ab" * 32, "ADDRESS_HASH_KEY"),
 ]
 
 

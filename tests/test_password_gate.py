@@ -11,7 +11,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from mailer.accounts import gate
+from mailer.accounts import gate, passwords
 from mailer.admin import auth
 from tests.role_helpers import ROLES, login, make_editors
 
@@ -63,7 +63,7 @@ def test_no_more_checks_run_at_once_than_there_are_slots(
                 running -= 1
             return False
 
-    monkeypatch.setattr(auth, "_hasher", Recording())
+    monkeypatch.setattr(passwords, "HASHER", Recording())
     monkeypatch.setattr(auth, "_dummy_hash", lambda: "unused")
     results: list[bool] = []
 

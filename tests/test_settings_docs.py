@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -75,7 +76,11 @@ def test_the_address_hash_key_recipe_makes_a_key_production_accepts() -> None:
     code = recipe.group(1).removeprefix("python -c '").removesuffix("'")
     made = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     key = made.stdout.strip()
-    cfg = {"SECRET_KEY": "s" * 48, "SECRET_KEY_FALLBACKS": ["f" * 48], "ADDRESS_HASH_KEY": key}
+    cfg = {
+        "SECRET_KEY": secrets.token_urlsafe(48),
+        "SECRET_KEY_FALLBACKS": [secrets.token_urlsafe(48)],
+        "ADDRESS_HASH_KEY": key,
+    }
     check_keys(cfg)  # raises if the key is malformed or short
 
 

@@ -152,7 +152,13 @@ def test_language_names_come_from_cldr_only_when_read() -> None:
     from mailer import create_app, i18n
 
     i18n._native_name.cache_clear()
-    app = create_app({"TESTING": True, "SECRET_KEY": "x" * 48, "RATELIMIT_ENABLED": False})
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "test-secret-key-not-for-production",
+            "RATELIMIT_ENABLED": False,
+        }
+    )
     languages = app.config["LANGUAGES"]
     assert "ru" in languages and "xx" not in languages and len(languages) == 1 + len(LANGUAGES)
     assert i18n._native_name.cache_info().currsize == 0

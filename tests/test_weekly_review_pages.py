@@ -275,7 +275,7 @@ def test_the_lead_time_must_be_hours_within_a_week(
         create_app(
             {
                 "TESTING": True,
-                "SECRET_KEY": "s" * 48,
+                "SECRET_KEY": "test-secret-key-not-for-production",
                 "DATABASE_URL": database_url,
                 "DIGEST_REVIEW_LEAD_HOURS": bad,
             }

@@ -60,18 +60,21 @@ def check(password: str) -> None:
         )
 
 
-_hasher = PasswordHasher()
+# The one argon2 hasher of editors' passwords: invitations, the Account page, create-editor
+# and sign-in (mailer.admin.auth, which rehashes older hashes to its parameters) all use it.
+# argon2-cffi's defaults, RFC 9106's low-memory choice: argon2id, 64 MiB, 3 passes, 4 lanes.
+HASHER = PasswordHasher()
 
 
 def hash_password(password: str) -> str:
-    """Check the policy, then hash (argon2, the parameters mailer.admin.auth verifies with)."""
+    """Check the policy, then hash with HASHER."""
     check(password)
-    return _hasher.hash(password)
+    return HASHER.hash(password)
 
 
 def verify(password_hash: str, password: str) -> bool:
     with gate.password_check():
         try:
-            return _hasher.verify(password_hash, password)
+            return HASHER.verify(password_hash, password)
         except (VerificationError, InvalidHashError):
             return False

@@ -1,5 +1,6 @@
-"""Editor accounts: argon2 password hashes, Flask-Login on top of server-side sessions, the
-login-required guard (and, with ADMIN_2FA=required, the enrol-first guard).
+"""Editor accounts: password checks (argon2, with mailer.accounts.passwords' one hasher),
+Flask-Login on top of server-side sessions, the login-required guard (and, with
+ADMIN_2FA=required, the enrol-first guard).
 
 The second factor, the sign-in throttle and the sessions themselves live in mailer/accounts/.
 """
@@ -8,7 +9,6 @@ from __future__ import annotations
 
 import functools
 
-from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import Flask, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
@@ -16,12 +16,11 @@ from flask_babel import gettext as _
 from flask_login import LoginManager, current_user
 from sqlalchemy import func, select
 
-from mailer.accounts import device_store, devices, gate, policy, sessions
+from mailer.accounts import device_store, devices, gate, passwords, policy, sessions
 from mailer.extensions import db
 from mailer.models import Editor
 
 login_manager = LoginManager()
-_hasher = PasswordHasher()
 
 # Reachable without a session: the sign-in steps (each checks its own state).
 OPEN_ENDPOINTS = frozenset({"admin.login", "admin.login_code", "admin.login_enrol"})
@@ -43,7 +42,7 @@ def _dummy_hash() -> str:
 
     Made at the first login, not at import: every command and worker imports this module.
     """
-    return _hasher.hash("not a real password")
+    return passwords.HASHER.hash("not a real password")
 
 
 MIN_PASSWORD_LENGTH = 12
@@ -56,7 +55,7 @@ class WeakPassword(ValueError):
 def hash_password(password: str) -> str:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise WeakPassword(f"Use at least {MIN_PASSWORD_LENGTH} characters.")
-    return _hasher.hash(password)
+    return passwords.HASHER.hash(password)
 
 
 def find_editor(email: str) -> Editor | None:
@@ -70,15 +69,16 @@ def find_editor(email: str) -> Editor | None:
 def check_password(editor: Editor | None, password: str, trusted: bool = False) -> bool:
     """The password is the editor's (same cost when the editor is None: always False).
     `trusted`: the attempt comes with the editor's device cookie (a kept check slot)."""
+    hasher = passwords.HASHER
     with gate.password_check(trusted):
         try:
-            _hasher.verify(editor.password_hash if editor else _dummy_hash(), password)
+            hasher.verify(editor.password_hash if editor else _dummy_hash(), password)
         except (VerificationError, InvalidHashError):
             return False
         if editor is None or not editor.is_active:  # a disabled editor cannot log in
             return False
-        if _hasher.check_needs_rehash(editor.password_hash):
-            editor.password_hash = _hasher.hash(password)
+        if hasher.check_needs_rehash(editor.password_hash):
+            editor.password_hash = hasher.hash(password)
     return True
 
 

@@ -149,7 +149,8 @@ def test_digest(digest_id: int) -> ResponseReturnValue:
         flash(_("Enter a valid address for the test."))
         return redirect(url_for("admin.edit_digest", digest_id=digest.id), 303)
     language = digest_texts.language(digest, form.language.data)
-    if not test_send_limit.take(current_user.id, digest.id, language):
+    address = (form.address.data or "").strip()
+    if not test_send_limit.take(current_user.id, digest.id, language, address):
         db.session.rollback()
         message = _(
             "You have sent as many tests as allowed (%(limit)s per editor). Wait a while,"
@@ -157,7 +158,7 @@ def test_digest(digest_id: int) -> ResponseReturnValue:
             limit=current_app.config["RATELIMIT_TEST_SEND"],
         )
         return render_template("error.html", code=429, message=message), 429
-    if lifecycle.send_test(digest.id, (form.address.data or "").strip(), language):
+    if lifecycle.send_test(digest.id, address, language):
         flash(_("Test sent: it is the message readers get, built and signed the same way."))
     else:
         flash(_("The queue is unavailable: the test was not sent. Try again in a minute."))

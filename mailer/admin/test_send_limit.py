@@ -2,9 +2,10 @@
 
 A test send mails the digest to any address the editor types, from the network's domain and
 DKIM-signed: in a stolen session, a way to mail anyone in the network's name. Each one is
-recorded in the audit log (action "test_digest", the editor, the time; never the address),
-and those records are what is counted, in moving windows: the count is in the database,
-survives a Redis restart and never fails open. RATELIMIT_ENABLED=off lifts it, as it lifts
+recorded in the audit log (action "test_digest", the editor, the time, and the address it
+went to, so that owners can see where a stolen session sent mail), and those records are
+what is counted, in moving windows: the count is in the database, survives a Redis restart
+and never fails open. A refused test records nothing. RATELIMIT_ENABLED=off lifts it, as it lifts
 the other caps.
 """
 
@@ -34,14 +35,15 @@ def windows() -> list[tuple[int, timedelta]]:
     return _windows(str(current_app.config["RATELIMIT_TEST_SEND"]))
 
 
-def take(editor_id: int, digest_id: int, language: str) -> bool:
-    """Count one test send of the editor now, if every window has room; False if not.
+def take(editor_id: int, digest_id: int, language: str, address: str) -> bool:
+    """Count one test send of the editor to `address` now, if every window has room; False
+    if not.
 
     The editor's row is locked first (an UPDATE that changes nothing), so two test sends
     posted at once are counted one after the other. The caller commits.
     """
     if not current_app.config.get("RATELIMIT_ENABLED", True):
-        return _record(editor_id, digest_id, language)
+        return _record(editor_id, digest_id, language, address)
     db.session.execute(
         update(Editor)
         .where(Editor.id == editor_id)
@@ -59,15 +61,15 @@ def take(editor_id: int, digest_id: int, language: str) -> bool:
         )
         if (used or 0) >= limit:
             return False
-    return _record(editor_id, digest_id, language)
+    return _record(editor_id, digest_id, language, address)
 
 
-def _record(editor_id: int, digest_id: int, language: str) -> bool:
+def _record(editor_id: int, digest_id: int, language: str, address: str) -> bool:
     audit.record(
         ACTION,
         editor_id=editor_id,
         objects=("digest", digest_id),
-        detail={"language": language},
+        detail={"language": language, "to": address},
         at=clock.now(),
     )
     return True

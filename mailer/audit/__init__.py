@@ -2,7 +2,9 @@
 
 `record` adds one AuditEvent to the caller's transaction, so the record and the action
 commit (or roll back) together. Never pass an address or other personal data in `detail`:
-object ids only. The admin blueprint records every successful POST by itself
+object ids only. One exception: a test send records the address it went to (owners read
+the log; a test goes to any address typed, in the network's name, and a stolen session
+would use that). The admin blueprint records every successful POST by itself
 (mailer.admin.audit_log); pages that want a richer record (export, imports, editor
 management) call `record` and the hook then leaves that request alone.
 """

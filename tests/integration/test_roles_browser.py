@@ -322,18 +322,18 @@ def test_an_owner_resets_an_editors_second_factor(app: Flask, desk: str, tab: Pa
 
 
 def test_an_editors_test_sends_are_capped_with_a_clear_refusal(
-    app: Flask, desk: str, tab: Page
+    app: Flask, desk: str, tab: Page, chromium: Browser
 ) -> None:
     app.config.update(RATELIMIT_ENABLED=True, RATELIMIT_TEST_SEND="2 per hour")
     log_in(tab, desk, ROLES["editor"])
     tab.get_by_role("navigation", name="Admin").get_by_role("link", name="Digests").click()
     tab.get_by_role("link", name="This week").click()
     digest_page = tab.url
-    for _ in range(2):
-        tab.get_by_label("Send a test to").fill("me@example.org")
+    for address in ("me@example.org", "someone@example.net"):
+        tab.get_by_label("Send a test to").fill(address)
         tab.get_by_role("button", name="Send test").click()
         expect(tab.get_by_text("Test sent")).to_be_visible()
-    tab.get_by_label("Send a test to").fill("me@example.org")
+    tab.get_by_label("Send a test to").fill("third@example.net")
     with tab.expect_response(lambda r: r.url.endswith("/test")) as answer:
         tab.get_by_role("button", name="Send test").click()
     assert answer.value.status == 429
@@ -341,3 +341,17 @@ def test_an_editors_test_sends_are_capped_with_a_clear_refusal(
     assert [n for n, _ in queued_tasks(app)].count("mailer.send_test_digest") == 2
     tab.goto(digest_page)  # the digest itself is untouched
     expect(tab.get_by_role("button", name="Send test")).to_be_visible()
+
+    owner = new_tab(chromium)  # an owner sees where each test went; the refused one is not there
+    try:
+        log_in(owner, desk, ROLES["owner"])
+        owner.get_by_role("link", name="Audit log").click()
+        owner.get_by_label("Action").select_option("test_digest")
+        owner.get_by_role("button", name="Filter").click()
+        rows = owner.locator("#audit-events tbody tr")
+        expect(rows).to_have_count(2)
+        for row, address in zip(rows.all(), ("someone@example.net", "me@example.org"), strict=True):
+            expect(row).to_contain_text(ROLES["editor"])
+            expect(row).to_contain_text(f"to={address}")
+    finally:
+        owner.context.close()
