@@ -20,7 +20,7 @@ from mailer.subscriptions import importing
 from mailer.subscriptions.service import suppress
 from tests.conftest import SmtpServer, csrf_token, queued_tasks
 from tests.test_admin import PASSWORD, login
-from tests.test_admin_subscribers import add
+from tests.test_admin_subscribers import add, search
 
 GOOD = (
     "email,name,language\n"
@@ -362,7 +362,8 @@ def test_admin_export_streams_the_current_search(app: Flask, admin: FlaskClient)
     add(app, "amira@example.org", "Amira", weekly=SubscriptionStatus.confirmed)
     add(app, "bo@example.net", "Bo", weekly=SubscriptionStatus.pending)
     add(app, "carla@example.org", "Carla", alerts=SubscriptionStatus.confirmed)
-    response = admin.get("/admin/subscribers/export?list=weekly&q=example.org")
+    found = search(admin, "example.org", list="weekly")
+    response = admin.get(found.replace("/subscribers?", "/subscribers/export?"))
     assert response.status_code == 200 and response.mimetype == "text/csv"
     assert response.is_streamed
     assert "attachment" in response.headers["Content-Disposition"]

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from mailer.admin import access, auth
+from mailer.admin import access, auth, search
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+# First: an old ?q= search text is dropped before the login page's ?next= could keep it.
+bp.before_request(search.drop_text_in_url)
 bp.before_request(auth.require_login)
 bp.before_request(access.check_access)  # roles: access.ENDPOINT_ROLES, fail closed
 bp.before_request(auth.note_trusted_browser)  # trusted_device.last_used_at
@@ -53,6 +55,7 @@ __all__ = [
     "digests",
     "editors",
     "lists",
+    "search",
     "signin",
     "subscriber_imports",
     "subscriber_io",

@@ -69,6 +69,7 @@ ENDPOINT_ROLES: dict[str, Role | None | dict[str, Role]] = {
     "admin.delete_list": EDITOR,
     # subscribers: addresses are personal data, so not for viewers
     "admin.subscribers": EDITOR,
+    "admin.search_subscribers": EDITOR,
     "admin.subscriber": EDITOR,
     "admin.add_subscriber": EDITOR,  # "already consented" needs an owner (subscriber_io)
     "admin.unsubscribe_subscriber": EDITOR,

@@ -20,7 +20,7 @@ from mailer.numbers import whole_number
 logger = logging.getLogger(__name__)
 PAGE_SIZE = 50
 # Recorded by their own views (audit.login_attempt), or not a change of state.
-NOT_HOOKED = {"admin.login"}
+NOT_HOOKED = {"admin.login", "admin.search_subscribers"}
 
 
 def record_successful_post(response: Response) -> Response:

@@ -20,10 +20,9 @@ from sqlalchemy import select
 
 from mailer import audit
 from mailer.accounts.sessions import reauth_required
-from mailer.admin import bp
+from mailer.admin import bp, search
 from mailer.admin.access import require
 from mailer.admin.forms import AddSubscriberForm
-from mailer.admin.search import filtered, search_args
 from mailer.extensions import db
 from mailer.models import MailingList, Role, Subscriber, SubscriptionStatus, utcnow
 from mailer.privacy import InvalidAddress, normalise_email
@@ -104,11 +103,15 @@ def add_subscriber() -> ResponseReturnValue:
 @bp.get("/subscribers/export")
 @reauth_required
 def export_subscribers() -> ResponseReturnValue:
-    q, mailing_list, status = search_args()
+    try:
+        found = search.current()
+    except search.SearchGone as gone:
+        return search.start_again(gone)  # never the whole list instead of a search
+    q, mailing_list, status = found.text, found.mailing_list, found.status
     query = exporting.export_query(
         mailing_list=mailing_list,
         status=SubscriptionStatus(status) if status else None,
-        subscriber_ids=filtered(q, None, None) if q else None,
+        subscriber_ids=search.filtered(q, None, None) if q else None,
     )
     logger.info("editor %s exported subscribers", current_user.id)
     slug = mailing_list.slug if mailing_list else "all"
