@@ -14,6 +14,7 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from mailer.dev.redis_state import require_redis
 from mailer.extensions import db
 from mailer.models import MailingList, SubscriptionStatus
 from mailer.subscriptions import exporting, importing
@@ -52,6 +53,8 @@ def import_command(path: Path, slug: str, confirmed: bool) -> None:
 
     Without --confirmed each new subscription is pending and gets a confirmation mail.
     """
+    if not confirmed:
+        require_redis()  # the confirmation mails are queued
     mailing_list = _list(slug)
     max_bytes = int(current_app.config["SUBSCRIBER_IMPORT_MAX_BYTES"])
     try:
