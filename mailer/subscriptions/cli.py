@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import getpass
 import logging
-import os
 from pathlib import Path
-from typing import IO
 
 import click
 from flask import current_app
@@ -14,6 +12,7 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from mailer.cli_files import open_private
 from mailer.dev.redis_state import require_redis
 from mailer.extensions import db
 from mailer.models import MailingList, SubscriptionStatus
@@ -115,13 +114,6 @@ def export_command(slug: str | None, status: str | None, output: Path | None) ->
         for chunk in exporting.export_csv(query):
             click.echo(chunk, nl=False)
         return
-    with _private_file(output) as stream:
+    with open_private(output) as stream:
         for chunk in exporting.export_csv(query):
             stream.write(chunk)
-
-
-def _private_file(path: Path) -> IO[str]:
-    """`path` opened for writing with mode 0600, whatever the umask (audit I6)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT
-    return open(fd, "w", encoding="utf-8", newline="")
