@@ -124,8 +124,14 @@ def import_feed_command(source: str, language: str | None) -> None:
 
 @click.command("dev")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=5000, show_default=True)
-@click.option("--smtp-port", default=8025, show_default=True, help="the development SMTP catcher")
+@click.option("--port", type=click.IntRange(1, 65535), default=5000, show_default=True)
+@click.option(
+    "--smtp-port",
+    type=click.IntRange(1, 65535),
+    default=8025,
+    show_default=True,
+    help="the development SMTP catcher",
+)
 @with_appcontext
 def dev_command(host: str, port: int, smtp_port: int) -> None:
     """Run everything on this machine: web, worker, scheduler, Redis, SMTP catcher."""

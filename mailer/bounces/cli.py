@@ -24,7 +24,7 @@ REASONS = [r.value for r in SuppressionReason]
 
 @bounces_group.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=2525, show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=2525, show_default=True)
 @click.option("--lmtp", is_flag=True, help="Speak LMTP (RFC 2033) instead of SMTP.")
 def serve_command(host: str, port: int, lmtp: bool) -> None:
     """Receive bounce mail from an MTA: store each message, then process it."""
