@@ -93,16 +93,31 @@ def create_editor_command(email: str, password_stdin: bool, role: str | None) ->
 @click.option(
     "--language",
     metavar="CODE",
-    help="The feed's language (e.g. fr), over what the feed says; as in FEEDS' fr=URL.",
+    help="The feed's language (e.g. fr), one of the site's, over what the feed says, also for"
+    " articles imported before; as in FEEDS' fr=URL.",
 )
 @with_appcontext
 def import_feed_command(source: str, language: str | None) -> None:
-    """Import articles from an RSS or Atom feed: an http(s) URL or a file."""
+    """Import articles from an RSS or Atom feed: an http(s) URL or a file.
+
+    Without --language, new articles take the language the feed gives (each entry's, else
+    the feed's, else DEFAULT_LANGUAGE), and articles already stored keep theirs: a
+    re-import never undoes a language given before. Entries already stored as they are
+    count as unchanged.
+    """
     from contextlib import ExitStack
 
+    from mailer.articles.feed_links import primary_language
     from mailer.articles.feeds import FeedError, import_feed
     from mailer.extensions import db
 
+    offered = current_app.config["LANGUAGES"]
+    if language is not None and primary_language(language) not in offered:
+        raise click.ClickException(
+            "nothing was imported:\n  --language: Choose one of the site's languages: "
+            + ", ".join(sorted(offered))
+            + "."
+        )
     with ExitStack() as stack:
         bars: list[Any] = []
 
@@ -117,7 +132,10 @@ def import_feed_command(source: str, language: str | None) -> None:
             db.session.rollback()
             raise click.ClickException(str(exc)) from None
     db.session.commit()
-    click.echo(f"added {report.added}, updated {report.updated}, skipped {len(report.skipped)}")
+    click.echo(
+        f"added {report.added}, updated {report.updated}, unchanged {report.unchanged},"
+        f" skipped {len(report.skipped)}"
+    )
     for name, reason in report.skipped:
         click.echo(f"  skipped {name}: {reason}")
 
