@@ -105,6 +105,7 @@ def test_create_list_stores_every_field_and_defaults_to_waiting_for_an_editor(ap
         ({"schedule_weekday": 7, "schedule_hour": 9}, "schedule_weekday"),
         ({"schedule_weekday": 1, "schedule_hour": 24}, "schedule_hour"),
         ({"schedule_weekday": 1}, "schedule_hour"),
+        ({"schedule_hour": 5}, "schedule_weekday"),  # before: the hour was dropped
     ],
 )
 def test_bad_fields_are_refused_with_a_message_and_nothing_written(
@@ -320,6 +321,7 @@ def test_cli_sets_a_lists_auto_pause_limits(app: Flask, runner: Any) -> None:
         (["--slug", "x", "--name", "Two\nlines"], "--name: Use a single line"),
         (["--slug", "x", "--name", "X", "--timezone", "Mars/Base"], "--timezone: Unknown time"),
         (["--slug", "x", "--name", "X", "--weekday", "monday"], "--hour: Choose the hour of"),
+        (["--slug", "x", "--name", "X", "--hour", "5"], "--weekday: Choose the day of the weekly"),
         (["--slug", "x", "--name", "X", "--reply-to", "nope"], "--reply-to: Enter a valid"),
         (["--slug", "x", "--name", "X", "--language", "xx"], "--language: Choose one of"),
         (["--slug", "x", "--name", "X", "--pause-bounce-rate", "150"], "--pause-bounce-rate: Give"),
