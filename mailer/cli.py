@@ -54,8 +54,18 @@ def demo_command() -> None:
     click.echo(f"demo content: {counts} added")
 
 
+def _address(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """The address normalised as the admin's invitations do, before a password is asked."""
+    from mailer.privacy import InvalidAddress, normalise_email
+
+    try:
+        return normalise_email(value)
+    except InvalidAddress as exc:
+        raise click.BadParameter(f"Not a valid address: {exc}") from None
+
+
 @click.command("create-editor")
-@click.argument("email")
+@click.argument("email", callback=_address)
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 @click.option(
     "--role",
