@@ -85,10 +85,12 @@ def import_command(path: Path, slug: str, confirmed: bool) -> None:
         report.already,
         len(report.refused),
     )
+    pending = f" ({report.already_pending} awaiting confirmation)" if report.already_pending else ""
+    mails = len(report.to_confirm)
+    queued = f"; {mails} confirmation {'mail' if mails == 1 else 'mails'} queued"
     click.echo(
-        f"imported {report.imported}, already subscribed {report.already}, "
-        f"refused {len(report.refused)}"
-        + ("" if confirmed else f"; {len(report.to_confirm)} confirmation mails queued")
+        f"imported {report.imported}, already subscribed {report.already}{pending}, "
+        f"refused {len(report.refused)}" + ("" if confirmed else queued)
     )
     for line, why in report.refused:
         click.echo(f"  line {line}: {why}")
