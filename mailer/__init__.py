@@ -136,6 +136,8 @@ def _derive_settings(app: Flask) -> None:
 
     cfg = app.config
     check_environment(cfg)
+    if not cfg.get("REDIS_URL"):
+        _default_redis(cfg, Path(app.instance_path))
     if cfg.get("LANGUAGES") is None:
         cfg["LANGUAGES"] = catalogue_languages(ROOT / "translations")
     if not cfg.get("SECRET_KEY"):
@@ -168,6 +170,20 @@ def _derive_settings(app: Flask) -> None:
     if cfg["BASE_URL"].startswith("https://"):
         cfg["SESSION_COOKIE_SECURE"] = True
         cfg["PREFERRED_URL_SCHEME"] = "https"
+
+
+def _default_redis(cfg: dict[str, Any], instance: Path) -> None:
+    """REDIS_URL when none is set: the usual local server in production; in development,
+    the Redis of the `make run` that is running, else none (commands that queue refuse)."""
+    from mailer.dev import redis_state
+
+    if cfg["MAILER_ENV"] != "development":
+        cfg["REDIS_URL"] = "redis://127.0.0.1:6379/0"
+        return
+    url = redis_state.running_url(instance)
+    if url is None:
+        cfg["REDIS_MISSING"] = redis_state.MISSING
+    cfg["REDIS_URL"] = url or redis_state.UNSET_URL
 
 
 def _sqlalchemy_url(url: str) -> str:

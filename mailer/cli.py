@@ -54,8 +54,18 @@ def demo_command() -> None:
     click.echo(f"demo content: {counts} added")
 
 
+def _address(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """The address normalised as the admin's invitations do, before a password is asked."""
+    from mailer.privacy import InvalidAddress, normalise_email
+
+    try:
+        return normalise_email(value)
+    except InvalidAddress as exc:
+        raise click.BadParameter(f"Not a valid address: {exc}") from None
+
+
 @click.command("create-editor")
-@click.argument("email")
+@click.argument("email", callback=_address)
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 @click.option(
     "--role",
@@ -98,16 +108,31 @@ def create_editor_command(email: str, password_stdin: bool, role: str | None) ->
 @click.option(
     "--language",
     metavar="CODE",
-    help="The feed's language (e.g. fr), over what the feed says; as in FEEDS' fr=URL.",
+    help="The feed's language (e.g. fr), one of the site's, over what the feed says, also for"
+    " articles imported before; as in FEEDS' fr=URL.",
 )
 @with_appcontext
 def import_feed_command(source: str, language: str | None) -> None:
-    """Import articles from an RSS or Atom feed: an http(s) URL or a file."""
+    """Import articles from an RSS or Atom feed: an http(s) URL or a file.
+
+    Without --language, new articles take the language the feed gives (each entry's, else
+    the feed's, else DEFAULT_LANGUAGE), and articles already stored keep theirs: a
+    re-import never undoes a language given before. Entries already stored as they are
+    count as unchanged.
+    """
     from contextlib import ExitStack
 
+    from mailer.articles.feed_links import primary_language
     from mailer.articles.feeds import FeedError, import_feed
     from mailer.extensions import db
 
+    offered = current_app.config["LANGUAGES"]
+    if language is not None and primary_language(language) not in offered:
+        raise click.ClickException(
+            "nothing was imported:\n  --language: Choose one of the site's languages: "
+            + ", ".join(sorted(offered))
+            + "."
+        )
     with ExitStack() as stack:
         bars: list[Any] = []
 
@@ -122,15 +147,24 @@ def import_feed_command(source: str, language: str | None) -> None:
             db.session.rollback()
             raise click.ClickException(str(exc)) from None
     db.session.commit()
-    click.echo(f"added {report.added}, updated {report.updated}, skipped {len(report.skipped)}")
+    click.echo(
+        f"added {report.added}, updated {report.updated}, unchanged {report.unchanged},"
+        f" skipped {len(report.skipped)}"
+    )
     for name, reason in report.skipped:
         click.echo(f"  skipped {name}: {reason}")
 
 
 @click.command("dev")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=5000, show_default=True)
-@click.option("--smtp-port", default=8025, show_default=True, help="the development SMTP catcher")
+@click.option("--port", type=click.IntRange(1, 65535), default=5000, show_default=True)
+@click.option(
+    "--smtp-port",
+    type=click.IntRange(1, 65535),
+    default=8025,
+    show_default=True,
+    help="the development SMTP catcher",
+)
 @with_appcontext
 def dev_command(host: str, port: int, smtp_port: int) -> None:
     """Run everything on this machine: web, worker, scheduler, Redis, SMTP catcher."""

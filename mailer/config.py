@@ -20,7 +20,9 @@ DATABASE_URL: str | None = None  # default: sqlite:///<instance>/mailer.db
 # Database connections each process keeps open (0: SQLAlchemy's 5, and up to 10 more opened
 # and closed as needed). gunicorn.conf.py sets it to the threads per worker.
 DATABASE_POOL_SIZE = 0
-REDIS_URL = "redis://127.0.0.1:6379/0"
+# Unset: redis://127.0.0.1:6379/0, or in development the Redis of the running `make run`
+# (mailer/dev/redis_state.py): development never guesses.
+REDIS_URL: str | None = None
 SMTP_URL = "smtp://127.0.0.1:25"
 SMTP_TIMEOUT = 30.0
 BASE_URL = "http://127.0.0.1:5000"

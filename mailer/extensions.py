@@ -11,6 +11,7 @@ from flask_limiter import Limiter
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from kombu import Exchange, Queue
+from kombu.exceptions import OperationalError
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
@@ -73,6 +74,11 @@ TASK_MODULES = (
 )
 
 
+class QueueMissing(OperationalError):
+    """This process has no Redis to queue on (development without `make run`): raised like
+    an unreachable Redis, so every caller that survives a Redis outage survives this."""
+
+
 def celery_init_app(app: Flask) -> Celery:
     """Bind a Celery app to the Flask app: every task runs inside an app context."""
 
@@ -80,6 +86,12 @@ def celery_init_app(app: Flask) -> Celery:
         def __call__(self, *args: Any, **kwargs: Any) -> Any:
             with app.app_context():
                 return self.run(*args, **kwargs)
+
+        def apply_async(self, *args: Any, **kwargs: Any) -> Any:
+            # Never publish to a guessed Redis (mailer/dev/redis_state.py).
+            if app.config.get("REDIS_MISSING"):
+                raise QueueMissing(app.config["REDIS_MISSING"])
+            return super().apply_async(*args, **kwargs)
 
     celery_app = Celery(app.name, task_cls=FlaskTask, include=list(TASK_MODULES))
     celery_app.config_from_object(

@@ -233,7 +233,11 @@ def test_a_pending_import_takes_the_same_slots(
     assert "imported 1, already subscribed 0, refused 1" in result.output
     assert "line 2: a confirmation mail went to this address recently" in result.output
     clock.now += DAY
-    assert "imported 2, already subscribed 0, refused 0" in runner.invoke(args=args).output
+    # The victim's slot is free again; other@, still to confirm, is already subscribed.
+    assert (
+        "imported 1, already subscribed 1 (1 awaiting confirmation), refused 0;"
+        " 2 confirmation mails queued"
+    ) in runner.invoke(args=args).output
 
 
 @pytest.mark.parametrize("existing", [False, True])
@@ -281,3 +285,39 @@ def test_a_held_back_sign_up_takes_the_floor_too(
         attacker.sign_up(VICTIM)
         assert time.monotonic() - started >= 0.2
     assert len(attacker.answers) == 1
+
+
+def test_reimporting_pending_addresses_counts_them_and_mails_none_within_the_cap(
+    app: Flask, runner: Any, clock: FakeClock, outbox: list[EmailMessage], tmp_path: Any
+) -> None:
+    """Before, the second run refused both rows ("a confirmation mail went to this address
+    recently") and said "already subscribed 0"."""
+    path = tmp_path / "people.csv"
+    path.write_text(f"email\n{VICTIM}\nother@example.org\n")
+    args = ["subscribers", "import", str(path), "--list", "alerts"]
+    first = runner.invoke(args=args)
+    assert "imported 2, already subscribed 0, refused 0; 2 confirmation mails queued" in (
+        first.output
+    )
+    run_queue(app)
+    assert len(outbox) == 2
+    clock.now += timedelta(hours=1)
+    again = runner.invoke(args=args)
+    assert again.exit_code == 0, again.output
+    assert (
+        "imported 0, already subscribed 2 (2 awaiting confirmation), refused 0;"
+        " 0 confirmation mails queued"
+    ) in again.output
+    assert "recently" not in again.output
+    run_queue(app)
+    assert len(outbox) == 2  # no second mail within the cap
+    clock.now += DAY  # past the cap's day: a pending address gets its link again, as by the form
+    later = runner.invoke(args=args)
+    assert "already subscribed 2 (2 awaiting confirmation), refused 0; 2 confirmation mails" in (
+        later.output
+    )
+    run_queue(app)
+    assert len(outbox) == 4
+    with app.app_context():
+        pending = db.session.scalar(select(Subscriber).where(Subscriber.email == VICTIM))
+        assert pending is not None and len(pending.consents) == 1  # one request, one record

@@ -94,6 +94,7 @@ def test_an_editor_creates_a_list_with_every_field(app: Flask, admin: FlaskClien
         ({"language": "xx"}, "Not a valid choice"),
         ({"schedule_timezone": "Mars/Base"}, "Unknown time zone"),
         ({"schedule_hour": ""}, "Choose the hour"),
+        ({"schedule_weekday": ""}, "Choose the day of the weekly digest too"),
         ({"pause_bounce_rate": "lots"}, "Not a valid float value."),
         ({"pause_bounce_rate": "101"}, "From 0 (never) to 100."),
         ({"pause_bounce_rate": "nan"}, "From 0 (never) to 100."),
@@ -110,6 +111,22 @@ def test_bad_input_is_refused_with_422_and_a_message(
     assert response.status_code == 422
     assert message in text(response)
     assert list_count(app) == 3
+
+
+def test_no_automatic_digest_turns_a_schedule_off_with_its_hour(
+    app: Flask, admin: FlaskClient
+) -> None:
+    """The hour a scheduled list shows goes with "No automatic digest"; only an hour typed
+    for a list without a schedule asks for its day."""
+    assert post(admin, "/admin/lists/new", NEW).status_code == 303
+    off = post(admin, "/admin/lists/4", {**NEW, "schedule_weekday": ""})  # the hour still 7
+    assert off.status_code == 303
+    with app.app_context():
+        climate = service.find("climate")
+        assert climate is not None
+        assert (climate.schedule_weekday, climate.schedule_hour) == (None, None)
+    again = post(admin, "/admin/lists/4", {**NEW, "schedule_weekday": ""})
+    assert again.status_code == 422 and "Choose the day of the weekly digest too" in text(again)
 
 
 def test_a_duplicate_slug_is_refused_with_409(app: Flask, admin: FlaskClient) -> None:

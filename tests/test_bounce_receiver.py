@@ -128,3 +128,10 @@ def test_a_digest_sent_after_a_hard_bounce_does_not_go_to_that_address(
         "reader0@example.org",
         "reader2@example.org",
     ]
+
+
+def test_serve_refuses_an_impossible_port(app: Flask) -> None:
+    """Before, --port 70000 reached the socket layer: an OverflowError traceback."""
+    result = app.test_cli_runner().invoke(args=["bounces", "serve", "--port", "70000"])
+    assert result.exit_code == 2
+    assert "Invalid value for '--port': 70000 is not in the range 1<=x<=65535" in result.output

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
 from mailer.admin.auth import authenticate
 from mailer.extensions import db
-from mailer.models import Article, Digest, DigestStatus, MailingList
+from mailer.models import Article, Digest, DigestStatus, Editor, MailingList
 from mailer.tasks import send_scheduled_digests
 from tests.conftest import queued_tasks
 
@@ -28,6 +29,22 @@ def test_create_editor_reads_the_password_from_stdin(app: Flask, runner: Any) ->
     with app.app_context():
         assert authenticate("ed@example.org", "a long enough passphrase") is not None
         assert authenticate("ed@example.org", "short") is None
+
+
+@pytest.mark.parametrize("address", ["notanemail", "ed@", "ed@example..org", " "])
+def test_create_editor_refuses_what_is_not_an_address(
+    app: Flask, runner: Any, address: str
+) -> None:
+    """Before, `create-editor notanemail` made an owner with that address."""
+    result = runner.invoke(
+        args=["create-editor", address, "--password-stdin"], input="a long enough passphrase\n"
+    )
+    assert result.exit_code == 2, result.output
+    assert "Error: Invalid value for 'EMAIL': Not a valid address" in result.output
+    asked = runner.invoke(args=["create-editor", address])  # refused before the password prompt
+    assert asked.exit_code == 2 and "Password" not in asked.output
+    with app.app_context():
+        assert db.session.scalar(select(func.count(Editor.id))) == 0
 
 
 def test_demo_loads_articles_and_a_draft_digest_once(app: Flask, runner: Any) -> None:

@@ -136,3 +136,19 @@ def test_waiting_for_the_web_server_returns_once_it_answers() -> None:
         finally:
             alive.kill()
             alive.wait()
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("--port", "70000"), ("--smtp-port", "70000"), ("--port", "0")]
+)
+def test_an_impossible_port_is_refused_before_anything_starts(
+    mark: dict[str, str], option: str, value: str
+) -> None:
+    """Before, --port 70000 started everything on port 4464 (70000 - 65536) and printed
+    "open http://127.0.0.1:70000/subscribe"."""
+    ports = {"--port": str(free_port()), "--smtp-port": str(free_port()), option: value}
+    done = run_dev(mark, *(arg for pair in ports.items() for arg in pair))
+    assert done.returncode == 2, done.stdout
+    assert f"Invalid value for '{option}': {value} is not in the range 1<=x<=65535" in done.stderr
+    assert "mailer is running" not in done.stdout
+    assert leftovers(mark) == []

@@ -69,9 +69,10 @@ def test_a_shared_dc_identifier_links_and_the_configured_language_wins(app: Flas
         assert found["urozhai"].story_id == found["hasat"].story_id is not None
         story = db.session.get(Story, found["hasat"].story_id)
         assert story is not None and story.key == "story-harvest"
-        # Without a configured language the feed's own is used, as before.
+        # Without a configured language an article already stored keeps its own: the
+        # feed's "en" no longer undoes the language given before.
         import_feed(str(FEEDS / "stories_dc_ru.xml"))
-        assert db.session.scalar(select(Article.language).where(Article.guid.like("%ru%"))) == "en"
+        assert db.session.scalar(select(Article.language).where(Article.guid.like("%ru%"))) == "ru"
 
 
 def test_a_feed_naming_a_second_version_in_one_language_is_not_linked(app: Flask) -> None:
@@ -128,3 +129,64 @@ def test_an_overlong_shared_identifier_is_cut_not_fatal(app: Flask, tmp_path: Pa
         assert import_feed(str(tmp_path / "long.xml"), language="tr").added == 1
         db.session.commit()
         assert db.session.scalar(select(Story.key)) == "x" * 500
+
+
+NO_LANGUAGE = """<?xml version="1.0"?>
+<rss version="2.0"><channel><title>News</title><link>https://news.example.org/</link>
+<description>A feed that does not say its language.</description>
+<item><title>One</title><link>https://news.example.org/1</link><guid>g1</guid>
+<description>First</description><pubDate>Mon, 02 Nov 2026 10:00:00 GMT</pubDate></item>
+<item><title>Two</title><link>https://news.example.org/2</link>
+<description>Second</description><pubDate>Mon, 02 Nov 2026 11:00:00 GMT</pubDate></item>
+</channel></rss>
+"""
+
+
+def _languages() -> list[str]:
+    return list(db.session.scalars(select(Article.language).order_by(Article.id)))
+
+
+def test_cli_import_feed_refuses_a_language_the_site_does_not_offer(
+    app: Flask, runner: Any, tmp_path: Path
+) -> None:
+    feed = tmp_path / "feed.xml"
+    feed.write_text(NO_LANGUAGE)
+    result = runner.invoke(args=["import-feed", str(feed), "--language", "zz"])
+    assert result.exit_code == 1
+    assert "--language: Choose one of the site's languages: ar, en, es, fa, fr, ru, tr." in (
+        result.output
+    )
+    with app.app_context():
+        assert _languages() == []  # before: two articles in "zz"
+    regional = runner.invoke(args=["import-feed", str(feed), "--language", "FR-ca"])
+    assert regional.exit_code == 0, regional.output
+    with app.app_context():
+        assert _languages() == ["fr", "fr"]
+
+
+def test_cli_reimport_reports_unchanged_and_keeps_a_language_given_before(
+    app: Flask, runner: Any, tmp_path: Path
+) -> None:
+    feed = tmp_path / "feed.xml"
+    feed.write_text(NO_LANGUAGE)
+    first = runner.invoke(args=["import-feed", str(feed), "--language", "fr"])
+    assert "added 2, updated 0, unchanged 0, skipped 0" in first.output, first.output
+    again = runner.invoke(args=["import-feed", str(feed)])
+    # Before: "updated 2", every article turned English (the default language).
+    assert "added 0, updated 0, unchanged 2, skipped 0" in again.output, again.output
+    with app.app_context():
+        assert _languages() == ["fr", "fr"]
+    # Only --language changes the language of articles already stored.
+    changed = runner.invoke(args=["import-feed", str(feed), "--language", "es"])
+    assert "added 0, updated 2, unchanged 0, skipped 0" in changed.output, changed.output
+    with app.app_context():
+        assert _languages() == ["es", "es"]
+
+
+def test_cli_reimport_keeps_a_language_given_over_the_feeds_own(app: Flask, runner: Any) -> None:
+    feed = str(FEEDS / "stories_dc_ru.xml")  # says <language>en</language>
+    assert runner.invoke(args=["import-feed", feed, "--language", "ru"]).exit_code == 0
+    again = runner.invoke(args=["import-feed", feed])
+    assert "updated 0" in again.output, again.output
+    with app.app_context():
+        assert _languages() == ["ru"]

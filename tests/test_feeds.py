@@ -526,7 +526,7 @@ def test_cli_import_feed(app: Flask, runner: Any, tmp_path: Path) -> None:
     shutil.copy(FEEDS / "rss.xml", path)
     result = runner.invoke(args=["import-feed", str(path)])
     assert result.exit_code == 0, result.output
-    assert "added 2, updated 0, skipped 2" in result.output
+    assert "added 2, updated 0, unchanged 0, skipped 2" in result.output
     assert "skipped urn:fen:article:103: no link" in result.output
     assert "skipped https://news.example.org/untitled: no title" in result.output
     with app.app_context():

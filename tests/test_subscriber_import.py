@@ -321,6 +321,34 @@ def test_admin_add_without_consent_sends_a_confirmation(
     assert mail.rcpt_tos == ["omar@example.org"]
 
 
+@pytest.mark.parametrize(
+    ("config_overrides", "flash", "mails"),
+    [
+        ({}, "the confirmation email was sent again.", 2),
+        (  # the per-address cap on: one confirmation mail a day
+            {"RATELIMIT_ENABLED": True, "RATELIMIT_SIGNUP_IP": "100000 per minute"},
+            "a confirmation email went to this address recently, so none was sent now.",
+            1,
+        ),
+    ],
+)
+def test_admin_add_of_someone_still_to_confirm_says_so(
+    app: Flask, admin: FlaskClient, flash: str, mails: int
+) -> None:
+    """Before: "Not added: they a confirmation mail went to this address recently."
+    (or, with the cap's slot free, "Subscriber added" and a second consent record)."""
+    form = {"email": "omar@example.org", "language": "en", "lists": ["alerts"]}
+    assert post_form(admin, "/admin/subscribers/new", form).status_code == 303
+    again = post_form(admin, "/admin/subscribers/new", form)
+    assert again.status_code == 303, again.get_data(as_text=True)
+    page = admin.get(again.headers["Location"]).get_data(as_text=True)
+    assert "Already subscribed and awaiting confirmation: " + flash in page
+    found = subscriber(app, "omar@example.org")
+    assert found is not None and found["subs"] == {"alerts": SubscriptionStatus.pending}
+    assert len(found["consents"]) == 1
+    assert [name for name, _ in queued_tasks(app)] == ["mailer.send_confirmation"] * mails
+
+
 def test_admin_add_refuses_bad_input(app: Flask, admin: FlaskClient) -> None:
     prepare(app)
     url = "/admin/subscribers/new"

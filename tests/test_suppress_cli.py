@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
@@ -68,3 +69,38 @@ def test_import_without_a_header_uses_the_first_column(
     result = runner.invoke(args=["suppress", "import", str(csv_file), "--reason", "hard_bounce"])
     assert result.exit_code == 0 and "added 2" in result.output
     assert suppression(app, "d@example.org") == SuppressionReason.hard_bounce
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        # Before: "line 1 refused: An email address must have an @-sign.", or with a
+        # Latin-1 "é" in an address, the hash of another address stored without a word.
+        (b"\xff\xfeu\x00s\x00", "The file is not UTF-8 text; save it as “CSV UTF-8”."),
+        (b"email\njos\xe9@example.org\n", "The file is not UTF-8 text"),
+        (b"email\na@example.org\x00\n", "The file is not a CSV text file."),
+        (b'email\n"' + b"a" * 200_000 + b'@example.org"\n', "The file is not valid CSV"),
+    ],
+)
+def test_import_of_a_file_that_is_not_utf8_csv_says_so(
+    app: Flask, runner: Any, tmp_path: Path, content: bytes, message: str
+) -> None:
+    csv_file = tmp_path / "list.csv"
+    csv_file.write_bytes(content)
+    for extra in ([], ["--skip-invalid"]):
+        result = runner.invoke(args=["suppress", "import", str(csv_file), *extra])
+        assert result.exit_code == 1, result.output
+        assert f"Error: Nothing imported: {message}" in result.output
+        assert "refused" not in result.output and "Traceback" not in result.output
+    assert total(app) == 0
+
+
+def test_import_counts_refused_rows_in_words(app: Flask, runner: Any, tmp_path: Path) -> None:
+    one = tmp_path / "one.csv"
+    one.write_text("email\nnonsense\na@example.org\n")
+    result = runner.invoke(args=["suppress", "import", str(one)])
+    assert "Error: 1 row refused; nothing imported" in result.output  # not "1 rows"
+    two = tmp_path / "two.csv"
+    two.write_text("email\nnonsense\nrubbish\n")
+    result = runner.invoke(args=["suppress", "import", str(two)])
+    assert "Error: 2 rows refused; nothing imported" in result.output

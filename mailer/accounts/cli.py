@@ -17,9 +17,11 @@ def reset_2fa_command(email: str) -> None:
     """
     from mailer.accounts import totp
     from mailer.admin.auth import find_editor
+    from mailer.dev.redis_state import require_redis
     from mailer.extensions import db
     from mailer.tasks.accounts import notify_editor
 
+    require_redis()  # the editor is told by mail
     editor = find_editor(email)
     if editor is None:
         raise click.ClickException("There is no editor with that address.")

@@ -97,7 +97,7 @@ def _submit(form: ListForm, mailing_list: MailingList | None) -> int:
     """Validate and save; 303 when saved, else the status to show the form with its errors."""
     if not form.validate():
         return 422
-    fields = _fields(form)
+    fields = _fields(form, mailing_list)
     languages = current_app.config["LANGUAGES"]
     try:
         if mailing_list is None:
@@ -119,8 +119,11 @@ def _submit(form: ListForm, mailing_list: MailingList | None) -> int:
     return 303
 
 
-def _fields(form: ListForm) -> ListFields:
+def _fields(form: ListForm, mailing_list: MailingList | None) -> ListFields:
     weekday = form.schedule_weekday.data
+    hour = form.schedule_hour.data
+    if not weekday and mailing_list is not None and mailing_list.schedule_weekday is not None:
+        hour = None  # "No automatic digest" turns the schedule off, with the hour it shows
     return ListFields(
         name=form.name.data or "",
         slug=form.slug.data or "",
@@ -130,7 +133,7 @@ def _fields(form: ListForm) -> ListFields:
         from_name=form.from_name.data or "",
         reply_to=form.reply_to.data or "",
         schedule_weekday=int(weekday) if weekday else None,
-        schedule_hour=form.schedule_hour.data if weekday else None,
+        schedule_hour=hour,
         schedule_timezone=form.schedule_timezone.data or "",
         send_automatically=form.weekly_mode.data == "auto",
         pause_bounce_rate=form.pause_bounce_rate.data,

@@ -91,7 +91,21 @@ def add_subscriber() -> ResponseReturnValue:
         detail={"consented": consented, "lists": [lst.slug for lst in chosen]},
     )
     enqueue_confirmations(report.to_confirm)
-    if report.already:
+    if report.already_pending and report.to_confirm:
+        flash(
+            _(
+                "Already subscribed and awaiting confirmation: the confirmation email was"
+                " sent again."
+            )
+        )
+    elif report.already_pending:
+        flash(
+            _(
+                "Already subscribed and awaiting confirmation: a confirmation email went to"
+                " this address recently, so none was sent now."
+            )
+        )
+    elif report.already:
         flash(_("Already a confirmed subscriber of every list chosen; nothing changed."))
     elif consented:
         flash(_("Subscriber added, confirmed."))

@@ -66,7 +66,9 @@ def import_feed(
     """Add or update the articles of the feed at `source` (http(s) URL or file path).
 
     Everything runs in one savepoint: on any error nothing is written. The caller commits.
-    :param language: the feed's language as configured; it wins over what the feed says.
+    :param language: the feed's language as configured; it wins over what the feed says,
+        also for articles already stored. Without it, a new article takes the entry's or the
+        feed's own language (else DEFAULT_LANGUAGE) and one already stored keeps its own.
     :param progress: called with (entries done, entries in all) as the import goes.
     """
     config = current_app.config
@@ -118,7 +120,7 @@ def _import_entry(
     guid, key = translation_guid(str(fields["guid"] or link), link, language)
     fields["guid"] = guid
     try:
-        outcome = upsert_from_feed(**fields)
+        outcome = upsert_from_feed(keep_language=not fixed, **fields)
     except ValueError as exc:  # also DuplicateArticle
         report.skipped.append((name, str(exc)))
         return

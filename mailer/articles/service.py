@@ -54,14 +54,20 @@ def save_article(article: Article | None, **fields: object) -> Article:
     return _store(article, _clean(fields, article))
 
 
-def upsert_from_feed(**fields: object) -> Outcome:
-    """Add a feed entry, or update the article with its guid, else with its link."""
+def upsert_from_feed(*, keep_language: bool = False, **fields: object) -> Outcome:
+    """Add a feed entry, or update the article with its guid, else with its link.
+
+    :param keep_language: an article already stored keeps its language (the importer did
+        not name one: the feed's own, or the default, must not undo an earlier choice).
+    """
     link = _str(fields.get("link")).strip()
     guid = _str(fields.get("guid")).strip() or link
     article = db.session.scalar(select(Article).where(Article.guid == guid))
     if article is None and link:
         article = db.session.scalar(select(Article).where(Article.link == link))
     values = _clean(fields, article)
+    if article is not None and keep_language:
+        values.pop("language", None)
     if article is None:
         _store(None, values)
         return "added"

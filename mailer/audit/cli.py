@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from datetime import date, datetime
 
 import click
@@ -29,6 +28,7 @@ def audit_group() -> None:
 def export_command(since: datetime | None, output: str | None) -> None:
     """Write the audit log as CSV (oldest first)."""
     from mailer.audit.query import Filters, csv_lines
+    from mailer.cli_files import open_private
 
     filters = Filters(since=date(since.year, since.month, since.day) if since else None)
     if output is None:
@@ -36,10 +36,8 @@ def export_command(since: datetime | None, output: str | None) -> None:
             click.echo(chunk, nl=False)
         return
     count = 0
-    # Mode 0600 whatever the umask, as `mailer subscribers export`: editors' addresses.
-    fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)
-    with open(fd, "w", encoding="utf-8", newline="") as out:
+    # Mode 0600, as `mailer subscribers export`: editors' addresses.
+    with open_private(output) as out:
         for chunk in csv_lines(filters):
             out.write(chunk)
             count += chunk.count("\n")

@@ -15,6 +15,7 @@ from mailer.bounces import service, suppressions
 from mailer.extensions import db
 from mailer.models import SuppressionReason
 from mailer.privacy import InvalidAddress
+from mailer.subscriptions.csv_format import BadFile
 
 bounces_group = AppGroup("bounces", help="Receive and process bounce and complaint mail.")
 suppress_group = AppGroup("suppress", help="The suppression list (keyed hashes, never addresses).")
@@ -24,7 +25,7 @@ REASONS = [r.value for r in SuppressionReason]
 
 @bounces_group.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=2525, show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=2525, show_default=True)
 @click.option("--lmtp", is_flag=True, help="Speak LMTP (RFC 2033) instead of SMTP.")
 def serve_command(host: str, port: int, lmtp: bool) -> None:
     """Receive bounce mail from an MTA: store each message, then process it."""
@@ -124,7 +125,10 @@ def list_command(reason: str | None, limit: int | None) -> None:
 @click.option("--skip-invalid", is_flag=True, help="Import the valid rows despite refused ones.")
 def import_command(path: Path, reason: str, skip_invalid: bool) -> None:
     """Import a CSV of addresses (an `email` column, or the first); all or nothing."""
-    rows = suppressions.read_csv(path.read_bytes())
+    try:
+        rows = suppressions.read_csv(path.read_bytes())
+    except BadFile as exc:
+        raise click.ClickException(f"Nothing imported: {exc}") from None
     with click.progressbar(length=len(rows), label="Importing") as bar:
         report = suppressions.import_rows(
             rows, reason=SuppressionReason(reason), skip_invalid=skip_invalid, progress=bar.update
@@ -133,8 +137,10 @@ def import_command(path: Path, reason: str, skip_invalid: bool) -> None:
         click.echo(f"  line {line} refused: {why}")
     if report.refused and not skip_invalid:
         db.session.rollback()
+        refused = len(report.refused)
         raise click.ClickException(
-            f"{len(report.refused)} rows refused; nothing imported (fix them or --skip-invalid)"
+            f"{refused} {'row' if refused == 1 else 'rows'} refused; nothing imported"
+            " (fix them or --skip-invalid)"
         )
     db.session.commit()
     click.echo(

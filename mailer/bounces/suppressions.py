@@ -15,6 +15,7 @@ from sqlalchemy import delete, func, select
 from mailer.extensions import db
 from mailer.models import Suppression, SuppressionReason
 from mailer.privacy import InvalidAddress, address_hash, normalise_email
+from mailer.subscriptions.csv_format import BadFile
 
 CHUNK = 500
 
@@ -66,9 +67,22 @@ def counts() -> dict[str, int]:
 
 
 def read_csv(data: bytes) -> list[tuple[int, str]]:
-    """(line, address) per row: the `email` column when there is a header, else the first."""
-    text = data.decode("utf-8-sig", errors="replace")
-    rows = [(n, row) for n, row in enumerate(csv.reader(io.StringIO(text)), 1) if row]
+    """(line, address) per row: the `email` column when there is a header, else the first.
+
+    Raises BadFile, as the subscriber import does, for a file that is not UTF-8 CSV: read
+    with replacement characters, a Latin-1 "é" made the hash of another address.
+    """
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise BadFile("The file is not UTF-8 text; save it as “CSV UTF-8”.") from None
+    if "\x00" in text:
+        raise BadFile("The file is not a CSV text file.")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        rows = [(n, row) for n, row in enumerate(reader, 1) if row]
+    except csv.Error as exc:
+        raise BadFile(f"The file is not valid CSV (line {reader.line_num}): {exc}.") from None
     if not rows:
         return []
     header = [cell.strip().lower() for cell in rows[0][1]]

@@ -14,6 +14,8 @@ from typing import Any
 
 import click
 
+from mailer.dev import redis_state
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -81,9 +83,15 @@ def run_dev(
     check_port_free("127.0.0.1", smtp_port, "--smtp-port")
     instance = root / "instance"
     instance.mkdir(exist_ok=True)
+    other = redis_state.running_pid(instance)
+    if other is not None and other != os.getpid():
+        raise click.ClickException(
+            f"`mailer dev` already runs from this checkout (process {other}): stop it first."
+        )
     env = dict(os.environ, MAILER_ENV="development", BASE_URL=f"http://{host}:{port}")
     children: list[Child] = []
     catcher: Any = None
+    state: Path | None = None
     # `kill` or a closed terminal stops everything too, like Ctrl-C.
     signal.signal(signal.SIGTERM, _interrupt)
     try:
@@ -91,6 +99,8 @@ def run_dev(
             redis_port = free_port()
             children.append(("the embedded Redis", start_redis(instance, redis_port)))
             env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
+        # Commands typed beside this one find this Redis there (mailer/dev/redis_state.py).
+        state = redis_state.publish(instance, env["REDIS_URL"])
         catcher = _start_catcher(env["REDIS_URL"], smtp_port)
         env["SMTP_URL"] = f"smtp://127.0.0.1:{smtp_port}?starttls=off"
         for name, command in _commands(instance, host, port):
@@ -103,6 +113,8 @@ def run_dev(
     except KeyboardInterrupt:
         click.echo("\nstopping...")
     finally:
+        if state is not None:
+            redis_state.withdraw(state)  # first: no command should queue on a Redis going away
         _stop([child for _name, child in children])
         if catcher is not None:
             catcher.stop()

@@ -9,6 +9,7 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 
 from mailer.delivery.headers import UnsafeHeader
+from mailer.dev.redis_state import require_redis
 from mailer.digests import control, lifecycle, outbox, service
 from mailer.extensions import db
 from mailer.models import Digest, DigestStatus, MailingList
@@ -44,6 +45,7 @@ def send_command(slug: str, dry_run: bool, wait: bool) -> None:
     if dry_run:
         click.echo("Dry run: nothing was sent.")
         return
+    require_redis()
     try:
         digest = lifecycle.create(mailing_list, articles)
     except UnsafeHeader as exc:
@@ -130,9 +132,12 @@ CONTROLS = {
     "approve": lifecycle.approve,
     "hold": lifecycle.hold,
 }
+QUEUES = ("resume", "approve")  # the controls that hand work to the workers
 
 
 def _control(digest_id: int, action: str) -> None:
+    if action in QUEUES:
+        require_redis()
     try:
         CONTROLS[action](digest_id)
     except (lifecycle.NotSendable, service.NoArticles) as exc:

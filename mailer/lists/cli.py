@@ -7,7 +7,21 @@ from flask.cli import AppGroup
 
 WEEKDAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
+# The options of `lists create` whose names are not their field's (mailer.lists.fields).
+OPTIONS = {
+    "is_public": "--private",
+    "schedule_weekday": "--weekday",
+    "schedule_hour": "--hour",
+    "schedule_timezone": "--timezone",
+    "send_automatically": "--send-automatically",
+}
+
 lists_group = AppGroup("lists", help="Create, show and delete mailing lists.")
+
+
+def option_for(field: str) -> str:
+    """The option of `lists create` that sets a ListFields field."""
+    return OPTIONS.get(field, "--" + field.replace("_", "-"))
 
 
 @lists_group.command("list")
@@ -111,7 +125,7 @@ def create_command(
         created = create_list(fields, current_app.config["LANGUAGES"])
     except InvalidList as exc:
         db.session.rollback()
-        lines = [f"--{k.replace('_', '-')}: {v}" for k, v in exc.errors.items()]
+        lines = [f"{option_for(k)}: {v}" for k, v in exc.errors.items()]
         raise click.ClickException("the list was not created:\n  " + "\n  ".join(lines)) from None
     except ListError as exc:
         db.session.rollback()

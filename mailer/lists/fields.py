@@ -130,6 +130,10 @@ def _schedule_errors(fields: ListFields) -> dict[str, str]:
         errors["schedule_timezone"] = "Unknown time zone; use a name like Europe/Berlin."
     if fields.schedule_weekday is not None and not 0 <= fields.schedule_weekday <= 6:
         errors["schedule_weekday"] = "Choose a day of the week."
+    elif fields.schedule_weekday is None and fields.schedule_hour is not None:
+        errors["schedule_weekday"] = (
+            "Choose the day of the weekly digest too: an hour alone sets no schedule."
+        )
     if fields.schedule_hour is not None and not 0 <= fields.schedule_hour <= 23:
         errors["schedule_hour"] = "Choose an hour from 0 to 23."
     elif fields.schedule_weekday is not None and fields.schedule_hour is None:

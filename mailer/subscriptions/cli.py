@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import getpass
 import logging
-import os
 from pathlib import Path
-from typing import IO
 
 import click
 from flask import current_app
@@ -14,6 +12,8 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from mailer.cli_files import open_private
+from mailer.dev.redis_state import require_redis
 from mailer.extensions import db
 from mailer.models import MailingList, SubscriptionStatus
 from mailer.subscriptions import exporting, importing
@@ -52,6 +52,8 @@ def import_command(path: Path, slug: str, confirmed: bool) -> None:
 
     Without --confirmed each new subscription is pending and gets a confirmation mail.
     """
+    if not confirmed:
+        require_redis()  # the confirmation mails are queued
     mailing_list = _list(slug)
     max_bytes = int(current_app.config["SUBSCRIBER_IMPORT_MAX_BYTES"])
     try:
@@ -83,10 +85,12 @@ def import_command(path: Path, slug: str, confirmed: bool) -> None:
         report.already,
         len(report.refused),
     )
+    pending = f" ({report.already_pending} awaiting confirmation)" if report.already_pending else ""
+    mails = len(report.to_confirm)
+    queued = f"; {mails} confirmation {'mail' if mails == 1 else 'mails'} queued"
     click.echo(
-        f"imported {report.imported}, already subscribed {report.already}, "
-        f"refused {len(report.refused)}"
-        + ("" if confirmed else f"; {len(report.to_confirm)} confirmation mails queued")
+        f"imported {report.imported}, already subscribed {report.already}{pending}, "
+        f"refused {len(report.refused)}" + ("" if confirmed else queued)
     )
     for line, why in report.refused:
         click.echo(f"  line {line}: {why}")
@@ -112,13 +116,6 @@ def export_command(slug: str | None, status: str | None, output: Path | None) ->
         for chunk in exporting.export_csv(query):
             click.echo(chunk, nl=False)
         return
-    with _private_file(output) as stream:
+    with open_private(output) as stream:
         for chunk in exporting.export_csv(query):
             stream.write(chunk)
-
-
-def _private_file(path: Path) -> IO[str]:
-    """`path` opened for writing with mode 0600, whatever the umask (audit I6)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT
-    return open(fd, "w", encoding="utf-8", newline="")

@@ -73,7 +73,8 @@ class ImportReport:
     """What an import did: rows imported, already subscribed, refused (line, why)."""
 
     imported: int = 0
-    already: int = 0
+    already: int = 0  # confirmed, or still to confirm: on every list already
+    already_pending: int = 0  # of those, still to confirm on one list or more
     refused: list[tuple[int, str]] = field(default_factory=list)
     # New pending subscribers to mail a confirmation link to, after the commit.
     to_confirm: list[int] = field(default_factory=list)
@@ -199,6 +200,9 @@ def _import_one(
     if not todo:
         report.already += 1
         return None
+    if not confirmed and all(_status(current, lst) is not None for lst in todo):
+        assert subscriber is not None  # it has subscriptions
+        return _already_pending(subscriber, report)
     if not confirmed and not address_cap.take_slot(
         address_hash(row.email), address_cap.SIGNUP, subscriber.id if subscriber else None
     ):
@@ -233,6 +237,18 @@ def _import_one(
     report.imported += 1
     if confirmed:
         return None
+    subscriber.confirm_requested_at = subscriber.confirm_queued_at = clock.now()
+    return subscriber
+
+
+def _already_pending(subscriber: Subscriber, report: ImportReport) -> Subscriber | None:
+    """Someone still to confirm every list of the import: already subscribed. As when they
+    sign up again by the form, their link goes again if the per-address cap allows; the
+    subscriber when it does."""
+    report.already += 1
+    report.already_pending += 1
+    if not address_cap.take_slot(address_hash(subscriber.email), address_cap.SIGNUP, subscriber.id):
+        return None  # a confirmation mail went to them recently: not another one yet
     subscriber.confirm_requested_at = subscriber.confirm_queued_at = clock.now()
     return subscriber
 

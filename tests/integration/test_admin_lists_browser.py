@@ -128,3 +128,33 @@ def test_an_editor_creates_edits_and_deletes_a_list(app: Flask, desk: str, tab: 
             db.session.scalar(select(MailingList).where(MailingList.slug.like("climate%"))) is None
         )
         assert db.session.scalar(select(Subscriber)) is not None  # the reader stays
+
+
+def test_an_hour_without_a_day_is_refused_and_no_automatic_digest_clears_both(
+    app: Flask, desk: str, tab: Page
+) -> None:
+    """Before, an hour typed under "No automatic digest" was dropped without a word."""
+    tab.goto(f"{desk}/admin/lists/new")
+    tab.get_by_label("Email address").fill("editor@example.org")
+    tab.get_by_label("Password").fill(PASSWORD)
+    tab.get_by_role("button", name="Log in").click()
+    tab.get_by_label("Name", exact=True).fill("Climate desk")
+    tab.get_by_label("Slug", exact=True).fill("climate")
+    tab.get_by_label("at hour (0–23)").fill("5")  # the day left at "No automatic digest"
+    tab.get_by_role("button", name="Create list").click()
+    expect(tab.get_by_text("Choose the day of the weekly digest too")).to_be_visible(timeout=20_000)
+    assert stored(app, "climate") is None
+    tab.get_by_label("Weekly digest on").select_option("Friday")
+    tab.get_by_role("button", name="Create list").click()
+    expect(tab.get_by_role("row").filter(has_text="climate")).to_contain_text(
+        "Friday 05:00 UTC", timeout=20_000
+    )
+
+    # Turning the schedule off: the hour the page still shows goes with it.
+    tab.get_by_role("link", name="Climate desk").click()
+    expect(tab.get_by_label("at hour (0–23)")).to_have_value("5")
+    tab.get_by_label("Weekly digest on").select_option("No automatic digest")
+    tab.get_by_role("button", name="Save list").click()
+    expect(tab.get_by_text("List “Climate desk” saved.")).to_be_visible(timeout=20_000)
+    off = stored(app, "climate")
+    assert off is not None and (off.schedule_weekday, off.schedule_hour) == (None, None)
