@@ -402,3 +402,20 @@ def test_admin_export_streams_the_current_search(app: Flask, admin: FlaskClient)
     assert admin.get("/admin/subscribers/export?status=bogus").status_code == 404
     page = admin.get("/admin/subscribers?list=weekly").get_data(as_text=True)
     assert "/admin/subscribers/export?list=weekly" in page
+
+
+@pytest.mark.parametrize(
+    "config_overrides", [{"RATELIMIT_ENABLED": True, "RATELIMIT_SIGNUP_IP": "100000 per minute"}]
+)
+def test_admin_add_to_another_list_within_the_address_cap_reads_naturally(
+    app: Flask, admin: FlaskClient
+) -> None:
+    """Before: "Not added: they a confirmation mail went to this address recently."."""
+    prepare(app)
+    form = {"email": "omar@example.org", "language": "en", "lists": ["alerts"]}
+    assert post_form(admin, "/admin/subscribers/new", form).status_code == 303
+    again = post_form(admin, "/admin/subscribers/new", {**form, "lists": ["weekly"]})
+    assert again.status_code == 422
+    page = again.get_data(as_text=True)
+    assert "Not added: a confirmation mail went to this address recently." in page
+    assert "they a confirmation" not in page

@@ -59,7 +59,7 @@ def add_subscriber() -> ResponseReturnValue:
         return render_template("admin/subscriber_new.html", form=form), 422
     chosen = [lst for lst in lists if lst.slug in (form.lists.data or [])]
     if not chosen:
-        form.lists.errors = ["Choose at least one list."]
+        form.lists.errors = [_("Choose at least one list.")]
         return render_template("admin/subscriber_new.html", form=form), 422
     consented = bool(form.consented.data)
     if consented:
@@ -75,11 +75,13 @@ def add_subscriber() -> ResponseReturnValue:
     if report.refused:
         db.session.rollback()
         why = report.refused[0][1]
-        form.email.errors = [
-            "This address is on the suppression list; it cannot be added."
-            if why == "suppressed"
-            else f"Not added: they {why}. They can sign up again themselves."
-        ]
+        if why == "suppressed":
+            message = _("This address is on the suppression list; it cannot be added.")
+        elif why.startswith("unsubscribed"):
+            message = _("Not added: they %(why)s. They can sign up again themselves.", why=why)
+        else:
+            message = _("Not added: %(why)s. Try again tomorrow.", why=why)
+        form.email.errors = [message]
         return render_template("admin/subscriber_new.html", form=form), 422
     db.session.commit()
     subscriber_id = db.session.scalar(select(Subscriber.id).where(Subscriber.email == email))
