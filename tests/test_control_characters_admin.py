@@ -8,7 +8,9 @@ TEST_DATABASE_URL to see the PostgreSQL side.
 from __future__ import annotations
 
 import importlib
+import io
 import pkgutil
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,7 +30,9 @@ from mailer.models import (
     DigestText,
     MailingList,
     Subscriber,
+    SubscriberImport,
 )
+from tests.conftest import csrf_token
 from tests.test_admin import PASSWORD, login, make_articles, post
 
 NUL = "a\x00b"
@@ -186,3 +190,45 @@ def test_an_invitation_to_an_address_with_a_nul(app: Flask, admin: FlaskClient) 
         page="/admin/editors",
     )
     assert response.status_code == 422
+
+
+def upload(admin: FlaskClient, body: bytes) -> Any:
+    page = text(admin.get("/admin/subscribers/import"))
+    return admin.post(
+        "/admin/subscribers/import",
+        data={
+            "csrf_token": csrf_token(page),
+            "list": "weekly",
+            "file": (io.BytesIO(body), "s.csv"),
+        },
+        content_type="multipart/form-data",
+    )
+
+
+def test_an_uploaded_csv_with_a_nul_names_its_line(app: Flask, admin: FlaskClient) -> None:
+    response = upload(admin, b"email,name\nada@example.org,Ada\nbo@example.org,B\x00o\n")
+    assert response.status_code == 422
+    assert "The file contains a NUL character (line 3)" in text(response)
+    assert count(app, SubscriberImport) == 0 and count(app, Subscriber) == 0
+
+
+def test_csv_rows_with_control_characters_are_refused_by_line(
+    app: Flask, runner: Any, tmp_path: Path
+) -> None:
+    path = tmp_path / "people.csv"
+    path.write_text(
+        "email,name,language\n"
+        "ada@example.org,Ada,en\n"  # line 2: imported
+        "bo@example.org,B\x01o,en\n"  # line 3
+        "cy@example.org,Cy\x85,en\n"  # line 4: C1 control (NEL)
+        "dee@example.org\x1f,Dee,en\n",  # line 5: would be stripped into a valid address
+        encoding="utf-8",
+    )
+    result = runner.invoke(args=["subscribers", "import", str(path), "--list", "weekly"])
+    assert result.exit_code == 0, result.output
+    assert "imported 1" in result.output and "refused 3" in result.output
+    assert "  line 3: name contains a control character\n" in result.output
+    assert "  line 4: name contains a control character\n" in result.output
+    assert "  line 5: invalid address\n" in result.output
+    with app.app_context():
+        assert list(db.session.scalars(select(Subscriber.email))) == ["ada@example.org"]
