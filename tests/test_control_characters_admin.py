@@ -34,6 +34,7 @@ from mailer.models import (
 )
 from tests.conftest import csrf_token
 from tests.test_admin import PASSWORD, login, make_articles, post
+from tests.test_feeds import write_rss
 
 NUL = "a\x00b"
 MESSAGE = "Remove the control characters (such as NUL) from this field: they cannot be saved."
@@ -232,3 +233,24 @@ def test_csv_rows_with_control_characters_are_refused_by_line(
     assert "  line 5: invalid address\n" in result.output
     with app.app_context():
         assert list(db.session.scalars(select(Subscriber.email))) == ["ada@example.org"]
+
+
+def test_a_feed_with_control_characters_imports_without_them(
+    app: Flask, admin: FlaskClient, tmp_path: Path
+) -> None:
+    """A feed is someone else's text: its control characters are dropped, like its scripts."""
+    path = write_rss(
+        tmp_path / "feed.xml",
+        "<item><title>Free&#0; voices&#x1;</title><link>https://e.org/1</link>"
+        "<description>A summary&#0;.</description><author>Nadia&#0;</author></item>",
+    )
+    page = text(admin.get("/admin/articles"))
+    response = admin.post(
+        "/admin/articles/import",
+        data={"csrf_token": csrf_token(page), "file": (Path(path).open("rb"), "feed.xml")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 303
+    with app.app_context():
+        (article,) = db.session.scalars(select(Article))
+        assert (article.title, article.summary) == ("Free voices", "A summary.")
