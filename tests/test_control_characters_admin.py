@@ -254,3 +254,23 @@ def test_a_feed_with_control_characters_imports_without_them(
     with app.app_context():
         (article,) = db.session.scalars(select(Article))
         assert (article.title, article.summary) == ("Free voices", "A summary.")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/admin/articles?q=a%00b",
+        "/admin/subscribers?q=a%00b",
+        "/admin/audit?action=a%00b",
+        "/admin/digests/1%00",
+        "/archive/a%00b",
+        "/archive?lang=a%00b",
+        "/preferences/a%00b",
+        "/subscribe?embed=%00",
+    ],
+)
+def test_a_nul_in_an_address_bar_is_a_bad_request(admin: FlaskClient, path: str) -> None:
+    """No URL of ours holds a NUL: refused before any view looks it up in the database."""
+    response = admin.get(path)
+    assert response.status_code == 400
+    assert "The request could not be understood" in text(response)
