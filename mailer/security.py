@@ -3,7 +3,7 @@ HSTS over https, and framing only for the embeddable sign-up form."""
 
 from __future__ import annotations
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, abort, current_app, request
 
 from mailer import same_origin
 
@@ -25,6 +25,14 @@ def limit_public_bodies() -> None:
     """Public pages accept small bodies only: a sign-up form needs a few KB, not megabytes."""
     if request.blueprint == "subscriptions":
         request.max_content_length = int(current_app.config["PUBLIC_MAX_CONTENT_LENGTH"])
+
+
+def refuse_nul_in_url() -> None:
+    """400 for a URL with a NUL (%00) in its path or query: no address of ours has one, and
+    PostgreSQL refuses it in a query (an archive slug, an admin search were 500s)."""
+    args = request.args.items(multi=True)
+    if "\x00" in request.path or any("\x00" in k or "\x00" in v for k, v in args):
+        abort(400)
 
 
 def frame_ancestors() -> str:
@@ -64,4 +72,5 @@ def register(app: Flask) -> None:
     # the form in its own: the body limit first, then the same-origin check, then the rest.
     same_origin.register(app)
     app.before_request_funcs.setdefault(None, []).insert(0, limit_public_bodies)
+    app.before_request_funcs[None].insert(0, refuse_nul_in_url)
     app.after_request(security_headers)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectField
 from wtforms.validators import DataRequired, EqualTo, Length
 
+from mailer.admin.forms import AdminForm
 from mailer.models import Role
 
 ROLE_CHOICES = [
@@ -17,7 +17,7 @@ ROLE_CHOICES = [
 ]
 
 
-class _WithRole(FlaskForm):
+class _WithRole(AdminForm):
     # Choices are set per instance: tuples given to the field warn on WTForms 3.3.
     role = SelectField("Role", default=Role.editor.value)
 
@@ -34,7 +34,7 @@ class RoleForm(_WithRole):
     pass
 
 
-class NewPasswordForm(FlaskForm):
+class NewPasswordForm(AdminForm):
     password = PasswordField("New password", validators=[DataRequired(), Length(max=1000)])
     confirm = PasswordField(
         "Repeat the new password",

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 from flask import current_app
 
+from mailer import controls
 from mailer.delivery.headers import has_control_characters
 from mailer.digests.service import MAX_SUBJECT
 from mailer.models import Digest
@@ -30,8 +31,13 @@ def read(
         intro = form.get(f"intro_{code}", "").strip()
         if len(subject) > MAX_SUBJECT:
             errors[code] = f"The {name} subject is longer than {MAX_SUBJECT} characters."
-        elif has_control_characters(subject):
+        elif has_control_characters(subject) or controls.has_control_characters(subject):
             errors[code] = f"Write the {name} subject on a single line."
+        elif controls.has_control_characters(intro, multiline=True):
+            errors[code] = (
+                f"Remove the control characters (such as NUL) from the {name} introduction:"
+                " they cannot be saved."
+            )
         elif len(intro) > MAX_INTRO:
             errors[code] = f"The {name} introduction is longer than {MAX_INTRO} characters."
         elif intro and not subject:

@@ -26,6 +26,7 @@ from mailer import clock
 from mailer.admin import bp, digest_texts, test_send_limit
 from mailer.admin.forms import DigestForm, TestSendForm
 from mailer.bounces import reports
+from mailer.controls import has_control_characters
 from mailer.digests import control, lifecycle, outbox, service, variants, weekly
 from mailer.digests.schedule import NoSuchLocalTime, local_to_utc
 from mailer.extensions import db
@@ -50,6 +51,8 @@ def digests() -> ResponseReturnValue:
 @bp.post("/digests/new")
 def new_digest() -> ResponseReturnValue:
     slug = request.form.get("list", "")
+    if has_control_characters(slug):  # no list's slug has one (and PostgreSQL refuses a NUL)
+        abort(404)
     mailing_list = db.session.scalar(select(MailingList).where(MailingList.slug == slug))
     if mailing_list is None:
         abort(404)

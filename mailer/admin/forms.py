@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import (
     BooleanField,
@@ -31,13 +30,23 @@ from wtforms.validators import (
 )
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from mailer.controls import CheckedForm
 from mailer.delivery.headers import has_control_characters
 from mailer.digests.schedule import WEEKDAYS
+
+
+class AdminForm(CheckedForm):
+    """An editors' form: every text field refuses control characters (mailer.controls)."""
+
+    control_message = _l(
+        "Remove the control characters (such as NUL) from this field: they cannot be saved."
+    )
+
 
 HTTP_URL = URL(require_tld=False, message=_l("Enter a full http(s) address."))
 
 
-def one_line(form: FlaskForm, field: Field) -> None:
+def one_line(form: CheckedForm, field: Field) -> None:
     """Refuse line breaks, tabs and other control characters: the value goes in mail headers."""
     if field.data and has_control_characters(str(field.data)):
         raise ValidationError(
@@ -45,12 +54,12 @@ def one_line(form: FlaskForm, field: Field) -> None:
         )
 
 
-class LoginForm(FlaskForm):
+class LoginForm(AdminForm):
     email = EmailField(_l("Email address"), validators=[DataRequired(), Length(max=320)])
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=1000)])
 
 
-class CodeForm(FlaskForm):
+class CodeForm(AdminForm):
     code = StringField(
         "Code from your authenticator app, or a recovery code",
         validators=[DataRequired(message="Enter a code."), Length(max=64)],
@@ -58,7 +67,7 @@ class CodeForm(FlaskForm):
     )
 
 
-class EnrolForm(FlaskForm):
+class EnrolForm(AdminForm):
     code = StringField(
         "Code shown by the app",
         validators=[DataRequired(message="Enter the code the app shows."), Length(max=64)],
@@ -66,7 +75,7 @@ class EnrolForm(FlaskForm):
     )
 
 
-class ReauthForm(FlaskForm):
+class ReauthForm(AdminForm):
     password = PasswordField("Password", validators=[DataRequired(), Length(max=1000)])
     code = StringField(
         "Code from your authenticator app, or a recovery code",
@@ -75,7 +84,7 @@ class ReauthForm(FlaskForm):
     )
 
 
-class ArticleForm(FlaskForm):
+class ArticleForm(AdminForm):
     title = StringField(_l("Title"), validators=[DataRequired(), Length(max=500)])
     link = URLField(_l("Link"), validators=[DataRequired(), Length(max=2000), HTTP_URL])
     guid = StringField(_l("GUID (defaults to the link)"), validators=[Optional(), Length(max=500)])
@@ -95,17 +104,17 @@ class ArticleForm(FlaskForm):
     published_at = DateTimeLocalField(_l("Published (UTC)"), validators=[Optional()])
 
 
-class FeedImportForm(FlaskForm):
+class FeedImportForm(AdminForm):
     url = URLField(_l("Feed URL"), validators=[Optional(), Length(max=2000), HTTP_URL])
     file = FileField(_l("or a feed file"))
 
 
-class DigestForm(FlaskForm):
+class DigestForm(AdminForm):
     subject = StringField(_l("Subject"), validators=[DataRequired(), Length(max=200), one_line])
     intro = TextAreaField(_l("Introduction"), validators=[Optional(), Length(max=20_000)])
 
 
-class TestSendForm(FlaskForm):
+class TestSendForm(AdminForm):
     address = EmailField(
         _l("Send a test to"), validators=[DataRequired(), Length(max=254), Email()]
     )
@@ -115,7 +124,7 @@ class TestSendForm(FlaskForm):
 WEEKDAY_CHOICES = [("", "No automatic digest")] + [(str(i), d) for i, d in enumerate(WEEKDAYS)]
 
 
-class ListForm(FlaskForm):
+class ListForm(AdminForm):
     """A list's settings; mailer.lists.service checks them again (the CLI's path too)."""
 
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200), one_line])
@@ -166,7 +175,7 @@ SEND_CHOICES = [
 ]
 
 
-class AddSubscriberForm(FlaskForm):
+class AddSubscriberForm(AdminForm):
     email = EmailField(_l("Email address"), validators=[DataRequired(), Length(max=254)])
     name = StringField(
         _l("Name (optional)"),
@@ -185,7 +194,7 @@ class AddSubscriberForm(FlaskForm):
     )
 
 
-class SubscriberImportForm(FlaskForm):
+class SubscriberImportForm(AdminForm):
     file = FileField(_l("CSV file (columns email, name, language, with a header row)"))
     list = SelectField(_l("Import into list"))
     confirmed = BooleanField(

@@ -19,6 +19,7 @@ from mailer.articles.feed_links import alternates, own_link, primary_language, t
 from mailer.articles.fetch import FeedError, is_url, read_source
 from mailer.articles.sanitize import clip, html_to_text
 from mailer.articles.service import upsert_from_feed
+from mailer.controls import without_control_characters
 from mailer.extensions import db
 
 __all__ = ["FeedError", "ImportReport", "import_feed"]
@@ -96,10 +97,23 @@ def import_feed(
         progress(0, len(entries))
     with db.session.begin_nested():
         for number, entry in enumerate(entries, 1):
-            _import_entry(entry, number, language, given is not None, report)
+            _import_entry(_without_controls(entry), number, language, given is not None, report)
             if progress is not None:
                 progress(number, len(entries))
     return report
+
+
+def _without_controls(value: Any) -> Any:
+    """A parsed entry without control characters in its text (tabs and line breaks kept): a
+    feed is someone else's text, cleaned like its HTML; feedparser passes `&#0;` on as a NUL,
+    which PostgreSQL refuses."""
+    if isinstance(value, str):
+        return without_control_characters(value)
+    if isinstance(value, dict):  # feedparser's FeedParserDict too
+        return type(value)({k: _without_controls(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return [_without_controls(v) for v in value]
+    return value
 
 
 def _import_entry(

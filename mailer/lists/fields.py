@@ -7,6 +7,7 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass
 
+from mailer import controls
 from mailer.delivery.headers import has_control_characters
 from mailer.digests.schedule import valid_timezone
 from mailer.models import MailingList
@@ -15,6 +16,7 @@ from mailer.privacy import InvalidAddress, normalise_email
 SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
 SLUG_RULE = "Use 1 to 64 lower-case letters, digits and hyphens, not starting or ending with one."
 ONE_LINE = "Use a single line: no line breaks, tabs or other control characters."
+CONTROLS = "Remove the control characters (such as NUL) from this field: they cannot be saved."
 
 
 class ListError(Exception):
@@ -65,11 +67,13 @@ def check(fields: ListFields, languages: Collection[str]) -> ListFields:
         errors["name"] = "Give the list a name."
     elif len(name) > 200:
         errors["name"] = "Keep the name under 200 characters."
-    if has_control_characters(fields.name):
+    if has_control_characters(fields.name) or controls.has_control_characters(fields.name):
         errors["name"] = ONE_LINE
     if len(from_name) > 200:
         errors["from_name"] = "Keep the From name under 200 characters."
-    if has_control_characters(fields.from_name):
+    if has_control_characters(fields.from_name) or controls.has_control_characters(
+        fields.from_name
+    ):
         errors["from_name"] = ONE_LINE
     if not SLUG.fullmatch(fields.slug):
         errors["slug"] = SLUG_RULE
@@ -87,6 +91,8 @@ def check(fields: ListFields, languages: Collection[str]) -> ListFields:
     errors.update(_pause_errors(fields))
     if len(fields.description) > 2000:
         errors["description"] = "Keep the description under 2,000 characters."
+    elif controls.has_control_characters(fields.description, multiline=True):
+        errors["description"] = CONTROLS
     if errors:
         raise InvalidList(errors)
     weekly = fields.schedule_weekday is not None

@@ -34,8 +34,12 @@ def read_csv(data: bytes, max_bytes: int) -> list[tuple[int, dict[str, str]]]:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise BadFile("The file is not UTF-8 text; save it as “CSV UTF-8”.") from None
-    if "\x00" in text:
-        raise BadFile("The file is not a CSV text file.")
+    if "\x00" in text:  # a spreadsheet's binary file, UTF-16 text, or a NUL PostgreSQL refuses
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise BadFile(
+            f"The file contains a NUL character (line {line}): it is not a CSV text file."
+            " Save it as “CSV UTF-8” and remove the character."
+        )
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = next(reader, None)

@@ -6,12 +6,21 @@ from typing import Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, SelectField, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from mailer.controls import CheckedForm
 from mailer.privacy import InvalidAddress, normalise_email
+
+
+class ReaderForm(CheckedForm):
+    """A form readers send: every text field refuses control characters (mailer.controls),
+    with the same answer, 422 and nothing written, whatever the address's state."""
+
+    control_message = _l(
+        "This field contains an invisible control character. Please type it again."
+    )
 
 
 class MultiCheckboxField(SelectMultipleField):
@@ -23,7 +32,7 @@ class MultiCheckboxField(SelectMultipleField):
         pass
 
 
-class SignupForm(FlaskForm):
+class SignupForm(ReaderForm):
     email = StringField(
         _l("Email address"),
         validators=[DataRequired(_l("Enter your email address.")), Length(max=254)],
@@ -56,7 +65,7 @@ class SignupForm(FlaskForm):
             raise ValidationError(_("Choose at least one list."))
 
 
-class PreferencesForm(FlaskForm):
+class PreferencesForm(ReaderForm):
     lists = SelectMultipleField(
         _l("Lists"),
         coerce=int,
@@ -73,11 +82,11 @@ class PreferencesForm(FlaskForm):
     language = SelectField(_l("Language"))
 
 
-class ActionForm(FlaskForm):
+class ActionForm(ReaderForm):
     """A form with only a button (and the CSRF token)."""
 
 
-class EraseForm(FlaskForm):
+class EraseForm(ReaderForm):
     really = BooleanField(
         _l("Yes, delete everything you hold about me"),
         validators=[DataRequired(_l("Tick the box to confirm."))],

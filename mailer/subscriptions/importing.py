@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from mailer import clock
+from mailer.controls import has_control_characters
 from mailer.extensions import db
 from mailer.models import (
     ConsentRecord,
@@ -110,8 +111,11 @@ def _check(
     """The valid row, or why it is refused (never quoting an address: reports are kept)."""
     if "" in cells:
         return cells[""]
+    raw_email = cells.get("email", "")
     try:
-        email = normalise_email(cells.get("email", ""))
+        if has_control_characters(raw_email):  # stripping would hide a trailing one
+            raise InvalidAddress("control character")
+        email = normalise_email(raw_email)
     except InvalidAddress:
         return "invalid address"
     if email in seen:
@@ -121,6 +125,8 @@ def _check(
     language = cells.get("language", "").strip().lower() or default_language
     if name is not None and len(name) > MAX_NAME:
         return f"name longer than {MAX_NAME} characters"
+    if has_control_characters(cells.get("name", "")):  # as the sign-up form refuses them
+        return "name contains a control character"
     if language not in languages:
         # Quote a language code, not whatever else was in the cell (an address, say).
         if language[:16].replace("-", "").isalnum():

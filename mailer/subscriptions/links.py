@@ -24,14 +24,21 @@ from sqlalchemy.orm.attributes import set_committed_value
 from mailer.extensions import db
 from mailer.models import Subscriber
 from mailer.privacy import address_hash
-from mailer.tokens import InvalidToken, make_token, read_token
+from mailer.tokens import ExpiredToken, InvalidToken, make_token, read_token
 
 UNVERSIONED = frozenset({"unsubscribe"})
 ONE_TIME = frozenset({"data", "erase"})  # "download my data" and "erase me", mailed on request
 
 
 class SpentLink(InvalidToken):
-    """A genuine link that no longer works: revoked ("sign out all my links") or used once."""
+    """A genuine link that no longer works: revoked ("sign out all my links") or used once.
+
+    `subscriber`: the reader it was mailed to (its page is shown in their language).
+    """
+
+    def __init__(self, message: str, subscriber: Subscriber) -> None:
+        super().__init__(message)
+        self.subscriber = subscriber
 
 
 class Addressee(Protocol):
@@ -97,19 +104,44 @@ def one_time_max_age() -> timedelta:
     return max_age
 
 
-def subscriber_for(data: dict[str, Any], purpose: str) -> Subscriber:
-    """The subscriber a verified payload names, if the link is still theirs; else InvalidToken."""
-    uid, digest = data.get("u"), data.get("h")
+def addressee(data: Any) -> Subscriber | None:
+    """The subscriber a verified payload was made for, if still with us at that address.
+
+    Only for payloads whose signature was checked: a forged token never reaches a query.
+    """
+    uid, digest = (data.get("u"), data.get("h")) if isinstance(data, dict) else (None, None)
     if not isinstance(uid, str) or not isinstance(digest, str):
-        raise InvalidToken("bad payload")
+        return None
     subscriber = db.session.scalar(select(Subscriber).where(Subscriber.uid == uid))
     if subscriber is None or address_hash(subscriber.email)[:16] != digest:
+        return None
+    return subscriber
+
+
+def subscriber_for(data: dict[str, Any], purpose: str) -> Subscriber:
+    """The subscriber a verified payload names, if the link is still theirs; else InvalidToken."""
+    subscriber = addressee(data)
+    if subscriber is None:
         raise InvalidToken("unknown subscriber")
     if purpose not in UNVERSIONED and data.get("v", 0) != subscriber.token_version:
-        raise SpentLink("revoked link")
+        raise SpentLink("revoked link", subscriber)
     if purpose in ONE_TIME and data.get("o") != subscriber.one_time_counter:
-        raise SpentLink("one-time link already used")
+        raise SpentLink("one-time link already used", subscriber)
     return subscriber
+
+
+def reader_of(exc: InvalidToken) -> Subscriber | None:
+    """The reader a refused link was mailed to, if it is genuinely theirs and they are still
+    with us: a spent link's, or an expired one's (its signature was checked before its age).
+    None for any other: a forged or tampered token names no one, and nothing is read for it.
+    The holder of a genuine link learns nothing new from the language: every mail with a link
+    also carries an unsubscribe link, which never expires and opens in the reader's language.
+    """
+    if isinstance(exc, SpentLink):
+        return exc.subscriber
+    if isinstance(exc, ExpiredToken):
+        return addressee(exc.data)
+    return None
 
 
 def subscriber_from_token(purpose: str, token: str, max_age: timedelta | None = None) -> Subscriber:
@@ -138,7 +170,7 @@ def use_once(subscriber: Subscriber) -> None:
         .execution_options(synchronize_session=False)
     )
     if getattr(moved, "rowcount", 0) != 1:
-        raise SpentLink("one-time link already used")
+        raise SpentLink("one-time link already used", subscriber)
     set_committed_value(subscriber, "one_time_counter", seen + 1)
 
 

@@ -42,6 +42,8 @@ def preferences(token: str) -> ResponseReturnValue:
             list_ids=form.lists.data or [],
             name=(form.name.data or "").strip() or None,
             language=form.language.data or "en",
+            ip=request.remote_addr,
+            shown_in=i18n.current(),  # the language the page, and its consent sentence, was in
         )
         db.session.commit()
         i18n.use_reader_language(subscriber.language)  # the saved message in the new language

@@ -9,6 +9,7 @@ from sqlalchemy import select, update
 
 from mailer.extensions import db
 from mailer.models import MailingList, Subscriber, Subscription, SubscriptionStatus, utcnow
+from mailer.subscriptions.consent import record_consent
 from mailer.subscriptions.links import subscriber_for
 from mailer.tokens import read_token
 
@@ -40,18 +41,26 @@ def visible_lists(subscriber: Subscriber) -> list[MailingList]:
 
 
 def update_preferences(
-    subscriber: Subscriber, *, list_ids: Iterable[int], name: str | None, language: str
+    subscriber: Subscriber,
+    *,
+    list_ids: Iterable[int],
+    name: str | None,
+    language: str,
+    ip: str | None = None,
+    shown_in: str | None = None,
 ) -> None:
     """Set the subscriber's lists, name and language from the preferences page.
 
     The page is reached by a link from the subscriber's own mailbox, so a newly ticked
-    list is confirmed at once.
+    list is confirmed at once, with a consent record: the page says that ticking a list
+    is agreeing to its mail (`shown_in`: the language the page said it in).
     """
     wanted = set(list_ids)
-    allowed = {lst.id for lst in visible_lists(subscriber)}
+    visible = {lst.id: lst for lst in visible_lists(subscriber)}
     now = utcnow()
     by_list = {s.list_id: s for s in subscriber.subscriptions}
-    for list_id in allowed:
+    joined = []
+    for list_id in visible:
         sub = by_list.get(list_id)
         if list_id in wanted and (sub is None or sub.status != SubscriptionStatus.confirmed):
             if sub is None:
@@ -62,12 +71,15 @@ def update_preferences(
                 now,
                 None,
             )
+            joined.append(visible[list_id].slug)
         elif (
             list_id not in wanted
             and sub is not None
             and sub.status != SubscriptionStatus.unsubscribed
         ):
             sub.status, sub.unsubscribed_at = SubscriptionStatus.unsubscribed, now
+    if joined:
+        record_consent(subscriber, "preferences", "preferences", joined, ip, shown_in)
     subscriber.name = name or None
     subscriber.language = language
     db.session.flush()

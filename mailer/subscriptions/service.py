@@ -16,7 +16,6 @@ from sqlalchemy import select
 
 from mailer.extensions import db
 from mailer.models import (
-    ConsentRecord,
     MailingList,
     Subscriber,
     Subscription,
@@ -24,7 +23,7 @@ from mailer.models import (
     SuppressionReason,
     utcnow,
 )
-from mailer.privacy import ip_hash
+from mailer.subscriptions.consent import record_consent
 from mailer.subscriptions.erasure import (
     delete_subscriber,
     erase,
@@ -127,26 +126,6 @@ def choose_lists(slugs: Iterable[str], available: Iterable[MailingList]) -> list
 
 def has_confirmed(subscriber: Subscriber) -> bool:
     return any(s.status == SubscriptionStatus.confirmed for s in subscriber.subscriptions)
-
-
-def record_consent(
-    subscriber: Subscriber,
-    action: str,
-    source: str,
-    slugs: Sequence[str],
-    ip: str | None,
-    language: str | None = None,
-) -> None:
-    subscriber.consents.append(
-        ConsentRecord(
-            action=action,
-            language=language,
-            consent_version=current_app.config["CONSENT_VERSION"],
-            source=source[:64],
-            lists=",".join(slugs)[:500],
-            ip_hash=ip_hash(ip),
-        )
-    )
 
 
 def confirm_max_age() -> timedelta:

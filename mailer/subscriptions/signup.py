@@ -42,8 +42,9 @@ from mailer.models import (
     utcnow,
 )
 from mailer.models.base import new_uid
-from mailer.privacy import address_hash, ip_hash
+from mailer.privacy import address_hash
 from mailer.subscriptions import address_cap
+from mailer.subscriptions.consent import consent_values
 
 
 class SignupOutcome(enum.Enum):
@@ -286,14 +287,7 @@ def _consent(
     source: str, lists: Sequence[MailingList], ip: str | None, language: str | None = None
 ) -> dict[str, Any]:
     """The columns of a sign-up's consent record (`language`: the wording's, as shown)."""
-    return {
-        "action": "signup",
-        "consent_version": current_app.config["CONSENT_VERSION"],
-        "language": language,
-        "source": source[:64],
-        "lists": ",".join(lst.slug for lst in lists)[:500],
-        "ip_hash": ip_hash(ip),
-    }
+    return consent_values("signup", source, [lst.slug for lst in lists], ip, language)
 
 
 def mark_not_queued(subscriber_id: int) -> None:

@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from mailer import challenge, i18n
 from mailer.extensions import csrf, db, limiter
-from mailer.models import MailingList
+from mailer.models import MailingList, Subscriber
 from mailer.subscriptions import confirmation, floor, guard, links, list_cache, service
 from mailer.subscriptions.forms import ActionForm, SignupForm
 from mailer.tasks import enqueue_after_commit, send_already_subscribed, send_confirmation
@@ -242,8 +242,20 @@ def _check_redis() -> bool:
         return False
 
 
+def _in_language_of(subscriber: Subscriber | None) -> None:
+    """Show a refused link's page in the language of the reader it was mailed to, as their
+    working links' pages are (README, "Languages"); a link that names no one keeps the
+    browser's. A confirmation link's pages are in the language chosen on the form."""
+    if subscriber is None:
+        return
+    confirming = request.endpoint in ("subscriptions.confirm", "subscriptions.resend_confirmation")
+    pending = subscriber.pending_language if confirming else None
+    i18n.use_reader_language(pending or subscriber.language)
+
+
 @bp.errorhandler(InvalidToken)
 def invalid_token(exc: InvalidToken) -> ResponseReturnValue:
+    _in_language_of(links.reader_of(exc))
     one_time = request.endpoint in ("subscriptions.data_link", "subscriptions.erase_link")
     if one_time and isinstance(exc, (ExpiredToken, links.SpentLink)):
         return render_template("subscriptions/one_time_invalid.html"), 410
@@ -259,6 +271,7 @@ def invalid_token(exc: InvalidToken) -> ResponseReturnValue:
 
 @bp.errorhandler(service.TokenUsed)
 def token_used(exc: service.TokenUsed) -> ResponseReturnValue:
+    _in_language_of(exc.subscriber)
     return render_template(
         "subscriptions/confirm_stale.html",
         token=(request.view_args or {}).get("token"),

@@ -232,6 +232,37 @@ def test_browser_downloads_and_erases_through_one_time_links(
     assert response is not None and response.status == 404
 
 
+def test_a_list_joined_on_the_preferences_page_is_in_my_data_with_its_consent(
+    live_app: Flask, live_server: str, smtp_server: SmtpServer, page: Page
+) -> None:
+    """Joining a list from the preferences page is consent, recorded as signing up is: the
+    data export lists it, with the wording's version and the page's language."""
+    import json
+    from pathlib import Path
+
+    mail_preferences_link(live_app)
+    page.goto(live_server + mailed_path(smtp_server, 1, "preferences"))
+    sentence = "When you tick a list and save, you agree to receive its emails."
+    expect(page.get_by_text(sentence)).to_be_visible()
+    page.get_by_label("Press freedom alerts", exact=True).check()
+    page.get_by_role("button", name="Save preferences").click()
+    expect(page.get_by_text("Your preferences are saved")).to_be_visible()
+    assert statuses(live_app) == {"weekly": "confirmed", "alerts": "confirmed"}
+
+    page.get_by_role("button", name="Email me a link to download my data").click()
+    expect(page.get_by_text("We sent a link to b•••@e•••.org")).to_be_visible()
+    page.goto(live_server + mailed_path(smtp_server, 2, "data"))
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download my data").click()
+    data = json.loads(Path(download.value.path()).read_text())
+    joined = [r for r in data["consent_records"] if "alerts" in r["lists"]]
+    version = live_app.config["CONSENT_VERSION"]
+    assert [(r["action"], r["lists"], r["consent_version"], r["language"]) for r in joined] == [
+        ("preferences", ["alerts"], version, "en")
+    ]
+    assert joined[0]["ip_hash"]  # the network's keyed hash, as at sign-up
+
+
 def test_browser_signs_out_all_links(
     live_app: Flask, live_server: str, smtp_server: SmtpServer, page: Page
 ) -> None:
