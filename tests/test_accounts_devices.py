@@ -11,11 +11,10 @@ from flask.testing import FlaskClient
 from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import select
 
-from mailer.accounts import devices, throttle
-from mailer.admin import auth
+from mailer.accounts import devices, service, throttle, totp
 from mailer.extensions import db
 from mailer.keys import derive
-from mailer.models import AuditEvent, Editor, LoginEvent, LoginThrottle, utcnow
+from mailer.models import AuditEvent, Editor, LoginEvent, LoginThrottle
 from tests.accounts_helpers import (
     EMAIL,
     PASSWORD,
@@ -82,7 +81,7 @@ def test_a_full_sign_in_sets_a_long_lived_httponly_cookie_holding_no_address(
     assert value is not None and "editor" not in value.lower() and "example" not in value
     key = derive(TEST_SECRET, "editor-device")
     data = URLSafeTimedSerializer(key, salt="mailer.editor-device").loads(value)
-    assert set(data) == {"e", "n", "v"} and data["e"] == editor and len(data["n"]) >= 20
+    assert set(data) == {"e", "d", "n"} and data["e"] == editor and len(data["n"]) >= 20
 
 
 def test_the_cookie_is_secure_when_the_site_is_https(
@@ -234,17 +233,19 @@ def test_a_new_password_a_reset_or_disabling_makes_old_device_cookies_worthless(
     app: Flask, client: FlaskClient, clock: FakeClock, editor: int, change: str
 ) -> None:
     """A cookie copied once (a stolen laptop, a synced profile) must not keep its own
-    guessing budget past the editor's new password, second factor or disabling."""
+    guessing budget past the editor's new password, second factor or disabling: each of
+    them forgets the editor's browsers (every such path: test_trusted_devices_credentials)."""
     device = signed_in_device(app)
+    make_editor(app, OTHER)  # another owner: the editor is not the last one
     with app.app_context():
         row = db.session.get(Editor, editor)
         assert row is not None
         if change == "password":
-            row.password_hash = auth.hash_password("a brand new passphrase 2026")
+            service.change_password(row, PASSWORD, "a brand new passphrase 2026")
         elif change == "second factor reset":
-            row.totp_secret = "enrolled-then-reset"
+            totp.reset(row)
         else:
-            row.disabled_at = utcnow()  # as service.disable does (this is the only owner)
+            service.disable(row)
         db.session.commit()
     lock_the_account(client, clock)
     assert password_step(device, ip="10.0.0.7").status_code == 429  # a stranger again

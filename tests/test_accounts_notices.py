@@ -220,3 +220,56 @@ def test_a_notice_for_an_editor_gone_since_sends_nothing(
     with app.app_context():
         send_editor_notice(999, "password", "2026-11-30T12:00:00+00:00")
     assert smtp_server.received == []
+
+
+def full_sign_in(app: Flask, agent: str) -> FlaskClient:
+    browser = app.test_client()
+    data = {"email": EMAIL, "password": PASSWORD}
+    kw: dict[str, Any] = {
+        "environ_base": {"REMOTE_ADDR": CLIENT_IP},
+        "headers": {"User-Agent": agent},
+    }
+    assert form_post(browser, "/admin/login", data, **kw).status_code == 303
+    return browser
+
+
+@pytest.mark.parametrize("button", ["one", "others"])
+def test_forgetting_trusted_browsers_is_mailed_to_the_editor(
+    app: Flask,
+    clock: FakeClock,
+    smtp_server: SmtpServer,
+    dnsfunc: DnsFunc,
+    button: str,
+) -> None:
+    """A thief who got past re-authentication and forgets the editor's browsers (to lock
+    them out with a botnet) does not go unseen."""
+    make_editor(app)
+    laptop = full_sign_in(app, "Mozilla/5.0 (Windows NT 10.0) Firefox/133.0")
+    desk = full_sign_in(app, "Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0 Safari/537.36")
+    laptop_row = re.findall(r'<tr id="browser-(\d+)">', desk.get("/admin/account").get_data(True))[
+        -1
+    ]
+    url = (
+        f"/admin/account/browsers/{laptop_row}/forget"
+        if button == "one"
+        else "/admin/account/browsers/forget-others"
+    )
+    assert form_post(desk, url, {}, page="/admin/account").status_code == 303
+    (mail,) = deliver_notices(app, smtp_server, dnsfunc)
+    assert mail.rcpt_tos == [EMAIL]
+    assert mail.message["Subject"] == "Trusted browsers of your editor account were forgotten"
+    text = text_of(mail)
+    assert "were forgotten on 30 November 2026, 12:00 UTC" in text
+    assert "those browsers are signed out" in text
+    assert "If this was not you, tell an owner" in text
+    no_secrets(mail, PASSWORD)
+    assert "Firefox" not in mail.raw.decode(errors="replace")  # nothing about the browser
+    assert laptop.get("/admin/account").status_code == 302
+
+
+def test_forgetting_no_browser_sends_nothing(app: Flask, clock: FakeClock) -> None:
+    make_editor(app)
+    desk = full_sign_in(app, "Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0 Safari/537.36")
+    response = form_post(desk, "/admin/account/browsers/forget-others", {}, page="/admin/account")
+    assert response.status_code == 303
+    assert queued_tasks(app) == []

@@ -68,6 +68,11 @@ MAILS: dict[str, dict[str, Any]] = {
         "event": "second_factor_reset",
         "when": "30 November 2026, 12:00 UTC",
     },
+    "editor_notice_browsers": {
+        "_template": "editor_notice",
+        "event": "browsers_forgotten",
+        "when": "30 November 2026, 12:00 UTC",
+    },
     "link_preferences": {
         "url": f"{BASE}/preferences/PREFERENCES-TOKEN",
         "max_age_minutes": 60,
@@ -100,7 +105,13 @@ def check_snapshots(parts: dict[str, str], folder: Path) -> None:
 
 
 # Mails to editors, not readers: in English, like the admin (until it has catalogues).
-EDITOR_MAILS = ("digest_paused", "digest_review", "editor_notice", "editor_notice_reset")
+EDITOR_MAILS = (
+    "digest_paused",
+    "digest_review",
+    "editor_notice",
+    "editor_notice_reset",
+    "editor_notice_browsers",
+)
 READER_MAILS = sorted(set(MAILS) - set(EDITOR_MAILS))
 
 

@@ -118,7 +118,8 @@ def test_the_page_lists_them_and_one_forgotten_is_a_stranger_again(
 
     response = post(desk, f"/admin/account/browsers/{laptop_id}/forget")
     assert response.status_code == 303 and response.headers["Location"] == "/admin/account"
-    assert "That browser is no longer trusted." in desk.get("/admin/account").get_data(True)
+    page = desk.get("/admin/account").get_data(as_text=True)
+    assert "That browser is no longer trusted, and your other sessions have ended." in page
     assert device_ids(app) == [desk_id]
     assert forget_events(app) == [
         (editor, str(laptop_id), {"editor": editor, "reason": "forgotten"})
@@ -138,7 +139,7 @@ def test_forget_all_other_browsers_keeps_this_one(
     response = post(here, "/admin/account/browsers/forget-others")
     assert response.status_code == 303
     page = here.get("/admin/account").get_data(as_text=True)
-    assert "2 other browser(s) forgotten." in page
+    assert "2 other browser(s) forgotten, and your other sessions have ended." in page
     assert "Forget all other browsers" not in page  # none left
     assert device_ids(app) == [here_id]
     assert forget_events(app) == [
@@ -150,16 +151,19 @@ def test_forget_all_other_browsers_keeps_this_one(
     assert password_step(here, ip="10.0.0.7").status_code == 303
 
 
-def test_forgetting_this_browser_drops_its_cookie(
+def test_forgetting_this_browser_drops_its_cookie_and_signs_it_out(
     app: Flask, clock: FakeClock, editor: int
 ) -> None:
     here = sign_in(app)
     (here_id,) = device_ids(app)
-    assert post(here, f"/admin/account/browsers/{here_id}/forget").status_code == 303
+    response = post(here, f"/admin/account/browsers/{here_id}/forget")
+    assert response.status_code == 303 and response.headers["Location"] == "/admin/login"
     assert here.get_cookie(devices.COOKIE_HTTP) is None
     assert device_ids(app) == []
+    assert password_step(here).status_code == 303  # signed out: it signs in again
     page = here.get("/admin/account").get_data(as_text=True)
-    assert "None. A browser becomes trusted when you sign in with it fully." in page
+    assert "(this browser)" in page  # trusted anew, in a new row
+    assert device_ids(app) != [here_id]
 
 
 def test_an_editor_cannot_forget_another_editors_browser(

@@ -5,7 +5,8 @@ lost laptop) and keep the others. The row holds a keyed hash of the cookie's non
 the nonce: the table alone cannot make a cookie. Rows go when the editor forgets them, when
 the password changes, a second factor is enrolled or reset, or the account is disabled,
 when the editor has more than MAX_PER_EDITOR, and MAX_AGE after their last use (prune.py).
-Every forgetting is audited, with row ids only.
+Every forgetting is audited, with row ids only. A row's nonce changes at each complete
+sign-in and each hourly renewal (renew), so a copy of an older cookie matches no row.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import hmac
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm.util import identity_key
 
 from mailer import audit
 from mailer.extensions import db
@@ -64,20 +66,48 @@ def add(editor_id: int, nonce: str, label: str, now: datetime) -> TrustedDevice:
     return device
 
 
-def signed_in_again(device: TrustedDevice, nonce: str, label: str, now: datetime) -> None:
-    """A complete sign-in from a trusted browser: used now, its label and hash renewed (the
-    hash under today's SECRET_KEY, so that the row outlives the key's rotation)."""
-    device.last_used_at = now
-    device.label = label
-    device.nonce_hash = nonce_hash(nonce)
+def _loaded(device_id: int) -> TrustedDevice | None:
+    """This session's copy of the row, if it loaded one (without a query)."""
+    found = db.session.identity_map.get(identity_key(TrustedDevice, device_id))
+    return found if isinstance(found, TrustedDevice) else None
 
 
-def touch(device: TrustedDevice, now: datetime) -> bool:
-    """Mark the browser used now, unless it was within TOUCH_EVERY; True if written."""
-    if now - device.last_used_at < TOUCH_EVERY:
-        return False
-    device.last_used_at = now
-    return True
+def due(device: TrustedDevice, now: datetime) -> bool:
+    """The browser was last marked used TOUCH_EVERY ago or more: time to renew it."""
+    return now - device.last_used_at >= TOUCH_EVERY
+
+
+def renew(
+    device_id: int,
+    editor_id: int,
+    nonce: str,
+    now: datetime,
+    *,
+    label: str | None = None,
+    was: str | None = None,
+) -> bool:
+    """The editor's browser `device_id` gets a new nonce (its hash under today's SECRET_KEY)
+    and is used now; with `was`, only if its hash is still that one. False if no row
+    changed: the browser was forgotten, or (with `was`) another request renewed it first.
+
+    A plain UPDATE … WHERE id: a row deleted meanwhile by "Forget" is no error (the ORM's
+    flush of a loaded row would raise StaleDataError) and is not brought back.
+    """
+    values: dict[str, object] = {"nonce_hash": nonce_hash(nonce), "last_used_at": now}
+    if label is not None:
+        values["label"] = label
+    statement = update(TrustedDevice).where(
+        TrustedDevice.id == device_id, TrustedDevice.editor_id == editor_id
+    )
+    if was is not None:
+        statement = statement.where(TrustedDevice.nonce_hash == was)
+    result = db.session.execute(
+        statement.values(values).execution_options(synchronize_session=False)
+    )
+    loaded = _loaded(device_id)
+    if loaded is not None:
+        db.session.expire(loaded)  # read again from the row when next used
+    return int(getattr(result, "rowcount", 0) or 0) == 1
 
 
 def for_editor(editor_id: int) -> list[TrustedDevice]:
@@ -95,25 +125,29 @@ def _delete(editor_id: int, ids: Iterable[int], *, by: int | None, reason: str) 
     ids = sorted(ids)
     if not ids:
         return 0
-    db.session.execute(
+    result = db.session.execute(
         delete(TrustedDevice)
         .where(TrustedDevice.editor_id == editor_id, TrustedDevice.id.in_(ids))
-        .execution_options(synchronize_session="fetch")
+        .execution_options(synchronize_session=False)
     )
+    for device_id in ids:
+        loaded = _loaded(device_id)
+        if loaded is not None:
+            db.session.expunge(loaded)
+    count = int(getattr(result, "rowcount", 0) or 0)
+    if count == 0:
+        return 0  # gone already (another request forgot them): nothing to record
     audit.record(
         "forget_devices",
         editor_id=by,
         objects=("trusted_device", ids),
         detail={"editor": editor_id, "reason": reason},
     )
-    return len(ids)
+    return count
 
 
 def forget(editor_id: int, device_id: int) -> bool:
     """The editor forgets one of their browsers; False if it is not theirs (or gone)."""
-    device = db.session.get(TrustedDevice, device_id)
-    if device is None or device.editor_id != editor_id:
-        return False
     return _delete(editor_id, [device_id], by=editor_id, reason="forgotten") == 1
 
 

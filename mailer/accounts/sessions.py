@@ -129,13 +129,17 @@ def load_editor(editor_id: str) -> Editor | None:
     return db.session.get(Editor, row.editor_id)
 
 
-def revoke_all(editor_id: int) -> int:
-    """End every session of the editor (logout, password change, 2FA reset, everywhere)."""
+def revoke_all(editor_id: int, keep_this_one: bool = False) -> int:
+    """End every session of the editor (logout, password change, 2FA reset, everywhere);
+    `keep_this_one`: all but this request's own (a browser forgotten from this one)."""
+    statement = update(EditorSession).where(
+        EditorSession.editor_id == editor_id, EditorSession.revoked_at.is_(None)
+    )
+    this_one = current() if keep_this_one else None
+    if this_one is not None:
+        statement = statement.where(EditorSession.id_hash != this_one.id_hash)
     result = db.session.execute(
-        update(EditorSession)
-        .where(EditorSession.editor_id == editor_id, EditorSession.revoked_at.is_(None))
-        .values(revoked_at=clock.now())
-        .execution_options(synchronize_session=False)
+        statement.values(revoked_at=clock.now()).execution_options(synchronize_session=False)
     )
     count = int(getattr(result, "rowcount", 0) or 0)
     logger.info("editor %s: %s session(s) revoked", editor_id, count)

@@ -20,8 +20,8 @@ from mailer.urls import external_url
 logger = logging.getLogger(__name__)
 
 # What an editor is told about: their password changed, a second factor enrolled, an owner
-# (or the operator) removed their second factor.
-NOTICES = frozenset({"password", "second_factor", "second_factor_reset"})
+# (or the operator) removed their second factor, trusted browsers forgotten (and signed out).
+NOTICES = frozenset({"password", "second_factor", "second_factor_reset", "browsers_forgotten"})
 
 
 @shared_task(name="mailer.send_editor_invite", bind=True, acks_late=True, max_retries=8)

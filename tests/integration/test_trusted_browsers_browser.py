@@ -1,5 +1,6 @@
 """An editor signed in from two (then three) Chromium contexts sees them as trusted browsers
-on the Account page, forgets the lost one, then every other one; a forgotten browser is
+on the Account page, forgets the lost one, then (after giving the password again, as the
+sign-in is no longer recent) every other one; a forgotten browser is signed out, and is
 locked out with the account when strangers lock it, and the editor's own is not.
 
 The server and the clock are tests/integration/test_accounts_browser.py's; the requests
@@ -14,7 +15,7 @@ import pytest
 from flask import Flask
 from playwright.sync_api import Browser, Locator, Page, expect
 
-from tests.accounts_helpers import FakeClock, make_editor
+from tests.accounts_helpers import PASSWORD, FakeClock, make_editor
 from tests.integration import test_accounts_browser as accounts
 from tests.integration.test_accounts_browser import NO_MATCH, TOO_MANY, log_out, sign_in
 
@@ -74,9 +75,15 @@ def test_an_editor_forgets_a_lost_laptop_then_every_other_browser(
         lost = rows.filter(has_not_text="(this browser)")
         expect(lost).to_contain_text("2026-11-30 12:00")  # first signed in, last used
         lost.get_by_role("button", name="Forget").click()
-        expect(desk.get_by_text("That browser is no longer trusted.")).to_be_visible()
+        expect(
+            desk.get_by_text(
+                "That browser is no longer trusted, and your other sessions have ended."
+            )
+        ).to_be_visible()
         expect(rows).to_have_count(1)
-        log_out(desk)  # (ends the laptop's session too: both must sign in again)
+        laptop.reload()  # the forgotten laptop is signed out too
+        expect(laptop.get_by_role("heading", name="Editor login")).to_be_visible()
+        log_out(desk)
 
         strangers_lock_the_account(stranger, base, clock)
         sign_in(laptop, base)  # the right password, from the forgotten laptop: locked out
@@ -88,8 +95,19 @@ def test_an_editor_forgets_a_lost_laptop_then_every_other_browser(
         signs_in(from_address(spare, "192.0.2.30"), base)
         rows = trusted_browsers(desk)
         expect(rows).to_have_count(3)
+        # The desk signed in 16 minutes ago: forgetting asks for the password first.
         desk.get_by_role("button", name="Forget all other browsers").click()
-        expect(desk.get_by_text("2 other browser(s) forgotten.")).to_be_visible()
+        expect(desk.get_by_role("heading", name="Confirm it is you")).to_be_visible()
+        expect(rows).to_have_count(0)  # (not on this page)
+        desk.get_by_label("Password").fill(PASSWORD)
+        desk.get_by_role("button", name="Confirm").click()
+        expect(rows).to_have_count(3)  # back on the Account page, nothing forgotten yet
+        desk.get_by_role("button", name="Forget all other browsers").click()
+        expect(
+            desk.get_by_text("2 other browser(s) forgotten, and your other sessions have ended.")
+        ).to_be_visible()
+        laptop.reload()
+        expect(laptop.get_by_role("heading", name="Editor login")).to_be_visible()
         expect(rows).to_have_count(1)
         expect(rows).to_contain_text("(this browser)")
         expect(desk.get_by_role("button", name="Forget all other browsers")).to_have_count(0)
