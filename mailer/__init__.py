@@ -26,6 +26,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from mailer import i18n
     from mailer.extensions import LazyMigrate, babel, celery_init_app, csrf, db, limiter
     from mailer.privacy import install_log_redaction
+    from mailer.urls import IdConverter
 
     app = Flask(
         __name__,
@@ -33,6 +34,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         static_folder=str(ROOT / "mailer" / "static"),
         instance_path=str(ROOT / "instance"),
     )
+    app.url_map.converters["int"] = IdConverter  # before any route: ids past MAX_ID are 404s
     app.config.from_object(default_config)
     app.config.update(_from_environment(app.config["ENV_SETTINGS"]))
     if config:

@@ -24,7 +24,6 @@ from mailer.tasks.accounts import notify_editor
 
 logger = logging.getLogger(__name__)
 
-MAX_ID = 2**31 - 1  # the largest INTEGER on PostgreSQL; past it, SQLite's and PG's drivers fail
 
 # Names of products and systems, as their makers write them (not translated).
 FAMILIES = {
@@ -62,7 +61,7 @@ def _account() -> str:
     return url_for("admin.account")
 
 
-@bp.post(f"/account/browsers/<int(min=1, max={MAX_ID}):device_id>/forget")
+@bp.post("/account/browsers/<int(min=1):device_id>/forget")
 @sessions.reauth_required(back=lambda **_ids: _account())
 def account_forget_browser(device_id: int) -> ResponseReturnValue:
     editor_id = current_user.id
