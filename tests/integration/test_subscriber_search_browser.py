@@ -220,3 +220,35 @@ def test_the_old_get_search_no_longer_searches_nor_keeps_the_address(
         typed,
     ]
     assert len(leaks(desk.seen)) == 3
+
+
+def test_a_viewer_is_refused_the_subscribers_and_their_search(desk: Desk, watched: Watched) -> None:
+    """Addresses are not for viewers: no Subscribers link, the page and the search are 403."""
+    tab = watched.tab
+    log_in(tab, desk.base, "viewer")
+    expect(tab.get_by_role("link", name="Subscribers")).to_have_count(0)
+    page = tab.goto(f"{desk.base}/admin/subscribers")
+    assert page is not None and page.status == 403
+    tab.goto(f"{desk.base}/admin/account")  # a page of the viewer's own, with a form's token
+    token = tab.locator("input[name=csrf_token]").first.get_attribute("value")
+    with tab.expect_navigation(timeout=WAIT) as posted:
+        tab.evaluate(
+            """([action, token, text]) => {
+                const form = document.createElement("form");
+                form.method = "post";
+                form.action = action;
+                for (const [name, value] of [["csrf_token", token], ["q", text]]) {
+                    const field = document.createElement("input");
+                    field.name = name;
+                    field.value = value;
+                    form.appendChild(field);
+                }
+                document.body.appendChild(form);
+                form.submit();
+            }""",
+            ["/admin/subscribers/search", token, TARGET],
+        )
+    response = posted.value
+    assert response is not None and response.status == 403
+    expect(tab.get_by_text(TARGET)).to_have_count(0)
+    assert leaks(desk.seen) == []
