@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +12,6 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from werkzeug.serving import BaseWSGIServer, make_server
 
 from mailer import create_app
 from tests.conftest import (
@@ -26,6 +24,7 @@ from tests.conftest import (
     redis_db,
     reset_database,
 )
+from tests.live_server import serving
 
 
 class Worker:
@@ -140,11 +139,5 @@ def live_app(
 @pytest.fixture
 def live_server(live_app: Flask) -> Iterator[str]:
     """The app served over real HTTP on loopback, for the browser."""
-    server: BaseWSGIServer = make_server("127.0.0.1", 0, live_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{server.server_port}"
-    live_app.config["BASE_URL"] = base
-    yield base
-    server.shutdown()
-    thread.join(5)
+    with serving(live_app) as base:
+        yield base

@@ -7,14 +7,12 @@ clock: the test moves time forward instead of waiting for a new TOTP step or a l
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from flask import Flask
 from playwright.sync_api import Browser, Page, expect, sync_playwright
-from werkzeug.serving import make_server
 
 from mailer import create_app
 from tests.accounts_helpers import (
@@ -27,6 +25,7 @@ from tests.accounts_helpers import (
 )
 from tests.conftest import SmtpServer, base_config, clear_redis, dispose, redis_db, reset_database
 from tests.integration.test_browser import CHROMIUM_FLAGS, chromium_path
+from tests.live_server import serving
 
 pytestmark = pytest.mark.browser
 
@@ -61,14 +60,8 @@ def site(
     app = create_app({**base_config(database_url, redis_url, smtp_server.url), **config_overrides})
     reset_database(app)
     clock = install_clock(app)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{server.server_port}"
-    app.config["BASE_URL"] = base
-    yield app, base, clock
-    server.shutdown()
-    thread.join(5)
+    with serving(app) as base:
+        yield app, base, clock
     dispose(app)
 
 

@@ -12,10 +12,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from flask import Flask
 from playwright.sync_api import Browser, Page, expect, sync_playwright
-from werkzeug.serving import make_server
 
 from mailer.accounts import sessions
 from tests.integration.test_browser import CHROMIUM_FLAGS, chromium_path
+from tests.live_server import serving
 from tests.role_helpers import ROLES, make_editors
 from tests.test_sending import make_digest
 
@@ -36,14 +36,8 @@ def chromium() -> Iterator[Browser]:
 def desk(app: Flask) -> Iterator[str]:
     make_editors(app)
     make_digest(app)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{server.server_port}"
-    app.config["BASE_URL"] = base
-    yield base
-    server.shutdown()
-    thread.join(5)
+    with serving(app) as base:
+        yield base
 
 
 def webmail(target: str) -> Iterator[str]:

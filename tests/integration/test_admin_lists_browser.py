@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 
 import pytest
 from flask import Flask
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from mailer.admin.auth import create_editor
 from mailer.extensions import db
@@ -17,6 +15,7 @@ from mailer.lists import service
 from mailer.models import MailingList, Subscriber, Subscription, SubscriptionStatus
 from mailer.privacy import address_hash
 from tests.integration.test_browser import CHROMIUM_FLAGS, chromium_path
+from tests.live_server import serving
 
 pytestmark = pytest.mark.browser
 PASSWORD = "correct horse battery staple"
@@ -38,12 +37,8 @@ def desk(app: Flask) -> Iterator[str]:
     with app.app_context():
         create_editor("editor@example.org", PASSWORD)
         db.session.commit()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(5)
+    with serving(app, set_base_url=False) as base:
+        yield base
 
 
 @pytest.fixture

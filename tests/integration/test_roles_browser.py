@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +13,6 @@ import pytest
 from flask import Flask
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from mailer.accounts import totp
 from mailer.extensions import db
@@ -22,6 +20,7 @@ from mailer.models import AuditEvent, Editor, EditorInvite, Role
 from mailer.tasks.accounts import send_editor_invite, send_editor_notice
 from tests.conftest import SmtpServer, queued_tasks
 from tests.integration.test_browser import CHROMIUM_FLAGS, chromium_path
+from tests.live_server import serving
 from tests.role_helpers import PASSWORD, ROLES, make_editors
 from tests.test_dkim import DOMAIN, SELECTOR, DnsFunc, rsa_key
 from tests.test_sending import add_subscribers, make_digest
@@ -46,14 +45,8 @@ def desk(app: Flask) -> Iterator[str]:
     make_editors(app)
     add_subscribers(app, 2)
     make_digest(app)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{server.server_port}"
-    app.config["BASE_URL"] = base  # links in mail point at this server
-    yield base
-    server.shutdown()
-    thread.join(5)
+    with serving(app) as base:  # links in mail point at this server
+        yield base
 
 
 def new_tab(chromium: Browser) -> Page:

@@ -10,7 +10,6 @@ receives are checked. The old GET form's ?q= no longer searches and is not kept.
 from __future__ import annotations
 
 import csv
-import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import unquote_plus
@@ -19,12 +18,12 @@ import pytest
 from flask import Flask
 from playwright.sync_api import Browser, BrowserContext, Page, Request, expect, sync_playwright
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from mailer.extensions import db
 from mailer.models import MailingList, Subscriber, Subscription, SubscriptionStatus
 from mailer.privacy import address_hash
 from tests.integration.test_browser import CHROMIUM_FLAGS, chromium_path
+from tests.live_server import serving
 from tests.role_helpers import PASSWORD, ROLES, make_editors
 
 pytestmark = pytest.mark.browser
@@ -60,11 +59,7 @@ class Desk:
             return inner(environ, start_response)
 
         app.wsgi_app = recording  # type: ignore[method-assign]
-        self.server = make_server("127.0.0.1", 0, app, threaded=True)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-        self.base = f"http://127.0.0.1:{self.server.server_port}"
-        app.config["BASE_URL"] = self.base
+        self.base = ""
 
 
 @pytest.fixture
@@ -80,9 +75,8 @@ def desk(app: Flask) -> Iterator[Desk]:
             db.session.add(subscriber)
         db.session.commit()
     served = Desk(app)
-    yield served
-    served.server.shutdown()
-    served.thread.join(5)
+    with serving(app) as served.base:
+        yield served
 
 
 class Watched:

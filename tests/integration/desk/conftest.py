@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 from flask import Flask
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
-from werkzeug.serving import BaseWSGIServer, make_server
 
 from mailer import create_app
 from mailer.admin.auth import create_editor
@@ -33,6 +32,7 @@ from tests.conftest import (
 )
 from tests.integration.conftest import Worker
 from tests.integration.test_browser import CHROMIUM_FLAGS, chromium_path
+from tests.live_server import serving
 from tests.test_dkim import DOMAIN, SELECTOR, rsa_key
 
 EDITOR, PASSWORD = "editor@example.org", "correct horse battery staple"
@@ -126,14 +126,8 @@ def desk_app(
 @pytest.fixture
 def desk(desk_app: Flask) -> Iterator[str]:
     """The desk's base URL: the app over real HTTP on loopback."""
-    server: BaseWSGIServer = make_server("127.0.0.1", 0, desk_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{server.server_port}"
-    desk_app.config["BASE_URL"] = base
-    yield base
-    server.shutdown()
-    thread.join(5)
+    with serving(desk_app) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")

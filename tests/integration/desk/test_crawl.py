@@ -6,7 +6,6 @@ recursively; any 5xx, a link that leads nowhere (4xx) or a script error fails th
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urldefrag, urlsplit
@@ -15,7 +14,6 @@ import pytest
 from flask import Flask
 from playwright.sync_api import Page
 from sqlalchemy import select, update
-from werkzeug.serving import make_server
 
 from mailer.admin.auth import create_editor
 from mailer.digests import lifecycle, outbox, service
@@ -40,6 +38,7 @@ from mailer.models import (
 )
 from mailer.privacy import address_hash
 from tests.integration.desk.conftest import EDITOR, PASSWORD, log_in
+from tests.live_server import serving
 
 pytestmark = pytest.mark.browser
 
@@ -55,12 +54,8 @@ LINKS = """() => [
 @pytest.fixture
 def served(app: Flask) -> Iterator[str]:
     """The unit-test app (no worker: nothing here is sent) over real HTTP."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(5)
+    with serving(app, set_base_url=False) as base:
+        yield base
 
 
 def readers(weekly: MailingList) -> list[Subscriber]:
