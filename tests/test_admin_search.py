@@ -153,3 +153,37 @@ def test_a_viewer_cannot_search(app: Flask, client: FlaskClient) -> None:
         "/admin/subscribers/search", data={"csrf_token": csrf_token(html), "q": "example"}
     )
     assert refused.status_code == 403
+
+
+@pytest.mark.parametrize("leaving", ["/admin/logout", "/admin/account/logout-everywhere"])
+def test_logging_out_deletes_the_editors_searches(
+    app: Flask, owner: FlaskClient, leaving: str
+) -> None:
+    # An address typed in the search box must not outlive the session it was typed in.
+    store = redis.Redis.from_url(app.config["REDIS_URL"])
+    mine = [search_id(search(owner, text)) for text in ("bo@example.net", "amira")]
+    other = app.test_client()
+    assert login(other, ROLES["editor"]).status_code == 303
+    theirs = search_id(search(other, "example.net"))
+    assert all(store.exists(admin_search.KEY.format(i)) for i in [*mine, theirs])
+    page = owner.get("/admin/account").get_data(as_text=True)
+    assert owner.post(leaving, data={"csrf_token": csrf_token(page)}).status_code == 303
+    assert not any(store.exists(admin_search.KEY.format(i)) for i in mine)
+    assert store.exists(admin_search.KEY.format(theirs))  # another editor's search stays
+    left = {key.decode() for key in store.scan_iter("mailer:admin-search*")}
+    assert not [key for key in left if any(i in key for i in mine)]
+    assert len(left) == 2  # their search and its index; the owner's index went too
+
+
+def test_logging_out_while_redis_is_down_still_logs_out(
+    app: Flask, owner: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    search(owner, "bo@example.net")
+    page = owner.get("/admin/account").get_data(as_text=True)
+
+    def down(*args: object, **kwargs: object) -> None:
+        raise redis.ConnectionError("Redis is down")  # the store cannot be stopped here
+
+    monkeypatch.setattr(app.extensions["redis"], "pipeline", down)
+    assert owner.post("/admin/logout", data={"csrf_token": csrf_token(page)}).status_code == 303
+    assert owner.get("/admin/").status_code == 302

@@ -4,8 +4,9 @@ What an editor types is often a reader's address, and URLs land in browser histo
 and server logs (README: never an address in a URL). So the search form posts (CSRF) and
 the text waits in Redis under a random id, bound to the editor who typed it, for as long as
 an idle admin session lasts (renewed on each use); the page, the pager and the export carry
-only that id. The list and status filters stay in the URL: they name no reader. The old
-GET form's ?q= is never read: it is dropped, with a word, before anything else sees it.
+only that id; logging out deletes the editor's searches. The list and status filters stay
+in the URL: they name no reader. The old GET form's ?q= is never read: it is dropped, with a
+word, before anything else sees it.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from mailer.extensions import db
 from mailer.models import MailingList, Subscriber, Subscription, SubscriptionStatus
 
 KEY = "mailer:admin-search:{}"
+# The ids of one editor's searches, so that logging out can delete them.
+EDITOR_KEY = "mailer:admin-searches-of:{}"
 MAX_TEXT = 200
 # The pages whose old GET form carried the text as ?q=.
 SEARCH_ENDPOINTS = frozenset({"admin.subscribers", "admin.export_subscribers"})
@@ -100,8 +103,30 @@ def remember(text: str) -> str:
     """Keep the editor's search text; the random id that stands for it. Raises RedisError."""
     search_id = secrets.token_urlsafe(16)
     payload = json.dumps({"editor": current_user.id, "q": text})
-    current_app.extensions["redis"].set(KEY.format(search_id), payload, ex=policy.idle_timeout())
+    index, idle = EDITOR_KEY.format(current_user.id), policy.idle_timeout()
+    with current_app.extensions["redis"].pipeline() as pipe:
+        pipe.set(KEY.format(search_id), payload, ex=idle).sadd(index, search_id)
+        pipe.expire(index, idle).execute()
     return search_id
+
+
+def forget_all(editor_id: int) -> None:
+    """Delete every search the editor typed (at logout). Best effort: if Redis does not
+    answer, the texts still expire after an idle session's time."""
+    index = EDITOR_KEY.format(editor_id)
+    try:
+        store = current_app.extensions["redis"]
+        ids = store.smembers(index)
+        with store.pipeline() as pipe:
+            for search_id in ids:
+                pipe.delete(
+                    KEY.format(search_id.decode() if isinstance(search_id, bytes) else search_id)
+                )
+            pipe.delete(index).execute()
+    except (RedisError, OSError):
+        current_app.logger.warning(
+            "editor %s's searches not deleted: Redis did not answer", editor_id
+        )
 
 
 def _recall(search_id: str) -> str:
@@ -110,8 +135,10 @@ def _recall(search_id: str) -> str:
         raise SearchGone()
     key = KEY.format(search_id)
     try:
+        index = EDITOR_KEY.format(current_user.id)
         with current_app.extensions["redis"].pipeline() as pipe:
-            raw, _renewed = pipe.get(key).expire(key, policy.idle_timeout()).execute()
+            pipe.get(key).expire(key, policy.idle_timeout()).expire(index, policy.idle_timeout())
+            raw = pipe.execute()[0]
     except (RedisError, OSError):
         raise SearchGone(unavailable=True) from None
     payload = json.loads(raw) if raw is not None else {}
