@@ -1,5 +1,5 @@
 """Settings of the services the app talks to, checked at start: REDIS_URL, SMTP_URL,
-BOUNCE_IMAP_URL and the DKIM key (read and parsed once). Parsing only: no connection."""
+BOUNCE_IMAP_URL, the DKIM key (read and parsed once) and FEEDS. Parsing only: no connection."""
 
 from __future__ import annotations
 
@@ -15,6 +15,35 @@ def check(cfg: Mapping[str, Any]) -> None:
     _check_smtp_url(cfg)
     _check_imap_url(cfg)
     _check_dkim(cfg)
+    _check_feeds(cfg)
+
+
+def _check_feeds(cfg: Mapping[str, Any]) -> None:
+    # Each entry is polled every 15 minutes: a slip would only show in the worker's log, and
+    # an unknown language would file stories under a language no reader can choose. A feed
+    # URL may carry a token, so it is never echoed.
+    if not cfg.get("FEEDS"):
+        return
+    from urllib.parse import urlsplit
+
+    from mailer.articles.feed_links import configured_feeds
+
+    offered = list(cfg.get("LANGUAGES") or [])
+    form = "give a feed URL, or its language and URL as fr=https://news.example.org/fr/feed.xml"
+    for index, (url, language) in enumerate(configured_feeds(list(cfg["FEEDS"])), 1):
+        try:
+            parts = urlsplit(url)
+            usable = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+        except ValueError:  # a broken [IPv6] address
+            usable = False
+        if not usable:
+            raise ConfigError(f"FEEDS entry {index} is not an http(s) URL: {form}.")
+        if language is not None and language not in offered:
+            raise ConfigError(
+                f"FEEDS entry {index} names the language {language!r}, which the site does not"
+                f" offer: use one of {', '.join(offered)} (adding a language is a catalogue under"
+                " translations/, see Languages in the README)."
+            )
 
 
 def _check_redis_url(cfg: Mapping[str, Any]) -> None:
