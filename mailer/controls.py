@@ -26,10 +26,10 @@ def has_control_characters(value: str, *, multiline: bool = False) -> bool:
     return (_IN_TEXT if multiline else _IN_LINE).search(value) is not None
 
 
-def without_control_characters(value: str) -> str:
-    """`value` without its control characters but tabs and line breaks: for text from
-    elsewhere (a feed), which is cleaned rather than refused."""
-    return _IN_TEXT.sub("", value)
+def without_control_characters(value: str, *, multiline: bool = True) -> str:
+    """`value` without its control characters (but tabs and line breaks if `multiline`): for
+    text from elsewhere (a feed, a bounce), which is cleaned rather than refused."""
+    return (_IN_TEXT if multiline else _IN_LINE).sub("", value)
 
 
 class CheckedForm(FlaskForm):

@@ -16,6 +16,7 @@ from email.message import Message
 from email.parser import BytesHeaderParser
 from email.utils import getaddresses
 
+from mailer.controls import without_control_characters
 from mailer.models import BounceKind
 from mailer.privacy import redact
 from mailer.verp import read_verp
@@ -58,7 +59,9 @@ def parse(raw: bytes, envelope_to: list[str]) -> ParsedBounce:
     parsed.message_id = _header(msg, "message-id")
     parsed.verp_candidates = _candidates(msg, envelope_to)
     if parsed.diagnostic:
-        text = " ".join(parsed.diagnostic.split())
+        # Cleaned before the redaction: a NUL inside an address would hide it from the
+        # pattern, and PostgreSQL refuses NUL in text.
+        text = " ".join(without_control_characters(parsed.diagnostic).split())
         parsed.diagnostic = redact(text)[:DIAGNOSTIC_KEPT]
     return parsed
 

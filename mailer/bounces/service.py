@@ -30,6 +30,7 @@ from mailer.bounces.parse import (
     parse,
     recipient_addresses,
 )
+from mailer.controls import without_control_characters
 from mailer.extensions import db
 from mailer.models import (
     BounceEvent,
@@ -72,8 +73,11 @@ class Attribution:
 
 def store(raw: bytes, envelope_to: Sequence[str]) -> InboundMessage:
     """Keep a raw inbound message before anything else happens to it (the caller commits)."""
+    # A control character in an envelope address (a NUL: PostgreSQL refuses it) is dropped;
+    # such an address is no VERP of ours anyway.
+    addresses = "\n".join(without_control_characters(a, multiline=False) for a in envelope_to)
     inbound = InboundMessage(
-        raw=raw, size=len(raw), envelope_to="\n".join(envelope_to)[:1000], received_at=utcnow()
+        raw=raw, size=len(raw), envelope_to=addresses[:1000], received_at=utcnow()
     )
     db.session.add(inbound)
     db.session.flush()
@@ -147,7 +151,7 @@ def add_event(who: Attribution, **fields: Any) -> BounceEvent | None:
     if fields.get("diagnostic"):
         # Cut to the column only now, after the scrub: it can lengthen the text
         # ("[local-part]"), and a cut before it could leave a piece of the local part.
-        diagnostic = fields["diagnostic"]
+        diagnostic = without_control_characters(fields["diagnostic"])
         if who.subscriber is not None:
             diagnostic = scrub(diagnostic, who.subscriber.email)
         fields["diagnostic"] = diagnostic[:DIAGNOSTIC_LENGTH]
