@@ -9,6 +9,7 @@ catalogues, and the editors' pages and mails stay in the source language.
 
 from __future__ import annotations
 
+import ast
 import html
 import re
 from pathlib import Path
@@ -104,3 +105,22 @@ def test_mails_to_editors_stay_in_the_source_language(app: Flask, name: str) -> 
         email = render_email(name, to="editor@example.org", language="en", **context)
     assert '<html lang="en" dir="ltr">' in email.html
     assert "Hello," in email.text and "Здравствуйте" not in email.text
+
+
+def test_no_flashed_message_is_a_bare_literal() -> None:
+    # A message flashed from Python is seen by a person too: a literal or f-string as its
+    # first argument was never extracted (mailer/accounts/sessions.py's re-authentication).
+    bare = []
+    for path in sorted((ROOT / "mailer").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call) or not node.args:
+                continue
+            name = getattr(node.func, "id", getattr(node.func, "attr", None))
+            if name == "flash" and isinstance(node.args[0], ast.Constant | ast.JoinedStr):
+                bare.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert bare == []
+
+
+def test_the_editors_catalogue_holds_the_account_strings() -> None:
+    pot = (ROOT / "translations" / "admin.pot").read_text(encoding="utf-8")
+    assert 'msgid "Confirm it is you: enter your password and a code again."' in pot

@@ -24,6 +24,7 @@ from typing import Any, TypeVar, cast
 
 from flask import after_this_request, current_app, flash, g, redirect, request, session, url_for
 from flask.wrappers import Response
+from flask_babel import gettext as _
 from flask_login import login_user
 from sqlalchemy import select, update
 
@@ -219,7 +220,7 @@ def reauth_required(
                     target = request.full_path.rstrip("?")
                 else:
                     target = back(**kwargs) if back else url_for("admin.dashboard")
-                flash("Confirm it is you: enter your password and a code again.")
+                flash(_("Confirm it is you: enter your password and a code again."))
                 return redirect(url_for("admin.reauth", next=target), 303)
             return func(*args, **kwargs)
 
