@@ -32,6 +32,10 @@ from mailer.delivery.smtp import close_all as close_all_smtp
 from mailer.extensions import db
 from mailer.models import MailingList
 
+# aiosmtpd gives an SMTP server 5 s to start, then fails "the system is too busy": room for a
+# saturated CI machine (read when each Controller is made).
+os.environ.setdefault("AIOSMTPD_CONTROLLER_TIMEOUT", "30")
+
 ROOT = Path(__file__).resolve().parent.parent
 TEST_SECRET = "test-secret-key-not-for-production"
 

@@ -37,10 +37,48 @@ class FilesReadFirst:
             body.close()
 
 
+class Drained:
+    """Count the requests inside the app; once closed, answer 503 without entering it.
+
+    A page left open (a digest's progress polls every few seconds) can have a request in
+    the app while the test ends. Its database connection would then go back to a pool that
+    `dispose(app)` has already dropped, and stay open there until the garbage collector
+    warns about it in some later test (psycopg's ResourceWarning, on PostgreSQL). Serving
+    stops by closing this gate and waiting for the requests inside to leave.
+    """
+
+    def __init__(self, app: Wsgi) -> None:
+        self.app = app
+        self.inside = 0
+        self.closed = False
+        self.changed = threading.Condition()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        with self.changed:
+            if self.closed:
+                start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
+                return [b"The test server has stopped."]
+            self.inside += 1
+        try:
+            # Flask releases the request's database session before it returns.
+            return self.app(environ, start_response)
+        finally:
+            with self.changed:
+                self.inside -= 1
+                self.changed.notify_all()
+
+    def close(self, timeout: float = 30) -> None:
+        """Let no request in; wait (at most `timeout` s) for those inside to leave."""
+        with self.changed:
+            self.closed = True
+            self.changed.wait_for(lambda: self.inside == 0, timeout)
+
+
 @contextmanager
 def serving(app: Flask, *, set_base_url: bool = True) -> Iterator[str]:
     """Serve `app` on a free loopback port; yield its base URL (also BASE_URL, for mail)."""
-    server = make_server("127.0.0.1", 0, FilesReadFirst(app), threaded=True)
+    gate = Drained(FilesReadFirst(app))
+    server = make_server("127.0.0.1", 0, gate, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{server.server_port}"
@@ -52,3 +90,4 @@ def serving(app: Flask, *, set_base_url: bool = True) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(5)
+        gate.close()

@@ -7,6 +7,7 @@ import io
 import socket
 import struct
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -15,7 +16,7 @@ import pytest
 from flask import Flask
 from werkzeug.wsgi import FileWrapper
 
-from tests.live_server import FilesReadFirst, serving
+from tests.live_server import Drained, FilesReadFirst, serving
 
 
 @pytest.fixture
@@ -61,3 +62,34 @@ def test_a_browser_hanging_up_on_a_static_file_leaks_no_file(
         time.sleep(0.5)
     gc.collect()
     assert [seen for seen in unraisable if "favicon" in seen] == []
+
+
+def test_serving_stops_after_the_requests_inside_the_app_leave() -> None:
+    # A request still in the app as a test ends (a progress poll) must leave before the
+    # app's database pool is dropped: its connection would stay open in the dropped pool.
+    entered, release, left = threading.Event(), threading.Event(), threading.Event()
+
+    def slow(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        entered.set()
+        release.wait(10)
+        start_response("200 OK", [])
+        left.set()
+        return [b"done"]
+
+    gate = Drained(slow)
+    inside = threading.Thread(target=gate, args=({}, lambda *a: None))
+    inside.start()
+    assert entered.wait(10)
+    closing = threading.Thread(target=gate.close)
+    closing.start()
+    closing.join(0.3)
+    assert closing.is_alive()  # still waiting for the request inside
+    statuses: list[str] = []
+    assert gate({}, lambda status, headers: statuses.append(status)) == [
+        b"The test server has stopped."
+    ]
+    assert statuses == ["503 Service Unavailable"]  # nobody new gets in
+    release.set()
+    closing.join(10)
+    assert not closing.is_alive() and left.is_set()
+    inside.join(10)

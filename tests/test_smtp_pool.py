@@ -6,10 +6,12 @@ import smtplib
 import time
 from collections import Counter
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import pytest
 from aiosmtpd.controller import Controller
 
+from mailer.delivery import smtp_pool
 from mailer.delivery.smtp import SmtpServer, SmtpTransport, SmtpUrlError, close_all
 from mailer.delivery.smtp_pool import SmtpPool, SmtpUnavailable, get_smtp_transport
 from tests.conftest import RecordingHandler, _free_port
@@ -75,16 +77,19 @@ def test_messages_are_spread_by_weight(sinks: tuple[Sink, Sink]) -> None:
 
 
 def test_a_server_that_is_down_is_skipped_until_its_cool_down_ends(
-    sinks: tuple[Sink, Sink],
+    sinks: tuple[Sink, Sink], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     a, _b = sinks
     down_port = _free_port()
-    p = pool(f"smtp://127.0.0.1:{down_port}?weight=50", a.url(), cooldown=0.5)
+    p = pool(f"smtp://127.0.0.1:{down_port}?weight=50", a.url(), cooldown=30)
     assert send(p, 20) == {a.key: 20}
     assert p.down() == [f"127.0.0.1:{down_port}"]
     back = Sink(down_port)  # the server comes back up
     try:
-        time.sleep(0.6)
+        # The cool-down ends: the pool's clock moves on 31 s (a slow machine cannot lapse
+        # a 30 s hold during the 20 sends above, as it could a short real one).
+        later = time.monotonic() + 31
+        monkeypatch.setattr(smtp_pool, "time", SimpleNamespace(monotonic=lambda: later))
         assert p.down() == []
         used = send(p, 20)
         assert used[back.key] > 10 and used[back.key] == len(back.handler.received)

@@ -24,7 +24,7 @@ from tests.accounts_helpers import (
     make_editor,
 )
 from tests.conftest import SmtpServer, base_config, clear_redis, dispose, redis_db, reset_database
-from tests.integration.test_browser import CHROMIUM_FLAGS, chromium_path
+from tests.integration.test_browser import CHROMIUM_FLAGS, LAUNCH_TIMEOUT_MS, chromium_path
 from tests.live_server import serving
 
 pytestmark = pytest.mark.browser
@@ -37,7 +37,10 @@ NO_MATCH = "That email address and password do not match an editor."
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=chromium_path(), headless=True, args=CHROMIUM_FLAGS
+            executable_path=chromium_path(),
+            headless=True,
+            args=CHROMIUM_FLAGS,
+            timeout=LAUNCH_TIMEOUT_MS,
         )
         yield browser
         browser.close()

@@ -14,7 +14,7 @@ from flask import Flask
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from mailer.accounts import sessions
-from tests.integration.test_browser import CHROMIUM_FLAGS, chromium_path
+from tests.integration.test_browser import CHROMIUM_FLAGS, LAUNCH_TIMEOUT_MS, chromium_path
 from tests.live_server import serving
 from tests.role_helpers import ROLES, make_editors
 from tests.test_sending import make_digest
@@ -26,7 +26,10 @@ pytestmark = pytest.mark.browser
 def chromium() -> Iterator[Browser]:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=chromium_path(), headless=True, args=CHROMIUM_FLAGS
+            executable_path=chromium_path(),
+            headless=True,
+            args=CHROMIUM_FLAGS,
+            timeout=LAUNCH_TIMEOUT_MS,
         )
         yield browser
         browser.close()

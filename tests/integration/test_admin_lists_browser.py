@@ -14,7 +14,7 @@ from mailer.extensions import db
 from mailer.lists import service
 from mailer.models import MailingList, Subscriber, Subscription, SubscriptionStatus
 from mailer.privacy import address_hash
-from tests.integration.test_browser import CHROMIUM_FLAGS, chromium_path
+from tests.integration.test_browser import CHROMIUM_FLAGS, LAUNCH_TIMEOUT_MS, chromium_path
 from tests.live_server import serving
 
 pytestmark = pytest.mark.browser
@@ -25,7 +25,10 @@ PASSWORD = "correct horse battery staple"
 def chromium() -> Iterator[Browser]:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=chromium_path(), headless=True, args=CHROMIUM_FLAGS
+            executable_path=chromium_path(),
+            headless=True,
+            args=CHROMIUM_FLAGS,
+            timeout=LAUNCH_TIMEOUT_MS,
         )
         yield browser
         browser.close()

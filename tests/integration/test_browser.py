@@ -28,6 +28,8 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+# Playwright's default is 30 s: a cold Chromium on a saturated CI machine can come near it.
+LAUNCH_TIMEOUT_MS = 120_000
 
 
 def chromium_path() -> str:
@@ -47,7 +49,10 @@ def chromium_path() -> str:
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=chromium_path(), headless=True, args=CHROMIUM_FLAGS
+            executable_path=chromium_path(),
+            headless=True,
+            args=CHROMIUM_FLAGS,
+            timeout=LAUNCH_TIMEOUT_MS,
         )
         yield browser
         browser.close()

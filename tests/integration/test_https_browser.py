@@ -43,7 +43,7 @@ from tests.conftest import (
 )
 from tests.integration.conftest import Worker
 from tests.integration.servers import Gunicorn, TlsProxy, free_port
-from tests.integration.test_browser import CHROMIUM_FLAGS, chromium_path
+from tests.integration.test_browser import CHROMIUM_FLAGS, LAUNCH_TIMEOUT_MS, chromium_path
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -83,7 +83,10 @@ def browser(tls: tuple[trustme.CA, Path, Path]) -> Iterator[Browser]:
     trust = f"--ignore-certificate-errors-spki-list={spki_hash(tls[1])}"
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=chromium_path(), headless=True, args=[*CHROMIUM_FLAGS, trust]
+            executable_path=chromium_path(),
+            headless=True,
+            args=[*CHROMIUM_FLAGS, trust],
+            timeout=LAUNCH_TIMEOUT_MS,
         )
         yield browser
         browser.close()

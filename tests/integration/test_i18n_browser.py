@@ -33,7 +33,7 @@ from mailer.models import (
 from mailer.privacy import address_hash
 from mailer.subscriptions import links
 from tests.conftest import SmtpServer
-from tests.integration.test_browser import CHROMIUM_FLAGS, chromium_path
+from tests.integration.test_browser import CHROMIUM_FLAGS, LAUNCH_TIMEOUT_MS, chromium_path
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -76,7 +76,10 @@ PATH = {
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=chromium_path(), headless=True, args=CHROMIUM_FLAGS
+            executable_path=chromium_path(),
+            headless=True,
+            args=CHROMIUM_FLAGS,
+            timeout=LAUNCH_TIMEOUT_MS,
         )
         yield browser
         browser.close()

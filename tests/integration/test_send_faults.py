@@ -77,7 +77,7 @@ def run_control(app: Flask, digest_id: int, action: str) -> float:
     return time.time()
 
 
-def settled(app: Flask, digest_id: int, timeout: float = 5) -> control.Progress:
+def settled(app: Flask, digest_id: int, timeout: float = 30) -> control.Progress:
     """The digest's progress once no batch holds a row any more."""
     deadline = time.monotonic() + timeout
     with app.app_context():
@@ -88,7 +88,7 @@ def settled(app: Flask, digest_id: int, timeout: float = 5) -> control.Progress:
         return p
 
 
-def wait_until_sent(app: Flask, digest_id: int, worker: Worker, timeout: float = 20) -> None:
+def wait_until_sent(app: Flask, digest_id: int, worker: Worker, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     with app.app_context():
         while db.session.scalar(select(Digest.status)) != DigestStatus.sent:

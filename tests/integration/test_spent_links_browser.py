@@ -17,7 +17,7 @@ from mailer.extensions import db
 from mailer.models import MailingList, Subscriber, Subscription, SubscriptionStatus
 from mailer.privacy import address_hash
 from mailer.subscriptions import links
-from tests.integration.test_browser import CHROMIUM_FLAGS, chromium_path
+from tests.integration.test_browser import CHROMIUM_FLAGS, LAUNCH_TIMEOUT_MS, chromium_path
 from tests.integration.test_i18n_browser import new_page, page_direction
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -46,7 +46,10 @@ WORDS = {
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=chromium_path(), headless=True, args=CHROMIUM_FLAGS
+            executable_path=chromium_path(),
+            headless=True,
+            args=CHROMIUM_FLAGS,
+            timeout=LAUNCH_TIMEOUT_MS,
         )
         yield browser
         browser.close()

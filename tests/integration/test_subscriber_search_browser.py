@@ -22,7 +22,7 @@ from sqlalchemy import select
 from mailer.extensions import db
 from mailer.models import MailingList, Subscriber, Subscription, SubscriptionStatus
 from mailer.privacy import address_hash
-from tests.integration.test_browser import CHROMIUM_FLAGS, chromium_path
+from tests.integration.test_browser import CHROMIUM_FLAGS, LAUNCH_TIMEOUT_MS, chromium_path
 from tests.live_server import serving
 from tests.role_helpers import PASSWORD, ROLES, make_editors
 
@@ -40,7 +40,10 @@ SECRETS = ["fa-reader", "dissident-", "example.net", "@", "%40"]
 def chromium() -> Iterator[Browser]:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=chromium_path(), headless=True, args=CHROMIUM_FLAGS
+            executable_path=chromium_path(),
+            headless=True,
+            args=CHROMIUM_FLAGS,
+            timeout=LAUNCH_TIMEOUT_MS,
         )
         yield browser
         browser.close()

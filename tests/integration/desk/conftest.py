@@ -31,7 +31,7 @@ from tests.conftest import (
     reset_database,
 )
 from tests.integration.conftest import Worker
-from tests.integration.test_browser import CHROMIUM_FLAGS, chromium_path
+from tests.integration.test_browser import CHROMIUM_FLAGS, LAUNCH_TIMEOUT_MS, chromium_path
 from tests.live_server import serving
 from tests.test_dkim import DOMAIN, SELECTOR, rsa_key
 
@@ -134,7 +134,10 @@ def desk(desk_app: Flask) -> Iterator[str]:
 def chromium() -> Iterator[Browser]:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=chromium_path(), headless=True, args=CHROMIUM_FLAGS
+            executable_path=chromium_path(),
+            headless=True,
+            args=CHROMIUM_FLAGS,
+            timeout=LAUNCH_TIMEOUT_MS,
         )
         yield browser
         browser.close()
