@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+from types import SimpleNamespace
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -16,9 +17,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from mailer.accounts import sessions
 from mailer.admin import search as admin_search
 from mailer.extensions import db
-from mailer.models import AuditEvent, SubscriptionStatus
+from mailer.models import AuditEvent, Editor, SubscriptionStatus
 from tests.conftest import csrf_token
 from tests.role_helpers import ROLES, login, make_editors
 from tests.test_admin_subscribers import add, search
@@ -187,3 +189,55 @@ def test_logging_out_while_redis_is_down_still_logs_out(
     monkeypatch.setattr(app.extensions["redis"], "pipeline", down)
     assert owner.post("/admin/logout", data={"csrf_token": csrf_token(page)}).status_code == 303
     assert owner.get("/admin/").status_code == 302
+
+
+def test_an_editor_disabled_by_an_owner_loses_their_searches(
+    app: Flask, owner: FlaskClient
+) -> None:
+    # A suspected compromise: the owner disables the editor, and what they typed goes too.
+    store = redis.Redis.from_url(app.config["REDIS_URL"])
+    editor = app.test_client()
+    assert login(editor, ROLES["editor"]).status_code == 303
+    theirs = search_id(search(editor, "bo@example.net"))
+    mine = search_id(search(owner, "amira"))
+    with app.app_context():
+        editor_id = db.session.scalar(select(Editor.id).where(Editor.email == ROLES["editor"]))
+    page = owner.get("/admin/editors").get_data(as_text=True)
+    off = owner.post(f"/admin/editors/{editor_id}/disable", data={"csrf_token": csrf_token(page)})
+    assert off.status_code == 303
+    assert not store.exists(admin_search.KEY.format(theirs))
+    assert store.exists(admin_search.KEY.format(mine))  # the owner's own stay
+
+
+def test_every_way_all_sessions_end_deletes_the_searches_and_only_that(
+    app: Flask, owner: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Password and second-factor resets, forgetting this browser: they all end every session
+    # through revoke_all; ending all but this one (forgetting another browser) keeps them.
+    store = redis.Redis.from_url(app.config["REDIS_URL"])
+    found = search_id(search(owner, "bo@example.net"))
+    with app.app_context():
+        owner_id = db.session.scalar(select(Editor.id).where(Editor.email == ROLES["owner"]))
+        assert owner_id is not None
+    with app.test_request_context():
+        # This request's own session stays (what forgetting another browser does).
+        monkeypatch.setattr(sessions, "current", lambda: SimpleNamespace(id_hash="this-one"))
+        sessions.revoke_all(owner_id, keep_this_one=True)
+        monkeypatch.undo()
+    assert store.exists(admin_search.KEY.format(found))
+    with app.test_request_context():
+        sessions.revoke_all(owner_id)
+    assert not store.exists(admin_search.KEY.format(found))
+
+
+def test_another_editor_presenting_an_id_does_not_keep_it_alive(
+    app: Flask, owner: FlaskClient
+) -> None:
+    store = redis.Redis.from_url(app.config["REDIS_URL"])
+    found = search(owner, "bo@example.net")
+    key = admin_search.KEY.format(search_id(found))
+    store.expire(key, 5)
+    other = app.test_client()
+    assert login(other, ROLES["editor"]).status_code == 303
+    other.get(found)  # an id seen in a shared screen or a proxy's log
+    assert 0 < store.ttl(key) <= 5  # not renewed: it expires, and logging out reaches it

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
+from blinker import Namespace
 from flask import after_this_request, current_app, flash, g, redirect, request, session, url_for
 from flask.wrappers import Response
 from flask_babel import gettext as _
@@ -34,6 +35,9 @@ from mailer.extensions import db
 from mailer.models import Editor, EditorSession
 
 logger = logging.getLogger(__name__)
+# Sent (sender: the app, editor_id=...) when every session of an editor has just ended:
+# whatever is kept for the editor's sessions alone goes too (their subscriber searches).
+every_session_ended = Namespace().signal("every-session-ended")
 
 ADMIN_COOKIE_HTTPS = "__Host-admin_session"  # __Host-: Secure, Path=/, no Domain
 ADMIN_COOKIE_HTTP = "admin_session"
@@ -144,6 +148,8 @@ def revoke_all(editor_id: int, keep_this_one: bool = False) -> int:
     )
     count = int(getattr(result, "rowcount", 0) or 0)
     logger.info("editor %s: %s session(s) revoked", editor_id, count)
+    if this_one is None:
+        every_session_ended.send(current_app._get_current_object(), editor_id=editor_id)  # type: ignore[attr-defined]
     return count
 
 

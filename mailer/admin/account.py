@@ -11,7 +11,7 @@ from flask_login import current_user, logout_user
 
 from mailer import audit
 from mailer.accounts import device_store, devices, policy, sessions, totp
-from mailer.admin import bp, search
+from mailer.admin import bp
 from mailer.admin.enrolment import enrolment_page, recovery_codes_page
 from mailer.extensions import db
 from mailer.models import Editor
@@ -76,7 +76,6 @@ def logout_everywhere() -> ResponseReturnValue:
     editor_id = _editor().id
     count = sessions.revoke_all(editor_id)
     db.session.commit()
-    search.forget_all(editor_id)
     logout_user()
     session.clear()
     sessions.forget_cookie()

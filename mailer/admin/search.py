@@ -24,7 +24,7 @@ from flask_login import current_user
 from redis import RedisError
 from sqlalchemy import Select, func, or_, select
 
-from mailer.accounts import policy
+from mailer.accounts import policy, sessions
 from mailer.extensions import db
 from mailer.models import MailingList, Subscriber, Subscription, SubscriptionStatus
 
@@ -110,13 +110,21 @@ def remember(text: str) -> str:
     return search_id
 
 
+@sessions.every_session_ended.connect
+def _forget_at_session_end(sender: object, editor_id: int, **extra: Any) -> None:
+    """Logging out (here or everywhere), a browser forgotten, an editor disabled, a
+    password or second factor reset: every session of the editor ended."""
+    forget_all(editor_id)
+
+
 def forget_all(editor_id: int) -> None:
-    """Delete every search the editor typed (at logout). Best effort: if Redis does not
-    answer, the texts still expire after an idle session's time."""
+    """Delete every search the editor typed. Best effort: if Redis does not answer, the
+    texts still expire after an idle session's time."""
     index = EDITOR_KEY.format(editor_id)
     try:
         store = current_app.extensions["redis"]
-        ids = store.smembers(index)
+        with store.pipeline() as pipe:  # one transaction: no search slips in between
+            ids = pipe.smembers(index).delete(index).execute()[0]
         with store.pipeline() as pipe:
             for search_id in ids:
                 pipe.delete(
@@ -133,17 +141,17 @@ def _recall(search_id: str) -> str:
     """The text the id stands for, its life renewed; SearchGone if none is this editor's."""
     if len(search_id) > 64:
         raise SearchGone()
-    key = KEY.format(search_id)
+    key, index = KEY.format(search_id), EDITOR_KEY.format(current_user.id)
     try:
-        index = EDITOR_KEY.format(current_user.id)
-        with current_app.extensions["redis"].pipeline() as pipe:
-            pipe.get(key).expire(key, policy.idle_timeout()).expire(index, policy.idle_timeout())
-            raw = pipe.execute()[0]
+        store = current_app.extensions["redis"]
+        raw = store.get(key)
+        payload = json.loads(raw) if raw is not None else {}
+        if payload.get("editor") != current_user.id or not isinstance(payload.get("q"), str):
+            raise SearchGone()  # renewed only by the editor who typed it
+        with store.pipeline() as pipe:
+            pipe.expire(key, policy.idle_timeout()).expire(index, policy.idle_timeout()).execute()
     except (RedisError, OSError):
         raise SearchGone(unavailable=True) from None
-    payload = json.loads(raw) if raw is not None else {}
-    if payload.get("editor") != current_user.id or not isinstance(payload.get("q"), str):
-        raise SearchGone()
     return str(payload["q"])
 
 

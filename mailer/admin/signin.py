@@ -16,7 +16,7 @@ from flask_login import current_user, logout_user
 
 from mailer import audit
 from mailer.accounts import devices, policy, sessions, throttle, totp
-from mailer.admin import auth, bp, search
+from mailer.admin import auth, bp
 from mailer.admin.enrolment import enrolment_page, recovery_codes_page
 from mailer.admin.forms import CodeForm, LoginForm, ReauthForm
 from mailer.extensions import db, limiter
@@ -169,7 +169,6 @@ def logout() -> ResponseReturnValue:
     editor_id = current_user.id
     sessions.revoke_all(editor_id)
     db.session.commit()
-    search.forget_all(editor_id)
     logout_user()
     session.clear()
     sessions.forget_cookie()
