@@ -32,6 +32,14 @@ def without_control_characters(value: str, *, multiline: bool = True) -> str:
     return (_IN_TEXT if multiline else _IN_LINE).sub("", value)
 
 
+def one_line(value: str) -> str:
+    """Text from elsewhere (a server's reply, a bounce) as one line: every run of whitespace,
+    including the control characters Python reads as whitespace (vertical tab, form feed,
+    \x1c-\x1f, \x85), becomes one space, so no two words are glued together; the other
+    control characters (NUL, ESC, DEL, ...) go. PostgreSQL refuses NUL in text."""
+    return without_control_characters(" ".join(value.split()), multiline=False)
+
+
 class CheckedForm(FlaskForm):
     """A form whose text fields refuse control characters, with `control_message`.
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from urllib.parse import quote
 
+from mailer.controls import one_line
 from mailer.delivery.errors import describe, smtp_reply
 
 # What ends a bare (unquoted) local part in running text: white space, brackets, quotes of
@@ -99,6 +100,6 @@ def smtp_error_text(exc: BaseException, recipient: str | None = None, limit: int
     """
     code, reply = smtp_reply(exc)
     detail = reply.decode("utf-8", "replace") if code is not None else str(exc)
-    detail = " ".join(detail.split())
+    detail = one_line(detail)  # a NUL in a server's reply: PostgreSQL refuses it
     head = describe(exc)
     return scrub(f"{head}: {detail}" if detail else head, recipient)[:limit]

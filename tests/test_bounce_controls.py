@@ -8,6 +8,7 @@ refusal; on SQLite the characters were stored as they came.
 
 from __future__ import annotations
 
+import smtplib
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from mailer.bounces import service
 from mailer.controls import has_control_characters
 from mailer.extensions import db
 from mailer.models import BounceEvent, BounceKind, InboundMessage, SuppressionReason
+from mailer.redaction import smtp_error_text
 from tests.bounce_helpers import bounce, sent_digest, suppression
 from tests.test_webhooks import MAILGUN_URL, READER, mailgun, mailgun_failed
 
@@ -41,7 +43,7 @@ def stored(app: Flask) -> list[tuple[BounceKind, str | None]]:
 def test_a_bounce_mail_with_control_characters_is_recorded_clean(app: Flask) -> None:
     verps = sent_digest(app)
     raw = bounce("postfix_hard.eml", verps[READER], READER)
-    # A NUL inside an address must not hide it from the redaction.
+    # A NUL inside another address: still redacted once the NUL is gone.
     dirty = f"Recipient{DIRT} address rejected (for wit\x00ness@example.net)"
     raw = raw.replace(b"Recipient address rejected", dirty.encode())
     with app.app_context():
@@ -71,3 +73,28 @@ def test_a_webhook_with_control_characters_is_recorded_clean(
     assert kind == BounceKind.hard and diagnostic and "mailbox" in diagnostic
     assert not has_control_characters(diagnostic)
     assert suppression(app, READER) == SuppressionReason.hard_bounce
+
+
+def test_whitespace_controls_keep_words_apart_so_the_local_part_is_scrubbed(app: Flask) -> None:
+    # A vertical tab, form feed or \x1c-\x1f between words is a space: deleted instead, it
+    # would glue the subscriber's local part to its neighbours, out of the scrub's reach.
+    verps = sent_digest(app)
+    raw = bounce("postfix_hard.eml", verps[READER], READER)
+    glued = "Recipient\x0breader1\x0caddress\x1frejected"
+    raw = raw.replace(b"Recipient address rejected", glued.encode())
+    with app.app_context():
+        assert service.record(raw, [verps[READER]]) is not None
+        db.session.commit()
+    [(_kind, diagnostic)] = stored(app)
+    assert diagnostic and "Recipient [local-part] address rejected" in diagnostic
+    assert "reader1" not in diagnostic
+
+
+def test_a_servers_refusal_with_control_characters_is_stored_as_one_clean_line() -> None:
+    # Delivery.error: a NUL in an SMTP reply would fail the row's update on PostgreSQL.
+    address = "amina.k@example.org"
+    reply = f"5.1.1 <{address}>\x00 no such\x0buser\x1b[0m amina.k".encode()
+    refused = smtplib.SMTPRecipientsRefused({address: (550, reply)})
+    text = smtp_error_text(refused, address)
+    assert not has_control_characters(text)
+    assert "no such user" in text and "amina" not in text

@@ -16,7 +16,7 @@ from email.message import Message
 from email.parser import BytesHeaderParser
 from email.utils import getaddresses
 
-from mailer.controls import without_control_characters
+from mailer.controls import one_line
 from mailer.models import BounceKind
 from mailer.privacy import redact
 from mailer.verp import read_verp
@@ -59,9 +59,7 @@ def parse(raw: bytes, envelope_to: list[str]) -> ParsedBounce:
     parsed.message_id = _header(msg, "message-id")
     parsed.verp_candidates = _candidates(msg, envelope_to)
     if parsed.diagnostic:
-        # Cleaned before the redaction: a NUL inside an address would hide it from the
-        # pattern, and PostgreSQL refuses NUL in text.
-        text = " ".join(without_control_characters(parsed.diagnostic).split())
+        text = one_line(parsed.diagnostic)
         parsed.diagnostic = redact(text)[:DIAGNOSTIC_KEPT]
     return parsed
 

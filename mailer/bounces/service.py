@@ -30,7 +30,7 @@ from mailer.bounces.parse import (
     parse,
     recipient_addresses,
 )
-from mailer.controls import without_control_characters
+from mailer.controls import one_line, without_control_characters
 from mailer.extensions import db
 from mailer.models import (
     BounceEvent,
@@ -151,7 +151,7 @@ def add_event(who: Attribution, **fields: Any) -> BounceEvent | None:
     if fields.get("diagnostic"):
         # Cut to the column only now, after the scrub: it can lengthen the text
         # ("[local-part]"), and a cut before it could leave a piece of the local part.
-        diagnostic = without_control_characters(fields["diagnostic"])
+        diagnostic = one_line(fields["diagnostic"])
         if who.subscriber is not None:
             diagnostic = scrub(diagnostic, who.subscriber.email)
         fields["diagnostic"] = diagnostic[:DIAGNOSTIC_LENGTH]

@@ -24,7 +24,7 @@ from flask.typing import ResponseReturnValue
 from mailer.bounces.parse import DIAGNOSTIC_KEPT, ParsedBounce
 from mailer.bounces.service import add_event, apply_policy, attribute
 from mailer.bounces.sns import fetch, is_aws_url, is_sns_message, verify_sns
-from mailer.controls import without_control_characters
+from mailer.controls import one_line
 from mailer.extensions import csrf, db
 from mailer.models import BounceEvent, BounceKind, utcnow
 from mailer.numbers import whole_number
@@ -249,4 +249,4 @@ def _status(value: Any) -> str | None:
 def _diagnostic(value: Any) -> str | None:
     if not isinstance(value, str) or not value.strip():
         return None
-    return redact(" ".join(without_control_characters(value).split()))[:DIAGNOSTIC_KEPT]
+    return redact(one_line(value))[:DIAGNOSTIC_KEPT]
