@@ -60,7 +60,8 @@ class Drained:
                 return [b"The test server has stopped."]
             self.inside += 1
         try:
-            # Flask releases the request's database session before it returns.
+            # Flask releases the request's database session before it returns, except for a
+            # streamed body (the subscriber export): the tests read each export to its end.
             return self.app(environ, start_response)
         finally:
             with self.changed:

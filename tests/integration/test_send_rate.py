@@ -71,7 +71,8 @@ def test_send_rate_holds_across_two_worker_processes(
     received = smtp_server.wait_for(total, timeout=30)
     times = sorted(r.at for r in received)
     # Which process takes which of the six batches is the broker's choice (both are running
-    # and consuming); the limit is kept in Redis, so it holds however they split them.
+    # and consuming); the limit is kept in Redis, so it holds however they split them. That
+    # processes share it is shown deterministically by test_ratelimit.py's three processes.
     # No one-second window holds more than the rate plus the burst. The limiter spaces the
     # moments messages are released; the server sees them after a send of varying length
     # (more so on a loaded machine), so two may arrive closer: allow JITTER of slack.
