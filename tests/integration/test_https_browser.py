@@ -30,8 +30,15 @@ from sqlalchemy import select
 from mailer import create_app
 from mailer.admin.auth import create_editor
 from mailer.extensions import db
-from mailer.models import Article, ConsentRecord, Subscription
-from mailer.privacy import ip_hash
+from mailer.models import (
+    Article,
+    ConsentRecord,
+    MailingList,
+    Subscriber,
+    Subscription,
+    SubscriptionStatus,
+)
+from mailer.privacy import address_hash, ip_hash
 from tests.conftest import (
     TEST_SECRET,
     SmtpServer,
@@ -226,7 +233,8 @@ def test_reader_signs_up_confirms_changes_preferences_and_unsubscribes_over_http
             assert hashes == {ip_hash("127.0.0.1")} and ip_hash(PROXY_SOURCE) not in hashes
 
 
-def test_editor_logs_in_and_saves_an_article_over_https(site: Site, page: Page) -> None:
+def log_in_and_enrol(site: Site, page: Page) -> None:
+    """A new editor's first sign-in: password, then the second factor production requires."""
     with site.app.app_context():
         create_editor("editor@example.org", PASSWORD)
         db.session.commit()
@@ -242,6 +250,10 @@ def test_editor_logs_in_and_saves_an_article_over_https(site: Site, page: Page) 
     expect(page.get_by_role("heading", name="Your recovery codes")).to_be_visible()
     page.get_by_role("link", name="I have saved them, continue").click()
     expect(page.get_by_role("link", name="Articles")).to_be_visible()
+
+
+def test_editor_logs_in_and_saves_an_article_over_https(site: Site, page: Page) -> None:
+    log_in_and_enrol(site, page)
     # The browser is trusted: its device cookie is __Host- (Secure, Path=/, this host only).
     cookies = {c["name"]: c for c in page.context.cookies()}
     device = cookies["__Host-editor_device"]
@@ -283,3 +295,34 @@ def test_editor_logs_in_and_saves_an_article_over_https(site: Site, page: Page) 
 def titles(app: Flask) -> list[str]:
     with app.app_context():
         return list(db.session.scalars(select(Article.title)))
+
+
+def test_editor_searches_and_forgets_this_browser_over_https(site: Site, page: Page) -> None:
+    # The two forms this work added, posted over TLS and behind the proxy: the search (the
+    # address in no URL) and Forget (this browser's __Host- cookie dropped, signed out).
+    wanted = "tls.found@example.net"
+    with site.app.app_context():
+        weekly = db.session.scalar(select(MailingList).where(MailingList.slug == "weekly"))
+        subscriber = Subscriber(email=wanted, address_hash=address_hash(wanted))
+        subscriber.subscriptions.append(
+            Subscription(mailing_list=weekly, status=SubscriptionStatus.confirmed)
+        )
+        db.session.add(subscriber)
+        db.session.commit()
+    log_in_and_enrol(site, page)
+    page.get_by_role("link", name="Subscribers").first.click()
+    page.get_by_label("Search").fill(wanted)
+    page.get_by_role("button", name="Search").click()
+    expect(page.get_by_text(f"1 subscriber matching “{wanted}”.")).to_be_visible()
+    assert page.url.startswith(f"{site.base}/admin/subscribers?search=")
+    assert "tls.found" not in page.url and "@" not in page.url and "%40" not in page.url
+
+    page.get_by_role("link", name="Account").click()
+    rows = page.locator("#trusted-browsers tbody tr")
+    expect(rows).to_have_count(1)
+    rows.get_by_role("button", name="Forget").click()
+    expect(
+        page.get_by_text("This browser is no longer trusted, and you are signed out.")
+    ).to_be_visible()
+    expect(page.get_by_role("heading", name="Editor login")).to_be_visible()
+    assert "__Host-editor_device" not in {c["name"] for c in page.context.cookies()}
