@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from mailer import create_app
 from tests.accounts_helpers import (
@@ -24,7 +24,7 @@ from tests.accounts_helpers import (
     make_editor,
 )
 from tests.conftest import SmtpServer, base_config, clear_redis, dispose, redis_db, reset_database
-from tests.integration.test_browser import CHROMIUM_FLAGS, LAUNCH_TIMEOUT_MS, chromium_path
+from tests.integration.test_browser import launched_chromium
 from tests.live_server import serving
 
 pytestmark = pytest.mark.browser
@@ -35,15 +35,8 @@ NO_MATCH = "That email address and password do not match an editor."
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=chromium_path(),
-            headless=True,
-            args=CHROMIUM_FLAGS,
-            timeout=LAUNCH_TIMEOUT_MS,
-        )
+    with launched_chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -11,10 +11,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from flask import Flask
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from mailer.accounts import sessions
-from tests.integration.test_browser import CHROMIUM_FLAGS, LAUNCH_TIMEOUT_MS, chromium_path
+from tests.integration.test_browser import launched_chromium
 from tests.live_server import serving
 from tests.role_helpers import ROLES, make_editors
 from tests.test_sending import make_digest
@@ -24,15 +24,8 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=chromium_path(),
-            headless=True,
-            args=CHROMIUM_FLAGS,
-            timeout=LAUNCH_TIMEOUT_MS,
-        )
+    with launched_chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 from flask import Flask
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
 from mailer.admin.auth import create_editor
@@ -14,7 +14,7 @@ from mailer.extensions import db
 from mailer.lists import service
 from mailer.models import MailingList, Subscriber, Subscription, SubscriptionStatus
 from mailer.privacy import address_hash
-from tests.integration.test_browser import CHROMIUM_FLAGS, LAUNCH_TIMEOUT_MS, chromium_path
+from tests.integration.test_browser import launched_chromium
 from tests.live_server import serving
 
 pytestmark = pytest.mark.browser
@@ -23,15 +23,8 @@ PASSWORD = "correct horse battery staple"
 
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=chromium_path(),
-            headless=True,
-            args=CHROMIUM_FLAGS,
-            timeout=LAUNCH_TIMEOUT_MS,
-        )
+    with launched_chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture

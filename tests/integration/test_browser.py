@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -45,17 +46,26 @@ def chromium_path() -> str:
     raise AssertionError("no Chromium: run `make browser` (scripts/ensure-chromium.sh) first")
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
+@contextmanager
+def launched_chromium(*extra_args: str) -> Iterator[Browser]:
+    """Headless Chromium with the flags above, given time to start on a busy machine."""
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=chromium_path(),
             headless=True,
-            args=CHROMIUM_FLAGS,
+            args=[*CHROMIUM_FLAGS, *extra_args],
             timeout=LAUNCH_TIMEOUT_MS,
         )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with launched_chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture

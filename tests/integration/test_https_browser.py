@@ -24,7 +24,7 @@ import trustme
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from flask import Flask
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
 from mailer import create_app
@@ -50,7 +50,7 @@ from tests.conftest import (
 )
 from tests.integration.conftest import Worker
 from tests.integration.servers import Gunicorn, TlsProxy, free_port
-from tests.integration.test_browser import CHROMIUM_FLAGS, LAUNCH_TIMEOUT_MS, chromium_path
+from tests.integration.test_browser import launched_chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -88,15 +88,8 @@ def spki_hash(cert_pem: Path) -> str:
 def browser(tls: tuple[trustme.CA, Path, Path]) -> Iterator[Browser]:
     """Chromium that trusts our self-signed server certificate (and no other bad one)."""
     trust = f"--ignore-certificate-errors-spki-list={spki_hash(tls[1])}"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=chromium_path(),
-            headless=True,
-            args=[*CHROMIUM_FLAGS, trust],
-            timeout=LAUNCH_TIMEOUT_MS,
-        )
+    with launched_chromium(trust) as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture

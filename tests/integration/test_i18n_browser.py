@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
 from mailer.digests.content import render_digest
@@ -33,7 +33,7 @@ from mailer.models import (
 from mailer.privacy import address_hash
 from mailer.subscriptions import links
 from tests.conftest import SmtpServer
-from tests.integration.test_browser import CHROMIUM_FLAGS, LAUNCH_TIMEOUT_MS, chromium_path
+from tests.integration.test_browser import launched_chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -74,15 +74,8 @@ PATH = {
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=chromium_path(),
-            headless=True,
-            args=CHROMIUM_FLAGS,
-            timeout=LAUNCH_TIMEOUT_MS,
-        )
+    with launched_chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture

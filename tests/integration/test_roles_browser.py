@@ -11,7 +11,7 @@ import dkim
 import pyotp
 import pytest
 from flask import Flask
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
 from mailer.accounts import totp
@@ -19,7 +19,7 @@ from mailer.extensions import db
 from mailer.models import AuditEvent, Editor, EditorInvite, Role
 from mailer.tasks.accounts import send_editor_invite, send_editor_notice
 from tests.conftest import SmtpServer, queued_tasks
-from tests.integration.test_browser import CHROMIUM_FLAGS, LAUNCH_TIMEOUT_MS, chromium_path
+from tests.integration.test_browser import launched_chromium
 from tests.live_server import serving
 from tests.role_helpers import PASSWORD, ROLES, make_editors
 from tests.test_dkim import DOMAIN, SELECTOR, DnsFunc, rsa_key
@@ -31,15 +31,8 @@ NEW_PASSWORD = "seven otters under a bridge"
 
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=chromium_path(),
-            headless=True,
-            args=CHROMIUM_FLAGS,
-            timeout=LAUNCH_TIMEOUT_MS,
-        )
+    with launched_chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -16,13 +16,13 @@ from urllib.parse import unquote_plus
 
 import pytest
 from flask import Flask
-from playwright.sync_api import Browser, BrowserContext, Page, Request, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Request, expect
 from sqlalchemy import select
 
 from mailer.extensions import db
 from mailer.models import MailingList, Subscriber, Subscription, SubscriptionStatus
 from mailer.privacy import address_hash
-from tests.integration.test_browser import CHROMIUM_FLAGS, LAUNCH_TIMEOUT_MS, chromium_path
+from tests.integration.test_browser import launched_chromium
 from tests.live_server import serving
 from tests.role_helpers import PASSWORD, ROLES, make_editors
 
@@ -38,15 +38,8 @@ SECRETS = ["fa-reader", "dissident-", "example.net", "@", "%40"]
 
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=chromium_path(),
-            headless=True,
-            args=CHROMIUM_FLAGS,
-            timeout=LAUNCH_TIMEOUT_MS,
-        )
+    with launched_chromium() as browser:
         yield browser
-        browser.close()
 
 
 class Desk:

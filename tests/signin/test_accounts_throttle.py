@@ -21,29 +21,12 @@ from tests.accounts_helpers import (
     FakeClock,
     code_step,
     enrol,
-    install_clock,
-    make_editor,
     password_step,
 )
 from tests.conftest import TEST_SECRET
 
 TOO_MANY = "Too many failed attempts. Wait a few minutes, then try again."
 NO_MATCH = "That email address and password do not match an editor."
-
-
-@pytest.fixture
-def config_overrides() -> dict[str, Any]:
-    return {"LOGIN_BACKOFF_BASE": 2.0, "LOGIN_LOCK_AFTER": 6, "LOGIN_LOCK_MINUTES": 15}
-
-
-@pytest.fixture
-def clock(app: Flask) -> FakeClock:
-    return install_clock(app)
-
-
-@pytest.fixture
-def editor(app: Flask) -> int:
-    return make_editor(app)
 
 
 def events(app: Flask) -> list[tuple[int | None, str]]:

@@ -6,7 +6,7 @@ This test finds every place in mailer/ that writes Editor.password_hash, totp_se
 disabled_at and fails on one it does not know: a new path must be listed here, with the
 call that forgets the browsers or the reason it need not. The forgetting itself is tested
 from where the editor, an owner and the operator stand in
-tests/test_trusted_devices_page.py (test_changed_credentials_forget_every_browser).
+tests/signin/test_trusted_devices_page.py (test_changed_credentials_forget_every_browser).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CREDENTIALS = {"password_hash", "totp_secret", "disabled_at"}
 FORGETS = "device_store.forget_all"
 

@@ -1,13 +1,12 @@
 """Trusted browsers are rows: a keyed hash of the cookie's nonce, a coarse label, first and
 last use; a cookie whose row is gone is a stranger's again. The Account page's buttons are
-in tests/test_trusted_devices_page.py, the browser flow in
+in tests/signin/test_trusted_devices_page.py, the browser flow in
 tests/integration/test_trusted_browsers_browser.py."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import Any
 
 import pytest
 from flask import Flask
@@ -25,28 +24,11 @@ from tests.accounts_helpers import (
     PASSWORD,
     FakeClock,
     form_post,
-    install_clock,
-    make_editor,
     password_step,
 )
 from tests.conftest import TEST_SECRET
 
 FIREFOX_WINDOWS = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0"
-
-
-@pytest.fixture
-def config_overrides() -> dict[str, Any]:
-    return {"LOGIN_BACKOFF_BASE": 2.0, "LOGIN_LOCK_AFTER": 6, "LOGIN_LOCK_MINUTES": 15}
-
-
-@pytest.fixture
-def clock(app: Flask) -> FakeClock:
-    return install_clock(app)
-
-
-@pytest.fixture
-def editor(app: Flask) -> int:
-    return make_editor(app)
 
 
 def sign_in(app: Flask, agent: str = FIREFOX_WINDOWS, ip: str = "10.0.0.7") -> FlaskClient:

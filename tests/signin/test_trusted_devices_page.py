@@ -23,7 +23,6 @@ from tests.accounts_helpers import (
     code_at,
     enrol,
     form_post,
-    install_clock,
     make_editor,
     password_step,
     shown_secret,
@@ -36,17 +35,8 @@ CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/131.0 Safari
 
 
 @pytest.fixture
-def config_overrides() -> dict[str, Any]:
-    return {"LOGIN_BACKOFF_BASE": 2.0, "LOGIN_LOCK_AFTER": 6, "LOGIN_LOCK_MINUTES": 15}
-
-
-@pytest.fixture
-def clock(app: Flask) -> FakeClock:
-    return install_clock(app)
-
-
-@pytest.fixture
 def editor(app: Flask, clock: FakeClock) -> int:
+    """The editor made on the fake clock (the package's editor is made on the real one)."""
     return make_editor(app)
 
 

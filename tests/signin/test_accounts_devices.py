@@ -3,8 +3,6 @@ with before (OWASP's device-cookie pattern; injected clock, never real waits).""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -23,7 +21,6 @@ from tests.accounts_helpers import (
     code_step,
     enrol,
     form_post,
-    install_clock,
     make_editor,
     password_step,
 )
@@ -31,21 +28,6 @@ from tests.conftest import TEST_SECRET
 
 TOO_MANY = "Too many failed attempts. Wait a few minutes, then try again."
 OTHER = "other.editor@example.org"
-
-
-@pytest.fixture
-def config_overrides() -> dict[str, Any]:
-    return {"LOGIN_BACKOFF_BASE": 2.0, "LOGIN_LOCK_AFTER": 6, "LOGIN_LOCK_MINUTES": 15}
-
-
-@pytest.fixture
-def clock(app: Flask) -> FakeClock:
-    return install_clock(app)
-
-
-@pytest.fixture
-def editor(app: Flask) -> int:
-    return make_editor(app)
 
 
 def lock_the_account(client: FlaskClient, clock: FakeClock, email: str = EMAIL) -> None:

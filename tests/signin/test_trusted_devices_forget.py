@@ -5,8 +5,6 @@ an id no row can have is a 404. The notice mail is in tests/test_accounts_notice
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -16,11 +14,10 @@ from tests.accounts_helpers import (
     PASSWORD,
     FakeClock,
     form_post,
-    install_clock,
     make_editor,
     password_step,
 )
-from tests.test_trusted_devices_page import (
+from tests.signin.test_trusted_devices_page import (
     CHROME,
     FIREFOX,
     device_ids,
@@ -32,17 +29,8 @@ from tests.test_trusted_devices_page import (
 
 
 @pytest.fixture
-def config_overrides() -> dict[str, Any]:
-    return {"LOGIN_BACKOFF_BASE": 2.0, "LOGIN_LOCK_AFTER": 6, "LOGIN_LOCK_MINUTES": 15}
-
-
-@pytest.fixture
-def clock(app: Flask) -> FakeClock:
-    return install_clock(app)
-
-
-@pytest.fixture
 def editor(app: Flask, clock: FakeClock) -> int:
+    """The editor made on the fake clock (the package's editor is made on the real one)."""
     return make_editor(app)
 
 

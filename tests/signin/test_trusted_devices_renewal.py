@@ -26,27 +26,23 @@ from tests.accounts_helpers import (
     PASSWORD,
     FakeClock,
     form_post,
-    install_clock,
     make_editor,
     password_step,
 )
 from tests.conftest import TEST_SECRET
-from tests.test_trusted_devices import nonce_of, rows
-from tests.test_trusted_devices_page import CHROME, FIREFOX, listed, lock_the_account, sign_in
-
-
-@pytest.fixture
-def config_overrides() -> dict[str, Any]:
-    return {"LOGIN_BACKOFF_BASE": 2.0, "LOGIN_LOCK_AFTER": 6, "LOGIN_LOCK_MINUTES": 15}
-
-
-@pytest.fixture
-def clock(app: Flask) -> FakeClock:
-    return install_clock(app)
+from tests.signin.test_trusted_devices import nonce_of, rows
+from tests.signin.test_trusted_devices_page import (
+    CHROME,
+    FIREFOX,
+    listed,
+    lock_the_account,
+    sign_in,
+)
 
 
 @pytest.fixture
 def editor(app: Flask, clock: FakeClock) -> int:
+    """The editor made on the fake clock (the package's editor is made on the real one)."""
     return make_editor(app)
 
 
